@@ -1,0 +1,304 @@
+"""Benchmark files: YAML protocols, validated on load into frozen dataclasses.
+
+Every problem is reported as one line ``FILE: FIELD: problem`` through :class:`ConfigError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_FRACTIONS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+class ConfigError(ValueError):
+    """A benchmark file is invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    subjects: int = 60
+    seed: int = 0
+    shape: tuple[int, int, int] = (64, 64, 40)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    synthetic: SyntheticData | None = None
+    path: str | None = None
+    layout: str | None = None
+    source: str = "flair"
+    target: str = "t1"
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    image_size: int = 64
+    min_brain_fraction: float = 0.30
+    min_tumor_fraction: float = 0.01
+    drop_ambiguous: bool = True
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    holdout_subjects: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    source_size: int = 400
+    target_size: int = 400
+    source_tumor_fraction: float = 0.5
+    holdout_size: int = 200
+    target_fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    plugin: str
+    params: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    description: str
+    dataset: DatasetConfig
+    slices: SliceConfig
+    split: SplitConfig
+    domains: DomainConfig
+    classifier: ModelConfig
+    methods: tuple[ModelConfig, ...]
+    seeds: tuple[int, ...]
+    source_file: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("source_file")
+        return data
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of the whole resolved benchmark, methods included."""
+        return stable_hash(self.to_dict())
+
+    def protocol_hash(self) -> str:
+        """sha256 of everything but the methods: runs with equal protocol hashes are comparable."""
+        return stable_hash({k: v for k, v in self.to_dict().items() if k not in ("methods", "description")})
+
+
+def stable_hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=list).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers: each checks one value and raises ConfigError naming file and field.
+# --------------------------------------------------------------------------------------------
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {where}: {problem}")
+
+    def mapping(self, value: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for key in sorted(required):
+            if key not in value:
+                raise self.fail(f"{where}.{key}" if where else key, "is required")
+        return value
+
+    def integer(self, value: Any, where: str, minimum: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"must be an integer, got {type(value).__name__} {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(where, f"must be >= {minimum}, got {value}")
+        return value
+
+    def fraction(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, f"must be a number, got {type(value).__name__} {value!r}")
+        if not 0.0 <= value <= 1.0:
+            raise self.fail(where, f"must be a fraction in [0, 1], got {value}")
+        return float(value)
+
+    def string(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"must be a non-empty string, got {type(value).__name__} {value!r}")
+        return value
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"must be true or false, got {value!r}")
+        return value
+
+    def sequence(self, value: Any, where: str) -> list:
+        if not isinstance(value, list) or not value:
+            raise self.fail(where, f"must be a non-empty list, got {type(value).__name__} {value!r}")
+        return value
+
+
+def _dataset(r: _Reader, raw: dict) -> DatasetConfig:
+    raw = r.mapping(raw, "dataset", {"synthetic", "path", "layout", "source", "target"})
+    synthetic = path = layout = None
+    if ("synthetic" in raw) == ("path" in raw):
+        raise r.fail("dataset", "give exactly one of 'synthetic' or 'path'")
+    if "synthetic" in raw:
+        s = r.mapping(raw["synthetic"] or {}, "dataset.synthetic", {"subjects", "seed", "shape"})
+        shape = tuple(r.integer(v, f"dataset.synthetic.shape[{i}]", 16) for i, v in enumerate(r.sequence(s.get("shape", [64, 64, 40]), "dataset.synthetic.shape")))
+        if len(shape) != 3:
+            raise r.fail("dataset.synthetic.shape", f"must have 3 entries (x, y, z), got {len(shape)}")
+        synthetic = SyntheticData(
+            subjects=r.integer(s.get("subjects", 60), "dataset.synthetic.subjects", 2),
+            seed=r.integer(s.get("seed", 0), "dataset.synthetic.seed", 0),
+            shape=shape,
+        )
+    else:
+        path = r.string(raw["path"], "dataset.path")
+        layout = r.string(raw["layout"], "dataset.layout") if "layout" in raw else None
+    return DatasetConfig(
+        synthetic=synthetic,
+        path=path,
+        layout=layout,
+        source=r.string(raw.get("source", "flair"), "dataset.source"),
+        target=r.string(raw.get("target", "t1"), "dataset.target"),
+    )
+
+
+def _model(r: _Reader, raw: Any, where: str, name: str | None = None) -> ModelConfig:
+    """A method (keyed by ``name``, optionally ``plugin: OTHER`` to run one plugin under several
+    settings) or the classifier (``name:`` is the plugin)."""
+    raw = r.mapping(raw or {}, where, {"name", "params", "steps"} if name is None else {"plugin", "params", "steps"})
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise r.fail(f"{where}.params", f"must be a mapping, got {type(params).__name__}")
+    name = name if name is not None else r.string(raw.get("name"), f"{where}.name")
+    return ModelConfig(
+        name=name,
+        plugin=r.string(raw.get("plugin", name), f"{where}.plugin"),
+        params=dict(params),
+        steps=r.integer(raw.get("steps", 0), f"{where}.steps", 0),
+    )
+
+
+TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "methods", "seeds"}
+
+
+def parse_benchmark(raw: Any, source: str) -> Benchmark:
+    """Validate a parsed YAML document; ``source`` names it in error messages."""
+    r = _Reader(source)
+    raw = r.mapping(raw, "", TOP_LEVEL, required={"name", "dataset", "methods"})
+    default_steps = 0
+    if "training" in raw:
+        training = r.mapping(raw["training"], "training", {"steps"})
+        default_steps = r.integer(training.get("steps", 0), "training.steps", 1)
+
+    s = r.mapping(raw.get("slices", {}), "slices", {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous"})
+    slices = SliceConfig(
+        image_size=r.integer(s.get("image_size", 64), "slices.image_size", 16),
+        min_brain_fraction=r.fraction(s.get("min_brain_fraction", 0.30), "slices.min_brain_fraction"),
+        min_tumor_fraction=r.fraction(s.get("min_tumor_fraction", 0.01), "slices.min_tumor_fraction"),
+        drop_ambiguous=r.boolean(s.get("drop_ambiguous", True), "slices.drop_ambiguous"),
+    )
+    if slices.image_size % 4:
+        raise r.fail("slices.image_size", f"must be divisible by 4 (two stride-2 stages), got {slices.image_size}")
+
+    sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed"})
+    split = SplitConfig(
+        holdout_subjects=r.integer(sp.get("holdout_subjects", 10), "split.holdout_subjects", 1),
+        seed=r.integer(sp.get("seed", 0), "split.seed", 0),
+    )
+
+    d = r.mapping(raw.get("domains", {}), "domains", {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "target_fractions"})
+    fractions = tuple(r.fraction(v, f"domains.target_fractions[{i}]") for i, v in enumerate(r.sequence(d.get("target_fractions", list(DEFAULT_FRACTIONS)), "domains.target_fractions")))
+    if len(set(fractions)) != len(fractions):
+        raise r.fail("domains.target_fractions", "contains duplicates")
+    domains = DomainConfig(
+        source_size=r.integer(d.get("source_size", 400), "domains.source_size", 1),
+        target_size=r.integer(d.get("target_size", 400), "domains.target_size", 1),
+        source_tumor_fraction=r.fraction(d.get("source_tumor_fraction", 0.5), "domains.source_tumor_fraction"),
+        holdout_size=r.integer(d.get("holdout_size", 200), "domains.holdout_size", 2),
+        target_fractions=fractions,
+    )
+    if domains.holdout_size % 2:
+        raise r.fail("domains.holdout_size", f"must be even (the holdout set is balanced), got {domains.holdout_size}")
+
+    methods_raw = raw["methods"]
+    if not isinstance(methods_raw, dict) or not methods_raw:
+        raise r.fail("methods", "must be a non-empty mapping of method name to {params, steps}")
+    methods = []
+    for name, body in methods_raw.items():
+        method = _model(r, body, f"methods.{name}", name=str(name))
+        if not method.steps:
+            if not default_steps:
+                raise r.fail(f"methods.{name}.steps", "is required when training.steps is not given")
+            method = ModelConfig(method.name, method.plugin, method.params, default_steps)
+        methods.append(method)
+
+    classifier = _model(r, raw.get("classifier", {"name": "impartial-cnn"}), "classifier")
+    if not classifier.steps:
+        raise r.fail("classifier.steps", "is required (the classifier's training budget)")
+
+    seeds = tuple(r.integer(v, f"seeds[{i}]", 0) for i, v in enumerate(r.sequence(raw.get("seeds", [0]), "seeds")))
+    if len(set(seeds)) != len(seeds):
+        raise r.fail("seeds", "contains duplicates")
+
+    return Benchmark(
+        name=r.string(raw["name"], "name"),
+        description=str(raw.get("description", "")),
+        dataset=_dataset(r, raw["dataset"]),
+        slices=slices,
+        split=split,
+        domains=domains,
+        classifier=classifier,
+        methods=tuple(methods),
+        seeds=seeds,
+        source_file=source,
+    )
+
+
+def load_benchmark(path: Path) -> Benchmark:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_benchmark(raw, str(path))
+
+
+def benchmark_dirs() -> list[Path]:
+    """Where benchmark names are looked up: ./benchmarks, then the installed benchmark files."""
+    import benchbias_benchmarks
+
+    return [Path.cwd() / "benchmarks", Path(benchbias_benchmarks.__file__).parent]
+
+
+def find_benchmark(name_or_path: str) -> Path:
+    """A path to a YAML file, or the name of a file in one of :func:`benchmark_dirs`."""
+    candidate = Path(os.path.expanduser(name_or_path))
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: benchmark file does not exist")
+        return candidate
+    for folder in benchmark_dirs():
+        path = folder / f"{name_or_path}.yaml"
+        if path.is_file():
+            return path
+    known = sorted({p.stem for folder in benchmark_dirs() if folder.is_dir() for p in folder.glob("*.yaml")})
+    raise ConfigError(f"benchmark '{name_or_path}' not found (known: {', '.join(known)})")

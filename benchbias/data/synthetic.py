@@ -1,0 +1,399 @@
+"""Seeded synthetic brain-tumour MRI dataset in the BraTS 2018-21 folder layout.
+
+It stands in for BRATS (which cannot be downloaded here).  Every subject is a
+skull-stripped brain (grey matter rim, white matter, CSF with sulci and two lateral
+ventricles) holding one tumour (edema around an enhancing rim around a necrotic
+core), rendered as a FLAIR and a T1 volume with different tissue contrasts, partial
+volume, texture, a per-modality bias field, Rician noise and an arbitrary scanner
+gain.  Labels follow BraTS: 0 background/healthy, 1 necrotic core, 2 edema,
+4 enhancing tumour.
+
+Layout written by :func:`write_dataset`::
+
+    out_dir/BraTS_Synth_000/BraTS_Synth_000_flair.nii.gz
+    out_dir/BraTS_Synth_000/BraTS_Synth_000_t1.nii.gz
+    out_dir/BraTS_Synth_000/BraTS_Synth_000_seg.nii.gz
+    ...
+    out_dir/synthetic.json      # written last: its presence means "complete"
+
+Geometry is expressed in fractions of the volume shape, so other shapes work too;
+the ranges were tuned for the default (64, 64, 40), z being the axial axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+GENERATOR_VERSION: str = "1"
+"""Bump whenever the generated data change, so cached datasets get rebuilt."""
+
+LABEL_NECROSIS, LABEL_EDEMA, LABEL_ENHANCING = 1, 2, 4
+METADATA_FILE = "synthetic.json"
+
+# Tissue classes of the hard tissue map; BACKGROUND is outside the brain.
+BACKGROUND, CSF, GM, WM, EDEMA, ENHANCING, NECROSIS = -1, 0, 1, 2, 3, 4, 5
+# Mean intensity of each class (indexed by class) before texture, bias, noise, gain.
+FLAIR_MEANS = np.array([0.08, 0.58, 0.45, 1.00, 0.78, 0.62], dtype=np.float32)
+T1_MEANS = np.array([0.12, 0.55, 0.85, 0.68, 0.40, 0.22], dtype=np.float32)
+PARTIAL_VOLUME_SIGMA = 0.7
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What to generate: number of subjects, master seed and volume shape (x, y, z)."""
+
+    subjects: int = 60
+    seed: int = 0
+    shape: tuple[int, int, int] = (64, 64, 40)
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(n) for n in self.shape)  # accept lists, e.g. from JSON
+        object.__setattr__(self, "shape", shape)
+        if len(shape) != 3 or min(shape) < 16:
+            raise ValueError(f"shape must be 3 sizes >= 16, got {self.shape}")
+        if self.subjects < 1:
+            raise ValueError(f"subjects must be >= 1, got {self.subjects}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+
+
+def subject_id(index: int) -> str:
+    """BraTS-style subject id, e.g. ``subject_id(3) == "BraTS_Synth_003"``."""
+    return f"BraTS_Synth_{index:03d}"
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+class _Grid:
+    """Broadcastable voxel coordinates (open grid, float32) of a volume or of a box inside it."""
+
+    def __init__(self, shape: tuple[int, int, int], box: tuple[slice, ...] | None = None):
+        box = box or tuple(slice(0, n) for n in shape)
+        self.box = box
+        self.shape = tuple(b.stop - b.start for b in box)
+        self.x, self.y, self.z = (a.astype(np.float32) for a in np.ogrid[box])
+        self.xy_scale = min(shape[:2]) / 64.0  # sizes below are tuned for 64 in-plane
+        self.z_scale = shape[2] / 40.0
+        self.volume_shape = shape
+
+    def around(self, centre: np.ndarray, half_size: np.ndarray) -> _Grid:
+        """Sub-grid of the box centre +- half_size, clipped to the volume."""
+        low = np.clip(np.floor(centre - half_size).astype(int), 0, None)
+        high = np.minimum(np.ceil(centre + half_size).astype(int) + 1, self.volume_shape)
+        return _Grid(self.volume_shape, tuple(slice(int(a), int(b)) for a, b in zip(low, high)))
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    """Gaussian random field with zero mean and unit std, correlated over ~sigma voxels."""
+    # Smoothed uniform noise is Gaussian enough and ~5x cheaper to draw than normal noise.
+    white = rng.random(shape, dtype=np.float32)
+    field = ndimage.gaussian_filter(white, sigma, mode="wrap", truncate=3.0)
+    return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def _blob(
+    grid: _Grid,
+    centre: np.ndarray,
+    radii: np.ndarray,
+    angle: float,
+    roughness: np.ndarray,
+) -> np.ndarray:
+    """Ellipsoid rotated in-plane by `angle`, its surface displaced by `roughness`."""
+    dx, dy, dz = grid.x - centre[0], grid.y - centre[1], grid.z - centre[2]
+    cos, sin = np.cos(angle), np.sin(angle)
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+    return (u / radii[0]) ** 2 + (v / radii[1]) ** 2 + (dz / radii[2]) ** 2 < 1.0 + roughness
+
+
+class _Brain:
+    """Brain mask plus the shape parameters later stages place things relative to."""
+
+    def __init__(self, rng: np.random.Generator, grid: _Grid):
+        X, Y, Z = grid.shape
+        self.centre = np.array([X, Y, Z], dtype=np.float32) / 2 - 0.5
+        self.centre += rng.uniform(-0.02, 0.02, 3).astype(np.float32) * np.array([X, Y, Z])
+        # x: left-right, y: anterior-posterior (the long in-plane axis), z: axial.
+        self.radii = np.array(
+            [rng.uniform(0.33, 0.37) * X, rng.uniform(0.40, 0.45) * Y, rng.uniform(0.40, 0.44) * Z]
+        )
+        # A flattened z profile (exponent > 2) keeps the axial cross-section large over
+        # more slices, then drops quickly: a dome rather than a rugby ball.
+        self.z_exponent = rng.uniform(2.2, 2.8)
+        surface = np.clip(_smooth_field(rng, grid.shape, 6.0 * grid.xy_scale), -2.5, 2.5)
+        dx, dy, dz = (grid.x - self.centre[0], grid.y - self.centre[1], grid.z - self.centre[2])
+        self.axial_position = np.abs(dz / self.radii[2])  # 0 at the centre, 1 at the dome
+        level = (dx / self.radii[0]) ** 2 + (dy / self.radii[1]) ** 2 + self.axial_position**self.z_exponent
+        mask = level < 1.0 + 0.08 * surface
+        mask[[0, -1]] = mask[:, [0, -1]] = mask[:, :, [0, -1]] = False
+        self.mask = mask
+        self.depth = _depth_inside(mask)
+
+
+def _depth_inside(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (voxels) to the nearest outside voxel, computed on the mask's bounding box."""
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+    depth = np.zeros(mask.shape, dtype=np.float32)
+    depth[box] = ndimage.distance_transform_edt(mask[box])
+    return depth
+
+
+# ------------------------------------------------------------------------------ tissues
+
+
+def _cortex_and_sulci(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the cortical grey-matter rim and of the CSF around/into it (outer layer, sulci)."""
+    s = grid.xy_scale
+    csf_thickness = 1.1 + 0.4 * _smooth_field(rng, grid.shape, 3.0 * s)
+    gm_thickness = s * rng.uniform(2.3, 3.0) + 0.8 * s * _smooth_field(rng, grid.shape, 2.5 * s)
+    cortex = brain.mask & (brain.depth <= csf_thickness + gm_thickness)
+    # Sulci: thin CSF sheets along the zero crossings of a random field, cutting through the rim.
+    folds = _smooth_field(rng, grid.shape, 2.2 * s)
+    sulci = cortex & (np.abs(folds) < 0.18) & (brain.depth <= csf_thickness + 0.9 * gm_thickness)
+    outer_csf = brain.mask & (brain.depth <= csf_thickness)
+    return cortex, outer_csf | sulci
+
+
+def _midline_fissure(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
+    """CSF between the hemispheres: front and back at mid levels, all the way across near the top."""
+    dx = np.abs(grid.x - round(float(brain.centre[0])) - rng.uniform(-0.3, 0.3))
+    dy = np.abs(grid.y - brain.centre[1]) / brain.radii[1]
+    open_from = 0.45 * np.clip(1.0 - brain.axial_position**2, 0.0, 1.0)
+    return brain.mask & (dx < 0.6 * grid.xy_scale) & (dy > open_from)
+
+
+def _ventricles(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
+    """Two lateral ventricles either side of the midline, banana-shaped and asymmetric."""
+    s, sz = grid.xy_scale, grid.z_scale
+    roughness = 0.2 * _smooth_field(rng, grid.shape, 2.0 * s)
+    z_centre = brain.centre[2] + rng.uniform(0.0, 0.1) * brain.radii[2]
+    ventricles = np.zeros(grid.shape, dtype=bool)
+    for side in (-1.0, 1.0):
+        centre = brain.centre + np.array(
+            [side * rng.uniform(2.5, 4.0) * s, rng.uniform(-2.0, 2.0) * s, 0.0], dtype=np.float32
+        )
+        centre[2] = z_centre + rng.uniform(-1.0, 1.0) * sz
+        radii = np.array([rng.uniform(1.4, 2.6) * s, rng.uniform(7.0, 11.0) * s, rng.uniform(3.5, 6.0) * sz])
+        # The horns bend outwards at both ends: shift x by a parabola in y.
+        bend = side * rng.uniform(0.5, 1.8) * s * ((grid.y - centre[1]) / radii[1]) ** 2
+        dx, dy, dz = grid.x - centre[0] - bend, grid.y - centre[1], grid.z - centre[2]
+        ventricles |= (dx / radii[0]) ** 2 + (dy / radii[1]) ** 2 + (dz / radii[2]) ** 2 < 1.0 + roughness
+    return ventricles & brain.mask & (brain.depth > 3.0 * s)
+
+
+def _healthy_tissue(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
+    """Hard tissue map (BACKGROUND/CSF/GM/WM) of the healthy brain."""
+    cortex, cortical_csf = _cortex_and_sulci(rng, grid, brain)
+    tissue = np.full(grid.shape, BACKGROUND, dtype=np.int8)
+    tissue[brain.mask] = WM
+    tissue[cortex] = GM
+    tissue[cortical_csf | _midline_fissure(rng, grid, brain) | _ventricles(rng, grid, brain)] = CSF
+    return tissue
+
+
+# ------------------------------------------------------------------------------- tumour
+
+
+def _kept_slice_half_extent(brain: _Brain) -> float:
+    """Approximate half-height (voxels) of the slab whose slices are > 30% brain."""
+    central_fraction = np.pi * brain.radii[0] * brain.radii[1] / (brain.mask.shape[0] * brain.mask.shape[1])
+    # Cross-section area ~ central_fraction * (1 - t**p) at normalised height t.
+    t = max(0.0, 1.0 - 0.3 / central_fraction) ** (1.0 / brain.z_exponent)
+    return float(t * brain.radii[2])
+
+
+def _tumour_centre(
+    rng: np.random.Generator, grid: _Grid, brain: _Brain, core_radius: float, z_half_span: float
+) -> np.ndarray:
+    """A random centre in either hemisphere, deep enough for the core to fit inside the brain."""
+    z_room = max(0.0, _kept_slice_half_extent(brain) - 0.6 * z_half_span)
+    best, best_depth = None, -1.0
+    for _ in range(50):
+        side = rng.choice([-1.0, 1.0])
+        offset = np.array(
+            [
+                side * rng.uniform(0.12, 0.65) * brain.radii[0],
+                rng.uniform(-0.6, 0.6) * brain.radii[1],
+                rng.uniform(-1.0, 1.0) * z_room,
+            ]
+        )
+        centre = brain.centre + offset
+        depth = brain.depth[tuple(np.clip(np.round(centre).astype(int), 0, np.array(grid.shape) - 1))]
+        if depth >= core_radius + 2.0:
+            return centre.astype(np.float32)
+        if depth > best_depth:
+            best, best_depth = centre, depth
+    return best.astype(np.float32)
+
+
+def _tumour_labels(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
+    """BraTS label map (0/1/2/4) of one tumour: edema around an enhancing rim around necrosis."""
+    s = grid.xy_scale
+    # In-plane size varies a lot (small to large); the z size is drawn separately so that
+    # the tumour spans ~30-50% of the brain's kept axial slices whatever its width.
+    edema_xy = rng.uniform(4.5, 13.0) * s
+    z_half_span = rng.uniform(0.33, 0.55) * _kept_slice_half_extent(brain)
+    edema_radii = np.array([edema_xy * rng.uniform(0.8, 1.2), edema_xy * rng.uniform(0.8, 1.2), z_half_span])
+    core_radii = edema_radii * rng.uniform(0.4, 0.65)
+    necrosis_radii = core_radii * rng.uniform(0.35, 0.65)
+    centre = _tumour_centre(rng, grid, brain, float(core_radii[:2].min()), z_half_span)
+    core_centre = centre + (rng.uniform(-0.25, 0.25, 3) * (edema_radii - core_radii)).astype(np.float32)
+    angle = rng.uniform(0.0, np.pi)
+
+    # Work in a box around the tumour only (roughness can stretch a blob ~1.4x): much cheaper.
+    box = grid.around(centre, 1.5 * edema_radii.max() + 2.0)
+    in_brain, depth = brain.mask[box.box], brain.depth[box.box]
+    edema = _blob(box, centre, edema_radii, angle, 0.35 * _smooth_field(rng, box.shape, 2.5 * s))
+    core = _blob(box, core_centre, core_radii, angle, 0.25 * _smooth_field(rng, box.shape, 1.8 * s))
+    necrosis = _blob(box, core_centre, necrosis_radii, angle, 0.3 * _smooth_field(rng, box.shape, 1.5 * s))
+    core &= depth > 1.5
+    # Keep the nesting strict: a rim of edema around the core, of enhancement around necrosis.
+    edema = (edema | ndimage.binary_dilation(core)) & in_brain
+    necrosis &= ndimage.binary_erosion(core)
+
+    labels = np.zeros(grid.shape, dtype=np.uint8)
+    box_labels = labels[box.box]  # a view: writes land in `labels`
+    box_labels[edema] = LABEL_EDEMA
+    box_labels[core] = LABEL_ENHANCING
+    box_labels[necrosis] = LABEL_NECROSIS
+    return labels
+
+
+# ------------------------------------------------------------------------------ imaging
+
+
+def _bias_field(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
+    """Smooth multiplicative field exp(quadratic polynomial), spanning +-10-20% over the brain."""
+    u, v, w = (2.0 * c / (n - 1) - 1.0 for c, n in zip((grid.x, grid.y, grid.z), grid.shape))
+    terms = [u, v, w, u * v, u * w, v * w, u**2, v**2, w**2]
+    log_field = sum(c * t for c, t in zip(rng.standard_normal(len(terms)), terms))
+    log_field = log_field - log_field[brain.mask].mean()
+    log_field *= rng.uniform(0.10, 0.20) / (np.abs(log_field[brain.mask]).max() + 1e-8)
+    return np.exp(log_field).astype(np.float32)
+
+
+def _render(
+    rng: np.random.Generator,
+    tissue: np.ndarray,
+    brain: _Brain,
+    grid: _Grid,
+    class_means: np.ndarray,
+    texture: np.ndarray,
+) -> np.ndarray:
+    """One modality: partial-volume mix of class means, texture, bias, Rician noise, gain."""
+    means = class_means * rng.uniform(0.96, 1.04, class_means.size)  # per-subject contrast jitter
+    piecewise = np.where(tissue == BACKGROUND, 0.0, means[np.maximum(tissue, 0)]).astype(np.float32)
+    # Filtering the piecewise-constant image equals mixing smoothed one-hot tissue maps.
+    image = ndimage.gaussian_filter(piecewise, PARTIAL_VOLUME_SIGMA) * (1.0 + texture)
+    image *= _bias_field(rng, grid, brain)
+    sigma = rng.uniform(0.02, 0.04) * means[WM]
+    real = image + sigma * rng.standard_normal(grid.shape, dtype=np.float32)
+    imaginary = sigma * rng.standard_normal(grid.shape, dtype=np.float32)
+    image = np.sqrt(real**2 + imaginary**2)  # Rician magnitude: >= 0 by construction
+    image *= rng.uniform(300.0, 1000.0)
+    image[~brain.mask] = 0.0
+    return image.astype(np.float32)
+
+
+def _texture(rng: np.random.Generator, grid: _Grid, labels: np.ndarray) -> np.ndarray:
+    """Relative intensity texture shared by both modalities (it is anatomy, not noise).
+
+    A few % everywhere, plus stronger heterogeneity inside the tumour.
+    """
+    anatomy = 0.03 * _smooth_field(rng, grid.shape, 1.0)
+    tumour_weight = ndimage.gaussian_filter((labels > 0).astype(np.float32), 1.0)
+    heterogeneity = 0.08 * _smooth_field(rng, grid.shape, 1.5 * grid.xy_scale)
+    return (anatomy + tumour_weight * heterogeneity).astype(np.float32)
+
+
+def generate_subject(index: int, spec: SynthSpec) -> dict[str, np.ndarray]:
+    """Generate subject `index`: {"flair": float32, "t1": float32, "seg": uint8}, each of spec.shape.
+
+    Uses its own ``np.random.default_rng([spec.seed, index])``, so a subject does not
+    depend on how many others are generated.
+    """
+    rng = np.random.default_rng([spec.seed, index])
+    grid = _Grid(spec.shape)
+    brain = _Brain(rng, grid)
+    tissue = _healthy_tissue(rng, grid, brain)
+    seg = _tumour_labels(rng, grid, brain)
+    tissue[seg == LABEL_EDEMA] = EDEMA
+    tissue[seg == LABEL_ENHANCING] = ENHANCING
+    tissue[seg == LABEL_NECROSIS] = NECROSIS
+    texture = _texture(rng, grid, seg)
+    flair = _render(rng, tissue, brain, grid, FLAIR_MEANS, texture)
+    t1 = _render(rng, tissue, brain, grid, T1_MEANS, texture)
+    return {"flair": flair, "t1": t1, "seg": seg}
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def _affine(shape: tuple[int, int, int]) -> np.ndarray:
+    """1 mm isotropic, x and y flipped like BraTS (LPS storage), world origin at the volume centre.
+
+    MONAI's Orientationd(axcodes="RAS") flips x and y back and leaves z axial.
+    """
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    affine[:3, 3] = [(shape[0] - 1) / 2, (shape[1] - 1) / 2, -(shape[2] - 1) / 2]
+    return affine
+
+
+def _save_nifti_atomically(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    image = nib.Nifti1Image(array, affine)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    image.header.set_xyzt_units("mm")
+    temporary = path.with_name(f".{path.name[: -len('.nii.gz')]}.tmp{os.getpid()}.nii.gz")
+    try:
+        nib.save(image, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_text_atomically(text: str, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write_dataset(out_dir: Path, spec: SynthSpec, progress: bool = False) -> list[Path]:
+    """Write every subject as BraTS-style NIfTI files under `out_dir`; return the subject folders.
+
+    ``out_dir/synthetic.json`` (generator version, spec, subject ids) is removed first and
+    written last, so its presence means the dataset is complete.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / METADATA_FILE).unlink(missing_ok=True)
+    affine = _affine(spec.shape)
+    indices = range(spec.subjects)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc="synthetic BraTS", unit="subject")
+    subject_dirs = []
+    for index in indices:
+        name = subject_id(index)
+        subject_dir = out_dir / name
+        subject_dir.mkdir(exist_ok=True)
+        for modality, array in generate_subject(index, spec).items():
+            _save_nifti_atomically(array, affine, subject_dir / f"{name}_{modality}.nii.gz")
+        subject_dirs.append(subject_dir)
+    metadata = {
+        "generator_version": GENERATOR_VERSION,
+        "spec": dataclasses.asdict(spec),
+        "subject_ids": [subject_id(i) for i in range(spec.subjects)],
+    }
+    _write_text_atomically(json.dumps(metadata, indent=2) + "\n", out_dir / METADATA_FILE)
+    return subject_dirs

@@ -1,0 +1,24 @@
+"""The hooks a benchbias plugin may implement. Each receives a ``register`` callable and calls it
+once per class it contributes; benchbias records where every registration came from."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("benchbias")
+
+
+@hookspec
+def register_translators(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.contract.Translator` subclasses."""
+
+
+@hookspec
+def register_classifiers(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.contract.Classifier` subclasses."""
+
+
+@hookspec
+def register_datasets(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.contract.DatasetLayout` subclasses (folder layouts of MRI cases)."""

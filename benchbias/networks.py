@@ -1,0 +1,73 @@
+"""Networks shared by the baseline plugins, built from MONAI blocks where MONAI has them."""
+from __future__ import annotations
+
+import torch
+from monai.networks.blocks import Convolution
+from torch import nn
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with reflection padding and instance norm, plus the identity."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def resnet_generator(in_channels: int = 1, out_channels: int = 1, filters: int = 64, blocks: int = 9) -> nn.Module:
+    """The CycleGAN ResNet generator (Johnson et al.): reflection-padded 7x7 stem, two stride-2
+    downsamplings, ``blocks`` residual blocks, two transposed-conv upsamplings, 7x7 head and tanh.
+    Input height and width must be divisible by 4."""
+    layers: list[nn.Module] = [
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(in_channels, filters, 7),
+        nn.InstanceNorm2d(filters),
+        nn.ReLU(inplace=True),
+    ]
+    channels = filters
+    for _ in range(2):
+        layers += [nn.Conv2d(channels, channels * 2, 3, stride=2, padding=1), nn.InstanceNorm2d(channels * 2), nn.ReLU(inplace=True)]
+        channels *= 2
+    layers += [ResidualBlock(channels) for _ in range(blocks)]
+    for _ in range(2):
+        layers += [
+            nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1, output_padding=1),
+            nn.InstanceNorm2d(channels // 2),
+            nn.ReLU(inplace=True),
+        ]
+        channels //= 2
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def impartial_cnn(image_size: int, channels: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2) -> nn.Module:
+    """The paper's impartial classifier: 4 stride-2 conv layers with ReLU, one fully connected layer
+    with no non-linearity; returns logits (softmax is applied by the caller)."""
+    convs = [
+        Convolution(spatial_dims=2, in_channels=c_in, out_channels=c_out, strides=2, kernel_size=3, act="RELU", norm=None)
+        for c_in, c_out in zip((1, *channels[:-1]), channels)
+    ]
+    final_size = image_size
+    for _ in channels:
+        final_size = (final_size + 1) // 2
+    return nn.Sequential(*convs, nn.Flatten(), nn.Linear(channels[-1] * final_size * final_size, classes))
+
+
+def init_weights(module: nn.Module, gain: float = 0.02) -> None:
+    """Normal(0, 0.02) initialisation of conv/linear weights, as in pix2pix / CycleGAN."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

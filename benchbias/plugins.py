@@ -1,0 +1,142 @@
+"""Build the plugin manager: entry points of group ``benchbias`` plus plugin folders.
+
+Plugin folders are the installed baselines (the repository's ``plugins/``), every folder in the
+``BENCHBIAS_PLUGIN_DIRS`` environment variable (``os.pathsep``-separated) and any ``--plugin-dir``.
+Each ``*.py`` file in a folder is imported as one plugin module.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pluggy
+
+from benchbias import hookspecs
+from benchbias.contract import Classifier, DatasetLayout, Translator
+
+ENTRY_POINT_GROUP = "benchbias"
+PLUGIN_DIRS_ENV = "BENCHBIAS_PLUGIN_DIRS"
+
+KINDS = {
+    "translator": ("register_translators", Translator),
+    "classifier": ("register_classifiers", Classifier),
+    "dataset": ("register_datasets", DatasetLayout),
+}
+
+
+class PluginError(Exception):
+    """A plugin failed to load or registered something invalid."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    kind: str
+    name: str
+    cls: type
+    origin: str
+
+
+@dataclass
+class Registry:
+    """Every registered class by kind and name, with the origin it came from."""
+
+    entries: dict[str, dict[str, Registered]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    def add(self, kind: str, cls: type, origin: str) -> None:
+        base = KINDS[kind][1]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(f"{origin}: registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{origin}: {kind} {cls.__name__} has no 'name'")
+        if kind == "translator" and not isinstance(getattr(cls, "paired", None), bool):
+            raise PluginError(f"{origin}: translator '{name}' must set 'paired' to True or False")
+        if name in self.entries[kind]:
+            first = self.entries[kind][name].origin
+            raise PluginError(f"{kind} '{name}' is registered twice: by {first} and by {origin}")
+        self.entries[kind][name] = Registered(kind, name, cls, origin)
+
+    def get(self, kind: str, name: str) -> Registered:
+        try:
+            return self.entries[kind][name]
+        except KeyError:
+            known = ", ".join(sorted(self.entries[kind])) or "none"
+            raise PluginError(f"unknown {kind} '{name}' (available: {known})") from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.entries[kind])
+
+
+def default_plugin_dirs() -> list[Path]:
+    """The installed baselines, then the folders named in ``BENCHBIAS_PLUGIN_DIRS``."""
+    import benchbias_plugins
+
+    dirs = [Path(benchbias_plugins.__file__).parent]
+    dirs += [Path(p) for p in os.environ.get(PLUGIN_DIRS_ENV, "").split(os.pathsep) if p]
+    return dirs
+
+
+def _import_file(path: Path) -> object:
+    module_name = f"benchbias_plugin_file_{abs(hash(str(path.resolve())))}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"{path}: cannot be imported as a plugin")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a broken plugin file must name itself
+        del sys.modules[module_name]
+        raise PluginError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, str]]:
+    """A PluginManager with entry points and folder plugins loaded; also each plugin's origin."""
+    pm = pluggy.PluginManager("benchbias")
+    pm.add_hookspecs(hookspecs)
+    origins: dict[str, str] = {}
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            module = ep.load()
+        except Exception as exc:
+            raise PluginError(f"entry point '{ep.name} = {ep.value}': failed to load: {type(exc).__name__}: {exc}") from exc
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
+        plugin_name = f"entrypoint:{ep.name}"
+        if pm.is_registered(module):  # the same module exposed twice: register once
+            continue
+        pm.register(module, name=plugin_name)
+        origins[plugin_name] = f"entry point '{ep.name}' ({dist})"
+
+    seen: set[Path] = set()
+    for folder in [*default_plugin_dirs(), *plugin_dirs]:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise PluginError(f"plugin folder {folder} does not exist")
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_") or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            plugin_name = f"file:{path.resolve()}"
+            pm.register(_import_file(path), name=plugin_name)
+            origins[plugin_name] = f"file {path.resolve()}"
+    return pm, origins
+
+
+def load_registry(plugin_dirs: Iterable[Path] = ()) -> Registry:
+    """Discover every plugin and collect what each one registers, attributing it to its origin."""
+    pm, origins = build_plugin_manager(plugin_dirs)
+    registry = Registry()
+    for kind, (hook_name, _) in KINDS.items():
+        # Each implementation is called on its own so that every registration is attributed to the
+        # plugin that made it (needed to name both origins of a duplicate name).
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            origin = origins[impl.plugin_name]
+            impl.function(register=lambda cls, kind=kind, origin=origin: registry.add(kind, cls, origin))
+    return registry

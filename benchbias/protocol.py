@@ -1,0 +1,96 @@
+"""The ratio-sweep protocol: subject split, balanced holdout, and domains at exact tumor fractions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchbias.config import DomainConfig, SplitConfig
+from benchbias.data.slices import SliceSet
+
+
+class ProtocolError(ValueError):
+    """The data cannot supply what the protocol asks for; the message names the field and counts."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray  # slice indices of training subjects
+    holdout: np.ndarray  # balanced holdout slice indices (from holdout subjects only)
+    train_subjects: tuple[str, ...]
+    holdout_subjects: tuple[str, ...]
+
+
+def sample_with_fraction(
+    pool: np.ndarray, is_tumor: np.ndarray, size: int, fraction: float, rng: np.random.Generator, field: str
+) -> np.ndarray:
+    """``size`` indices from ``pool`` of which exactly ``round(size * fraction)`` are tumor slices."""
+    n_tumor = int(round(size * fraction))
+    tumor, healthy = pool[is_tumor[pool]], pool[~is_tumor[pool]]
+    if n_tumor > len(tumor) or size - n_tumor > len(healthy):
+        raise ProtocolError(
+            f"{field}: asks for {n_tumor} tumor + {size - n_tumor} healthy slices, "
+            f"but only {len(tumor)} tumor + {len(healthy)} healthy are available"
+        )
+    chosen = np.concatenate([rng.choice(tumor, n_tumor, replace=False), rng.choice(healthy, size - n_tumor, replace=False)])
+    return rng.permutation(chosen)
+
+
+def split_subjects(slices: SliceSet, split: SplitConfig, domains: DomainConfig) -> Split:
+    """Hold out whole subjects, then draw a balanced holdout set from their slices."""
+    subjects = np.unique(slices.case_id)
+    if split.holdout_subjects >= len(subjects):
+        raise ProtocolError(f"split.holdout_subjects: {split.holdout_subjects} but the data has only {len(subjects)} subjects")
+    rng = np.random.default_rng([split.seed, 0])
+    held = np.sort(rng.choice(subjects, split.holdout_subjects, replace=False))
+    in_holdout = np.isin(slices.case_id, held)
+    holdout = sample_with_fraction(
+        np.flatnonzero(in_holdout), slices.is_tumor, domains.holdout_size, 0.5, rng, "domains.holdout_size"
+    )
+    return Split(
+        train=np.flatnonzero(~in_holdout),
+        holdout=np.sort(holdout),
+        train_subjects=tuple(sorted(set(subjects) - set(held))),
+        holdout_subjects=tuple(held),
+    )
+
+
+@dataclass(frozen=True)
+class Domains:
+    source: np.ndarray
+    target: np.ndarray
+
+
+def unpaired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, ratio: float, seed: int) -> Domains:
+    """Source fixed per seed at ``source_tumor_fraction``; target drawn at ``ratio`` from the other slices."""
+    source = sample_with_fraction(
+        train, is_tumor, domains.source_size, domains.source_tumor_fraction, np.random.default_rng([seed, 1]), "domains.source_size"
+    )
+    rest = np.setdiff1d(train, source)
+    target_rng = np.random.default_rng([seed, 2, int(round(ratio * 1000))])
+    target = sample_with_fraction(rest, is_tumor, domains.target_size, ratio, target_rng, "domains.target_size")
+    return Domains(source=source, target=target)
+
+
+def paired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, ratio: float, seed: int) -> Domains:
+    """Pairs (the same slices in both modalities) whose tumor fraction is ``ratio``."""
+    rng = np.random.default_rng([seed, 3, int(round(ratio * 1000))])
+    pairs = sample_with_fraction(train, is_tumor, domains.target_size, ratio, rng, "domains.target_size")
+    return Domains(source=pairs, target=pairs)
+
+
+def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, unpaired: bool) -> None:
+    """Fail before any training when some fraction of the sweep cannot be drawn."""
+    tumor = int(is_tumor[train].sum())
+    healthy = len(train) - tumor
+    src_tumor = int(round(domains.source_size * domains.source_tumor_fraction)) if unpaired else 0
+    src_healthy = domains.source_size - src_tumor if unpaired else 0
+    for ratio in domains.target_fractions:
+        tgt_tumor = int(round(domains.target_size * ratio))
+        tgt_healthy = domains.target_size - tgt_tumor
+        if src_tumor + tgt_tumor > tumor or src_healthy + tgt_healthy > healthy:
+            raise ProtocolError(
+                f"domains.target_size: at target fraction {ratio} the protocol needs "
+                f"{src_tumor + tgt_tumor} tumor + {src_healthy + tgt_healthy} healthy training slices "
+                f"({'source + target, disjoint' if unpaired else 'pairs'}), but the training subjects have {tumor} tumor + {healthy} healthy"
+            )

@@ -1,0 +1,102 @@
+"""Results files: atomic JSON, provenance, and the ranked table."""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchbias.data.slices import write_atomically
+
+RESULTS_SCHEMA = "benchbias.results/1"
+PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically; NaN/inf are refused (they are not JSON)."""
+    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    write_atomically(Path(path), lambda handle: handle.write(text.encode()))
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the benchbias checkout, with ``-dirty`` when it has local changes; None outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    return {
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "device": device_description(device),
+    }
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def ranked_table(results: dict) -> str:
+    """Markdown: one row per method, in ranking order."""
+    lines = [
+        "| rank | method | bias | slope healthy (p) | slope tumor (p) | Spearman rho (p) | flip rate | MAE |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["ranking"]:
+        s = results["methods"][row["method"]]["summary"]
+        h, t, o = s["healthy_inputs"], s["tumor_inputs"], s["overall"]
+        lines.append(
+            f"| {row['rank']} | {row['method']} | {_fmt(s['bias'])} | {_fmt(h['slope'])} ({_fmt(h['slope_p'], 2)}) | "
+            f"{_fmt(t['slope'])} ({_fmt(t['slope_p'], 2)}) | {_fmt(o['spearman_rho'], 2)} ({_fmt(o['spearman_p'], 2)}) | "
+            f"{_fmt(s['mean_flip_rate'])} | {_fmt(s['mean_mae'], 4)} |"
+        )
+    return "\n".join(lines)
+
+
+def ratio_table(method: dict) -> str:
+    """Markdown: one row per (target fraction, seed) cell of a method."""
+    lines = [
+        "| target tumor fraction | seed | tumor-called (healthy in) | tumor-called (tumor in) | added | removed | MAE | MAE in tumor | MAE outside |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for cell in method["cells"]:
+        s = cell["scores"]
+        lines.append(
+            f"| {cell['ratio']:.1f} | {cell['seed']} | {_fmt(s['tumor_called_healthy_inputs'], 2)} | "
+            f"{_fmt(s['tumor_called_tumor_inputs'], 2)} | {_fmt(s['added'], 2)} | {_fmt(s['removed'], 2)} | "
+            f"{_fmt(s['mae'], 4)} | {_fmt(s['mae_inside_tumor'], 4)} | {_fmt(s['mae_outside_tumor'], 4)} |"
+        )
+    return "\n".join(lines)

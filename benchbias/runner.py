@@ -1,0 +1,288 @@
+"""Run a benchmark: prepare data, train the classifier once, then every (method, fraction, seed) cell.
+
+Each cell is an independent unit of work, stored in ``cells/<method>/`` as soon as it finishes and
+skipped on a rerun when its fingerprint matches; ``results.json`` is assembled from the cells.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchbias import __version__
+from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
+from benchbias.contract import Classifier, PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
+from benchbias.data.slices import SliceSet, write_atomically
+from benchbias.data.sources import PreparedData, prepare_dataset
+from benchbias.plugins import Registry
+from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
+from benchbias.results import RESULTS_SCHEMA, provenance, read_json, write_json
+from benchbias.scores import RANKING_RULE, cell_scores, method_summary, rank
+
+TRANSLATE_BATCH = 64
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    device: str = "auto"
+    methods: tuple[str, ...] = ()
+    data_path: str | None = None
+    amp: bool = True
+    progress: bool = True
+    plugin_dirs: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def to_network(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) in [0, 1] -> (N, 1, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images))[:, None] * 2.0 - 1.0
+
+
+def from_network(images: torch.Tensor) -> torch.Tensor:
+    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def instantiate(registry: Registry, kind: str, model: ModelConfig, where: str, source: str):
+    """The plugin class instantiated with validated params, plus its registry entry."""
+    entry = registry.get(kind, model.plugin)
+    try:
+        return entry.cls(**model.params), entry
+    except ParamError as exc:
+        raise ConfigError(f"{source}: {where}.params: {exc}") from None
+
+
+class Run:
+    """One invocation of a benchmark into an output folder."""
+
+    def __init__(self, bench: Benchmark, registry: Registry, options: RunOptions) -> None:
+        self.bench, self.registry, self.options = bench, registry, options
+        self.out = Path(options.out)
+        self.device = select_device(options.device)
+        wanted = set(options.methods) or {m.name for m in bench.methods}
+        unknown = wanted - {m.name for m in bench.methods}
+        if unknown:
+            raise ConfigError(f"--methods: {', '.join(sorted(unknown))} not in {bench.source_file} (has: {', '.join(m.name for m in bench.methods)})")
+        self.methods = [m for m in bench.methods if m.name in wanted]
+        # Validate every plugin and parameter before any work starts.
+        self.translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file) for m in self.methods}
+        self.classifier, self.classifier_entry = instantiate(registry, "classifier", bench.classifier, "classifier", bench.source_file)
+
+    # ---- stages ---------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.data: PreparedData = prepare_dataset(self.bench.dataset, self.bench.slices, self.registry, self.options.data_path)
+        self.slices: SliceSet = self.data.slices
+        self.split: Split = split_subjects(self.slices, self.bench.split, self.bench.domains)
+        any_unpaired = any(not t.paired for t, _ in self.translators.values())
+        check_capacity(self.split.train, self.slices.is_tumor, self.bench.domains, unpaired=any_unpaired)
+        self.protocol_key = stable_hash(
+            {
+                "data": self.data.fingerprint,
+                "dataset": asdict(self.bench.dataset),
+                "slices": asdict(self.bench.slices),
+                "split": asdict(self.bench.split),
+                "domains": {k: v for k, v in asdict(self.bench.domains).items() if k != "target_fractions"},
+            }
+        )
+        holdout = self.slices.take(self.split.holdout)
+        self.holdout = holdout
+        self.holdout_source = to_network(holdout.source)
+        self.holdout_target = from_network(to_network(holdout.target))
+        self.holdout_mask = torch.from_numpy(holdout.tumor_mask)[:, None]
+
+    def _context(self, seed: int, steps: int, workdir: Path, label: str) -> tuple[TrainContext, tqdm]:
+        bar = tqdm(total=steps, desc=label, unit="step", disable=not self.options.progress, leave=True, dynamic_ncols=True)
+
+        def on_step(step: int, losses: dict[str, float] | None) -> None:
+            bar.update(1)
+            if losses:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        return TrainContext(seed=seed, device=self.device, steps=steps, workdir=workdir, amp=self.options.amp, on_step=on_step), bar
+
+    def train_classifier(self) -> dict[str, Any]:
+        """Trained once per run on real target slices of the training subjects; reused on a rerun."""
+        cfg = self.bench.classifier
+        key = stable_hash({"protocol": self.protocol_key, "plugin": cfg.plugin, "params": self.classifier.hparams, "steps": cfg.steps, "seed": self.bench.seeds[0]})
+        weights, info_path = self.out / "classifier" / "weights.pt", self.out / "classifier" / "classifier.json"
+        if info_path.is_file() and weights.is_file() and read_json(info_path).get("fingerprint") == key:
+            self.classifier.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            self.classifier.device = torch.device("cpu")
+            return read_json(info_path)
+        train = self.slices.take(self.split.train)
+        torch.manual_seed(self.bench.seeds[0])
+        ctx, bar = self._context(self.bench.seeds[0], cfg.steps, self.out / "classifier", f"classifier {cfg.plugin}")
+        start = time.perf_counter()
+        with bar:
+            self.classifier.fit(to_network(train.target), torch.from_numpy(train.is_tumor).long(), ctx)
+        seconds = time.perf_counter() - start
+        called = self.classifier.predict_proba(to_network(self.holdout.target)).numpy() > 0.5
+        truth = self.holdout.is_tumor
+        info = {
+            "fingerprint": key,
+            "name": cfg.plugin,
+            "origin": self.classifier_entry.origin,
+            "params": self.classifier.hparams,
+            "steps": cfg.steps,
+            "train_slices": len(train),
+            "train_tumor_slices": int(train.is_tumor.sum()),
+            "train_time_s": round(seconds, 2),
+            "holdout_accuracy": float((called == truth).mean()),
+            "holdout_sensitivity": float(called[truth].mean()),
+            "holdout_specificity": float((~called[~truth]).mean()),
+        }
+        write_atomically(weights, lambda handle: torch.save(self.classifier.state_dict(), handle))
+        write_json(info_path, info)
+        return info
+
+    def cells(self) -> list[tuple[ModelConfig, int, float]]:
+        return [(m, seed, ratio) for m in self.methods for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions]
+
+    def cell_path(self, method: ModelConfig, seed: int, ratio: float) -> Path:
+        return self.out / "cells" / method.name / f"r{ratio:.3f}-s{seed}.json"
+
+    def cell_key(self, method: ModelConfig, seed: int, ratio: float, classifier_key: str) -> str:
+        translator, _ = self.translators[method.name]
+        return stable_hash(
+            {"protocol": self.protocol_key, "classifier": classifier_key, "plugin": method.plugin, "params": translator.hparams, "steps": method.steps, "seed": seed, "ratio": ratio}
+        )
+
+    def run_cell(self, method: ModelConfig, seed: int, ratio: float, key: str, label: str) -> dict[str, Any]:
+        """Train one translator at one target fraction and score its holdout translations."""
+        template, entry = self.translators[method.name]
+        translator: Translator = type(template)(**template.hparams)
+        domains = (paired_domains if translator.paired else unpaired_domains)(
+            self.split.train, self.slices.is_tumor, self.bench.domains, ratio, seed
+        )
+        source, target = to_network(self.slices.source[domains.source]), to_network(self.slices.target[domains.target])
+        data = PairedSlices(source, target) if translator.paired else UnpairedDomains(source, target)
+        cell_seed = seed * 100_003 + int(round(ratio * 1000))
+        torch.manual_seed(cell_seed)
+        workdir = self.cell_path(method, seed, ratio).with_suffix("")
+        ctx, bar = self._context(cell_seed, method.steps, workdir, label)
+        start = time.perf_counter()
+        with bar:
+            translator.fit(data, ctx)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        translated = from_network(torch.cat([translator.translate(b) for b in self.holdout_source.split(TRANSLATE_BATCH)]))
+        p_translated = self.classifier.predict_proba(translated * 2.0 - 1.0).numpy()
+        translate_seconds = time.perf_counter() - start
+        scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real)
+        examples = self.example_indices()
+        example_images = translated[examples, 0].numpy().astype(np.float16)
+        write_atomically(workdir / "examples.npz", lambda h: np.savez_compressed(h, translated=example_images, holdout_index=examples))
+        return {
+            "fingerprint": key,
+            "method": method.name,
+            "ratio": ratio,
+            "seed": seed,
+            "target_tumor_slices": int(self.slices.is_tumor[domains.target].sum()),
+            "train_time_s": round(train_seconds, 2),
+            "translate_time_s": round(translate_seconds, 2),
+            "scores": scores,
+        }
+
+    def example_indices(self) -> np.ndarray:
+        """Two fixed holdout slices for figures: the largest-tumor slice and the fullest healthy slice."""
+        h = self.holdout
+        tumor = int(np.argmax(np.where(h.is_tumor, h.tumor_fraction, -1)))
+        healthy = int(np.argmax(np.where(~h.is_tumor, h.brain_fraction, -1)))
+        return np.array([tumor, healthy])
+
+    # ---- the whole run --------------------------------------------------------------------
+
+    def execute(self) -> dict[str, Any]:
+        started = datetime.now(timezone.utc)
+        wall = time.perf_counter()
+        self.prepare()
+        classifier = self.train_classifier()
+        classifier_key = classifier["fingerprint"]
+        self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
+
+        todo = self.cells()
+        done: dict[tuple[str, int, float], dict] = {}
+        skipped = 0
+        for i, (method, seed, ratio) in enumerate(todo, start=1):
+            path = self.cell_path(method, seed, ratio)
+            key = self.cell_key(method, seed, ratio, classifier_key)
+            if path.is_file() and read_json(path).get("fingerprint") == key:
+                done[(method.name, seed, ratio)] = read_json(path)
+                skipped += 1
+                continue
+            label = f"[{i}/{len(todo)}] {method.name} r={ratio:.2f} seed={seed}"
+            cell = self.run_cell(method, seed, ratio, key, label)
+            write_json(path, cell)
+            done[(method.name, seed, ratio)] = cell
+
+        methods = {}
+        for method in self.methods:
+            translator, entry = self.translators[method.name]
+            cells = [done[(method.name, seed, ratio)] for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions]
+            methods[method.name] = {
+                "plugin": method.plugin,
+                "origin": entry.origin,
+                "paired": translator.paired,
+                "params": translator.hparams,
+                "steps": method.steps,
+                "cells": cells,
+                "summary": method_summary(cells),
+            }
+        results = {
+            "schema": RESULTS_SCHEMA,
+            "benchmark": {
+                "name": self.bench.name,
+                "file": self.bench.source_file,
+                "config_hash": self.bench.hash(),
+                "protocol_hash": self.bench.protocol_hash(),
+                "config": self.bench.to_dict(),
+            },
+            "dataset": self.dataset_summary(),
+            "classifier": {k: v for k, v in classifier.items() if k != "fingerprint"},
+            "methods": methods,
+            "ranking": rank({name: m["summary"] for name, m in methods.items()}),
+            "ranking_rule": RANKING_RULE,
+            "provenance": {
+                "benchbias_version": __version__,
+                "seeds": list(self.bench.seeds),
+                **provenance(self.device),
+                "started": started.isoformat(timespec="seconds"),
+                "wall_time_s": round(time.perf_counter() - wall, 1),
+                "cells_run": len(todo) - skipped,
+                "cells_reused": skipped,
+                "compute_time_s": round(sum(c["train_time_s"] + c["translate_time_s"] for c in done.values()) + classifier["train_time_s"], 1),
+            },
+        }
+        write_json(self.out / "results.json", results)
+        return results
+
+    def dataset_summary(self) -> dict[str, Any]:
+        s, split = self.slices, self.split
+        train_tumor = int(s.is_tumor[split.train].sum())
+        return {
+            "fingerprint": self.data.fingerprint,
+            "root": str(self.data.root),
+            "layout": self.data.layout,
+            "slices": len(s),
+            "subjects": len(np.unique(s.case_id)),
+            "train_subjects": len(split.train_subjects),
+            "holdout_subjects": list(split.holdout_subjects),
+            "train_slices": {"tumor": train_tumor, "healthy": len(split.train) - train_tumor},
+            "holdout": {"size": len(split.holdout), "tumor": int(s.is_tumor[split.holdout].sum())},
+            "intensity_scale": "each volume scaled to [0, 1] (0 = background, 1 = its 99.5th percentile); MAE on that scale",
+        }

@@ -1,0 +1,1 @@
+"""Benchmark definitions, one YAML file each; a package only so that they install with benchbias."""

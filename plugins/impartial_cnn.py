@@ -1,0 +1,71 @@
+"""The paper's impartial classifier: 4 stride-2 conv layers with ReLU, one linear layer, 2-way softmax.
+
+Trained on real target-modality (T1) slices with balanced batches and cross-entropy."""
+import torch
+import torch.nn.functional as F
+
+from benchbias import hookimpl
+from benchbias.contract import Classifier, Param
+from benchbias.networks import impartial_cnn
+
+
+class ImpartialCNN(Classifier):
+    name = "impartial-cnn"
+    description = "4 stride-2 conv + ReLU, 1 linear layer, 2-way softmax (Cohen et al. 2018)"
+    params = {
+        "channels": Param(32, "filters of the first conv layer; doubled at each of the 4 layers", minimum=1),
+        "batch_size": Param(32, "slices per step, half healthy and half tumor", minimum=2),
+        "lr": Param(1e-3, "Adam learning rate", minimum=0.0),
+        "weight_decay": Param(1e-4, "Adam weight decay", minimum=0.0),
+    }
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self.device = torch.device("cpu")
+        self.network = None
+
+    def _build(self, image_size: int) -> None:
+        c = self.hparams["channels"]
+        self._image_size = image_size
+        self.network = impartial_cnn(image_size, channels=(c, 2 * c, 4 * c, 8 * c)).to(self.device)
+
+    def fit(self, images, labels, ctx) -> None:
+        self.device = ctx.device
+        self._build(images.shape[-1])
+        images, labels = images.to(self.device), labels.long().to(self.device)
+        optimizer = torch.optim.Adam(
+            self.network.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+        )
+        half = self.hparams["batch_size"] // 2
+        by_class = [torch.nonzero(labels == c).flatten() for c in (0, 1)]
+        draws = [ctx.batches(len(idx), min(half, len(idx))) for idx in by_class]
+        self.network.train()
+        for _ in ctx.loop():
+            batch = torch.cat([idx[next(draw).to(idx.device)] for idx, draw in zip(by_class, draws)])
+            with ctx.autocast():
+                loss = F.cross_entropy(self.network(images[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            ctx.report({"ce": loss})
+
+    @torch.inference_mode()
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        self.network.eval()
+        probabilities = [
+            torch.softmax(self.network(chunk.to(self.device)).float(), dim=1)[:, 1].cpu() for chunk in images.split(256)
+        ]
+        return torch.cat(probabilities)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"image_size": torch.tensor(self._image_size), **self.network.state_dict()}
+
+    def load_state_dict(self, state) -> None:
+        state = dict(state)
+        self._build(int(state.pop("image_size")))
+        self.network.load_state_dict(state)
+
+
+@hookimpl
+def register_classifiers(register):
+    register(ImpartialCNN)
