@@ -84,7 +84,9 @@ class Run:
     # ---- stages ---------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        self.data: PreparedData = prepare_dataset(self.bench.dataset, self.bench.slices, self.registry, self.options.data_path)
+        self.data: PreparedData = prepare_dataset(
+            self.bench.dataset, self.bench.slices, self.registry, self.options.data_path, self.options.progress
+        )
         self.slices: SliceSet = self.data.slices
         self.split: Split = split_subjects(self.slices, self.bench.split, self.bench.domains)
         any_unpaired = any(not t.paired for t, _ in self.translators.values())
@@ -198,6 +200,19 @@ class Run:
             "scores": scores,
         }
 
+    def save_examples(self) -> None:
+        """The example slices' source and real target, for the figures (``examples.npz``)."""
+        index = self.example_indices()
+        h = self.holdout
+        arrays = {
+            "source": h.source[index],
+            "target": h.target[index],
+            "tumor_mask": h.tumor_mask[index],
+            "is_tumor": h.is_tumor[index],
+            "holdout_index": index,
+        }
+        write_atomically(self.out / "examples.npz", lambda handle: np.savez_compressed(handle, **arrays))
+
     def example_indices(self) -> np.ndarray:
         """Two fixed holdout slices for figures: the largest-tumor slice and the fullest healthy slice."""
         h = self.holdout
@@ -214,6 +229,7 @@ class Run:
         classifier = self.train_classifier()
         classifier_key = classifier["fingerprint"]
         self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
+        self.save_examples()
 
         todo = self.cells()
         done: dict[tuple[str, int, float], dict] = {}

@@ -178,7 +178,13 @@ def fingerprint(cases: Sequence[Case], layout: DatasetLayout, source: str, targe
 
 
 def prepare_slices(
-    root: Path, layout: DatasetLayout, source: str, target: str, options: SliceConfig, cache_dir: Path | None = None
+    root: Path,
+    layout: DatasetLayout,
+    source: str,
+    target: str,
+    options: SliceConfig,
+    cache_dir: Path | None = None,
+    progress: bool = True,
 ) -> tuple[SliceSet, str]:
     """Every kept slice of every case under ``root``, reusing a matching cache; also the fingerprint."""
     root = Path(root)
@@ -191,7 +197,7 @@ def prepare_slices(
     cached = cache_dir / f"slices-{key[:16]}.npz" if cache_dir else None
     if cached is not None and cached.is_file():
         return SliceSet.load(cached), key
-    parts = [load_case_slices(case, layout, source, target, options) for case in tqdm(cases, desc="reading cases", unit="case", leave=False)]
+    parts = [load_case_slices(case, layout, source, target, options) for case in tqdm(cases, desc="reading cases", unit="case", leave=False, disable=not progress)]
     slices = concatenate(parts)
     if cached is not None:
         slices.save(cached)

@@ -30,11 +30,11 @@ class PreparedData:
     layout: str
 
 
-def ensure_synthetic(spec: synthetic.SynthSpec, cache: Path) -> Path:
+def ensure_synthetic(spec: synthetic.SynthSpec, cache: Path, progress: bool = True) -> Path:
     """The synthetic data set for ``spec``, generated on first use."""
     root = cache / "synthetic" / stable_hash({"version": synthetic.GENERATOR_VERSION, **asdict(spec)})[:16]
     if not (root / "synthetic.json").is_file():  # written last: its presence means complete
-        synthetic.write_dataset(root, spec, progress=True)
+        synthetic.write_dataset(root, spec, progress=progress)
     return root
 
 
@@ -46,12 +46,14 @@ def detect_layout(root: Path, registry: Registry) -> DatasetLayout:
     return matching[0]()
 
 
-def prepare_dataset(dataset: DatasetConfig, options: SliceConfig, registry: Registry, data_path: str | None = None) -> PreparedData:
+def prepare_dataset(
+    dataset: DatasetConfig, options: SliceConfig, registry: Registry, data_path: str | None = None, progress: bool = True
+) -> PreparedData:
     """Prepared slices for the benchmark's data. ``data_path`` overrides ``dataset.path``."""
     cache = cache_dir()
     if dataset.synthetic is not None and data_path is None:
         s = dataset.synthetic
-        root = ensure_synthetic(synthetic.SynthSpec(subjects=s.subjects, seed=s.seed, shape=tuple(s.shape)), cache)
+        root = ensure_synthetic(synthetic.SynthSpec(subjects=s.subjects, seed=s.seed, shape=tuple(s.shape)), cache, progress)
         layout = registry.get("dataset", "brats2018").cls()
     else:
         raw = data_path or dataset.path
@@ -62,5 +64,5 @@ def prepare_dataset(dataset: DatasetConfig, options: SliceConfig, registry: Regi
         if not root.is_dir():
             raise DataError(f"{root}: data folder does not exist")
         layout = registry.get("dataset", dataset.layout).cls() if dataset.layout else detect_layout(root, registry)
-    slices, fingerprint = prepare_slices(root, layout, dataset.source, dataset.target, options, cache / "slices")
+    slices, fingerprint = prepare_slices(root, layout, dataset.source, dataset.target, options, cache / "slices", progress)
     return PreparedData(slices=slices, fingerprint=fingerprint, root=root, layout=layout.name)

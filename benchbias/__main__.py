@@ -1,0 +1,5 @@
+import sys
+
+from benchbias.cli import main
+
+sys.exit(main())

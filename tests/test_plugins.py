@@ -1,0 +1,110 @@
+"""Plugin discovery: plugin folders, a real entry point, duplicates, parameter validation."""
+import textwrap
+
+import pytest
+from conftest import run_cli
+
+from benchbias.contract import Param, ParamError, resolve_params
+from benchbias.plugins import PluginError, load_registry
+
+PLUGIN_SOURCE = '''
+from benchbias import hookimpl
+from benchbias.contract import Translator
+
+
+class {cls}(Translator):
+    name = "{name}"
+    paired = {paired}
+
+    def fit(self, data, ctx):
+        for _ in ctx.loop():
+            pass
+
+    def translate(self, source):
+        return source
+
+
+@hookimpl
+def register_translators(register):
+    register({cls})
+'''
+
+
+def write_plugin(folder, filename, name, cls="Identity", paired=False):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / filename).write_text(PLUGIN_SOURCE.format(cls=cls, name=name, paired=paired))
+    return folder / filename
+
+
+def test_baselines_come_from_the_installed_plugins_folder():
+    registry = load_registry()
+    l1 = registry.get("translator", "l1")
+    assert l1.cls.paired is True
+    assert l1.origin.startswith("file ") and l1.origin.endswith("plugins/l1.py")
+    assert "impartial-cnn" in registry.names("classifier")
+    assert "brats2018" in registry.names("dataset")
+
+
+def test_plugin_folder_argument_and_environment_variable(tmp_path, monkeypatch):
+    path = write_plugin(tmp_path / "mine", "identity.py", "identity")
+    registry = load_registry([tmp_path / "mine"])
+    assert registry.get("translator", "identity").origin == f"file {path.resolve()}"
+    monkeypatch.setenv("BENCHBIAS_PLUGIN_DIRS", str(tmp_path / "mine"))
+    assert "identity" in load_registry().names("translator")
+
+
+def test_duplicate_name_names_both_origins(tmp_path):
+    path = write_plugin(tmp_path / "dup", "my_l1.py", "l1", cls="MyL1", paired=True)
+    with pytest.raises(PluginError) as err:
+        load_registry([tmp_path / "dup"])
+    message = str(err.value)
+    assert "translator 'l1' is registered twice" in message
+    assert "plugins/l1.py" in message and str(path.resolve()) in message
+
+
+def test_duplicate_through_cli_is_one_line_exit_2(tmp_path):
+    write_plugin(tmp_path / "dup", "my_l1.py", "l1", cls="MyL1", paired=True)
+    result = run_cli("plugins", "--plugin-dir", str(tmp_path / "dup"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "registered twice" in result.stderr
+
+
+def test_missing_plugin_folder_is_an_error(tmp_path):
+    with pytest.raises(PluginError, match="does not exist"):
+        load_registry([tmp_path / "nowhere"])
+
+
+def test_broken_plugin_file_names_itself(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "oops.py").write_text("raise RuntimeError('kaboom')\n")
+    with pytest.raises(PluginError, match=r"oops.py: failed to import: RuntimeError: kaboom"):
+        load_registry([tmp_path / "broken"])
+
+
+def test_real_entry_point_from_a_dist_info_on_sys_path(tmp_path):
+    """A distribution installed the way pip lays it out: a module plus a .dist-info with entry_points.txt."""
+    site = tmp_path / "site"
+    write_plugin(site, "acme_translator.py", "acme", cls="Acme", paired=False)
+    dist_info = site / "acme_benchbias-1.2.3.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-benchbias\nVersion: 1.2.3\n")
+    (dist_info / "entry_points.txt").write_text("[benchbias]\nacme = acme_translator\n")
+    result = run_cli("plugins", env={"PYTHONPATH": str(site)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("acme "))
+    assert "unpaired" in line and "entry point 'acme' (acme-benchbias 1.2.3)" in line
+
+
+def test_params_are_validated():
+    declared = {"lr": Param(2e-4, minimum=0.0), "blocks": Param(9, minimum=0), "mode": Param("lsgan", choices=("lsgan", "vanilla"))}
+    assert resolve_params("x", declared, {"lr": 1}) == {"lr": 1.0, "blocks": 9, "mode": "lsgan"}
+    with pytest.raises(ParamError, match="unknown parameter 'lrr'"):
+        resolve_params("x", declared, {"lrr": 1})
+    with pytest.raises(ParamError, match="'blocks' must be int, got float"):
+        resolve_params("x", declared, {"blocks": 2.5})
+    with pytest.raises(ParamError, match="'blocks' must be >= 0"):
+        resolve_params("x", declared, {"blocks": -1})
+    with pytest.raises(ParamError, match="must be one of"):
+        resolve_params("x", declared, {"mode": "wgan"})
+    with pytest.raises(ParamError, match="must be int, got bool"):
+        resolve_params("x", declared, {"blocks": True})

@@ -1,0 +1,85 @@
+"""The ratio sampler, the subject split and the domains of the sweep."""
+import numpy as np
+import pytest
+
+from benchbias.config import DomainConfig, SplitConfig
+from benchbias.data.slices import SliceSet
+from benchbias.protocol import (
+    ProtocolError,
+    check_capacity,
+    paired_domains,
+    sample_with_fraction,
+    split_subjects,
+    unpaired_domains,
+)
+
+
+def fake_slices(subjects=10, per_subject=20, tumor_per_subject=8):
+    n = subjects * per_subject
+    is_tumor = np.tile(np.arange(per_subject) < tumor_per_subject, subjects)
+    zeros = np.zeros((n, 4, 4), np.float32)
+    return SliceSet(
+        source=zeros, target=zeros, tumor_mask=zeros.astype(bool), brain_fraction=np.ones(n, np.float32),
+        tumor_fraction=is_tumor.astype(np.float32), is_tumor=is_tumor,
+        case_id=np.repeat([f"S{i:02d}" for i in range(subjects)], per_subject), slice_index=np.tile(np.arange(per_subject), subjects),
+    )
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.25, 0.5, 0.9, 1.0])
+def test_sampler_gives_exact_fractions(fraction):
+    is_tumor = np.arange(200) % 2 == 0
+    chosen = sample_with_fraction(np.arange(200), is_tumor, 80, fraction, np.random.default_rng(0), "f")
+    assert len(chosen) == len(set(chosen)) == 80
+    assert is_tumor[chosen].sum() == round(80 * fraction)
+
+
+def test_sampler_refuses_more_tumor_than_exists():
+    is_tumor = np.arange(100) < 10
+    with pytest.raises(ProtocolError) as err:
+        sample_with_fraction(np.arange(100), is_tumor, 40, 0.5, np.random.default_rng(0), "domains.target_size")
+    assert str(err.value) == "domains.target_size: asks for 20 tumor + 20 healthy slices, but only 10 tumor + 90 healthy are available"
+
+
+def test_split_is_by_subject_and_holdout_balanced():
+    slices = fake_slices()
+    split = split_subjects(slices, SplitConfig(holdout_subjects=3, seed=1), DomainConfig(holdout_size=20))
+    train_ids, holdout_ids = set(slices.case_id[split.train]), set(slices.case_id[split.holdout])
+    assert not train_ids & holdout_ids
+    assert holdout_ids <= set(split.holdout_subjects) and len(split.holdout_subjects) == 3
+    assert slices.is_tumor[split.holdout].sum() == 10 and len(split.holdout) == 20
+    again = split_subjects(slices, SplitConfig(holdout_subjects=3, seed=1), DomainConfig(holdout_size=20))
+    np.testing.assert_array_equal(split.holdout, again.holdout)
+
+
+def test_split_needs_enough_subjects():
+    with pytest.raises(ProtocolError, match="split.holdout_subjects: 10 but the data has only 10 subjects"):
+        split_subjects(fake_slices(), SplitConfig(holdout_subjects=10), DomainConfig(holdout_size=4))
+
+
+def test_unpaired_source_is_fixed_and_disjoint_from_target():
+    slices = fake_slices()
+    train = np.arange(len(slices))
+    domains = DomainConfig(source_size=40, target_size=40)
+    sources = []
+    for ratio in (0.0, 0.3, 1.0):
+        d = unpaired_domains(train, slices.is_tumor, domains, ratio, seed=0)
+        assert slices.is_tumor[d.source].sum() == 20 and slices.is_tumor[d.target].sum() == round(40 * ratio)
+        assert not set(d.source) & set(d.target)
+        sources.append(d.source)
+    assert all(np.array_equal(sources[0], s) for s in sources)
+
+
+def test_paired_domains_are_the_same_slices():
+    slices = fake_slices()
+    d = paired_domains(np.arange(len(slices)), slices.is_tumor, DomainConfig(target_size=30), 0.7, seed=0)
+    np.testing.assert_array_equal(d.source, d.target)
+    assert slices.is_tumor[d.target].sum() == 21
+
+
+def test_capacity_is_checked_before_training():
+    slices = fake_slices()  # 80 tumor, 120 healthy slices
+    train = np.arange(len(slices))
+    check_capacity(train, slices.is_tumor, DomainConfig(source_size=40, target_size=60), unpaired=True)
+    with pytest.raises(ProtocolError, match="at target fraction 1.0 the protocol needs 81 tumor"):
+        check_capacity(train, slices.is_tumor, DomainConfig(source_size=40, target_size=60 + 1, target_fractions=(1.0,)), unpaired=True)
+    check_capacity(train, slices.is_tumor, DomainConfig(source_size=40, target_size=80, target_fractions=(1.0,)), unpaired=False)

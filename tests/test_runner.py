@@ -1,0 +1,106 @@
+"""The runner in-process: determinism, resume after a crash, plugin parameter errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import REPO
+
+from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
+from benchbias.plugins import load_registry
+from benchbias.runner import Run, RunOptions
+from benchbias.scores import cell_scores, trend
+
+
+def smoke():
+    return load_benchmark(find_benchmark("synthetic-smoke"))
+
+
+def run(out, bench=None):
+    return Run(bench or smoke(), load_registry(), RunOptions(out=out, progress=False, device="cpu")).execute()
+
+
+def test_same_config_and_seed_give_identical_scores(tmp_path):
+    first, second = run(tmp_path / "a"), run(tmp_path / "b")
+    assert second["provenance"]["cells_reused"] == 0  # really recomputed
+    assert first["classifier"]["holdout_accuracy"] == second["classifier"]["holdout_accuracy"]
+    untimed = lambda cells: [{k: v for k, v in c.items() if not k.endswith("_time_s")} for c in cells]
+    assert untimed(first["methods"]["l1"]["cells"]) == untimed(second["methods"]["l1"]["cells"])
+    assert first["methods"]["l1"]["summary"] == second["methods"]["l1"]["summary"]
+    a, b = np.load(tmp_path / "a" / "examples.npz"), np.load(tmp_path / "b" / "examples.npz")
+    np.testing.assert_array_equal(a["source"], b["source"])
+
+
+def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypatch):
+    calls = []
+    original = Run.run_cell
+
+    def crash_on_second(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "run_cell", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "out")
+    cells = sorted((tmp_path / "out" / "cells" / "l1").glob("*.json"))
+    assert [c.name for c in cells] == ["r0.000-s0.json"]
+    json.loads(cells[0].read_text())  # complete JSON
+    assert not (tmp_path / "out" / "results.json").exists()
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+    monkeypatch.setattr(Run, "run_cell", original)
+    results = run(tmp_path / "out")
+    assert results["provenance"]["cells_reused"] == 1 and results["provenance"]["cells_run"] == 2
+
+
+def test_changed_method_params_invalidate_only_that_methods_cells(tmp_path):
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["methods"]["l1-wide"] = {"plugin": "l1", "params": {"filters": 8, "blocks": 1, "batch_size": 4}}
+    first = run(tmp_path, parse_benchmark(raw, "x.yaml"))
+    assert first["provenance"]["cells_run"] == 6
+    raw["methods"]["l1-wide"]["params"]["filters"] = 4
+    second = run(tmp_path, parse_benchmark(raw, "x.yaml"))
+    assert second["provenance"]["cells_reused"] == 3 and second["provenance"]["cells_run"] == 3
+    assert second["methods"]["l1-wide"]["params"]["filters"] == 4
+
+
+def test_bad_plugin_params_name_the_field():
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["methods"]["l1"]["params"]["filterz"] = 3
+    with pytest.raises(ConfigError, match=r"^x.yaml: methods.l1.params: l1: unknown parameter 'filterz'"):
+        Run(parse_benchmark(raw, "x.yaml"), load_registry(), RunOptions(out="unused"))
+    raw["methods"]["l1"]["params"] = {"blocks": "two"}
+    with pytest.raises(ConfigError, match=r"methods.l1.params: l1: parameter 'blocks' must be int, got str"):
+        Run(parse_benchmark(raw, "x.yaml"), load_registry(), RunOptions(out="unused"))
+
+
+def test_cell_scores_on_known_inputs():
+    real = torch.zeros(4, 1, 2, 2)
+    translated = real.clone()
+    translated[0] = 0.5  # error 0.5 everywhere on image 0
+    mask = torch.zeros(4, 1, 2, 2, dtype=torch.bool)
+    mask[2, 0, 0, 0] = True
+    translated[2, 0, 0, 0] = 1.0  # error 1.0 on the single tumor pixel
+    source_is_tumor = np.array([False, False, True, True])
+    p_real = np.array([0.1, 0.9, 0.9, 0.8])  # classifier on real T1: healthy, tumor, tumor, tumor
+    p_translated = np.array([0.7, 0.9, 0.2, 0.6])  # translations: tumor, tumor, healthy, tumor
+    s = cell_scores(translated, real, mask, source_is_tumor, p_translated, p_real)
+    assert s["tumor_called"] == 0.75
+    assert s["tumor_called_healthy_inputs"] == 1.0 and s["tumor_called_tumor_inputs"] == 0.5
+    assert s["added"] == 1.0  # the one slice called healthy on real T1 became tumor
+    assert s["removed"] == pytest.approx(1 / 3)
+    assert s["flip_rate"] == 0.5
+    assert s["mae"] == pytest.approx((0.5 + 0 + 0.25 + 0) / 4)
+    assert s["mae_inside_tumor"] == 1.0
+    assert s["mae_outside_tumor"] == pytest.approx(4 * 0.5 / 15)
+    assert s["mae_healthy_inputs"] == 0.25 and s["mae_tumor_inputs"] == 0.125
+
+
+def test_trend_slope_and_spearman():
+    t = trend([0.0, 0.5, 1.0, 0.0, 0.5, 1.0], [0.1, 0.35, 0.6, 0.1, 0.35, 0.6])
+    assert t["slope"] == pytest.approx(0.5) and t["intercept"] == pytest.approx(0.1)
+    assert t["spearman_rho"] == pytest.approx(1.0)
+    flat = trend([0.0, 0.5, 1.0], [0.2, 0.2, 0.2])
+    assert flat["slope"] == pytest.approx(0.0) and flat["spearman_rho"] is None
