@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"classifier {results['classifier']['name']}: holdout accuracy {results['classifier']['holdout_accuracy']:.3f} on real {bench.dataset.target}")
     for name, method in results["methods"].items():
         print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'})\n{ratio_table(method)}")
-    print(f"\n{ranked_table(results)}\n\nresults: {out / 'results.json'}")
+    print(f"\n{ranked_table(results)}\n\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
     if args.submit:
         path = leaderboard.submit(results)
         print(f"leaderboard updated: {path} and {path.with_suffix('.md')}")

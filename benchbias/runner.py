@@ -22,6 +22,7 @@ from benchbias.data.slices import SliceSet, write_atomically
 from benchbias.data.sources import PreparedData, prepare_dataset
 from benchbias.plugins import Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
+from benchbias.report import write_report
 from benchbias.results import RESULTS_SCHEMA, provenance, read_json, write_json
 from benchbias.scores import RANKING_RULE, cell_scores, method_summary, rank
 
@@ -285,6 +286,7 @@ class Run:
             },
         }
         write_json(self.out / "results.json", results)
+        write_report(self.out, results)
         return results
 
     def dataset_summary(self) -> dict[str, Any]:

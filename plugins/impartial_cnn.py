@@ -9,6 +9,13 @@ from benchbias.contract import Classifier, Param
 from benchbias.networks import impartial_cnn
 
 
+def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image left-right and/or up-down with probability 1/2 (tumor labels are unchanged)."""
+    flips = torch.rand(2, len(images), generator=generator).to(images.device) < 0.5
+    images = torch.where(flips[0, :, None, None, None], images.flip(-1), images)
+    return torch.where(flips[1, :, None, None, None], images.flip(-2), images)
+
+
 class ImpartialCNN(Classifier):
     name = "impartial-cnn"
     description = "4 stride-2 conv + ReLU, 1 linear layer, 2-way softmax (Cohen et al. 2018)"
@@ -17,6 +24,7 @@ class ImpartialCNN(Classifier):
         "batch_size": Param(32, "slices per step, half healthy and half tumor", minimum=2),
         "lr": Param(1e-3, "Adam learning rate", minimum=0.0),
         "weight_decay": Param(1e-4, "Adam weight decay", minimum=0.0),
+        "augment": Param(True, "random left-right and up-down flips of training batches"),
     }
 
     def __init__(self, **params) -> None:
@@ -42,8 +50,11 @@ class ImpartialCNN(Classifier):
         self.network.train()
         for _ in ctx.loop():
             batch = torch.cat([idx[next(draw).to(idx.device)] for idx, draw in zip(by_class, draws)])
+            x = images[batch]
+            if self.hparams["augment"]:
+                x = random_flips(x, ctx.generator)
             with ctx.autocast():
-                loss = F.cross_entropy(self.network(images[batch]), labels[batch])
+                loss = F.cross_entropy(self.network(x), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -41,6 +41,8 @@ def test_smoke_run_writes_results_and_leaderboard(smoke_run):
     assert [e["method"] for e in board["entries"]] == ["l1"]
     assert "| 1 | l1 |" in (boards / "synthetic-smoke.md").read_text()
     assert "tumor-called (healthy in)" in result.stdout  # per-ratio table printed
+    for name in ("figure2.png", "figure3.png", "report.html"):
+        assert (out / name).stat().st_size > 1000
 
 
 def test_rerun_resumes_every_finished_cell(smoke_run):

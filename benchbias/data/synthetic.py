@@ -17,7 +17,10 @@ Layout written by :func:`write_dataset`::
     out_dir/synthetic.json      # written last: its presence means "complete"
 
 Geometry is expressed in fractions of the volume shape, so other shapes work too;
-the ranges were tuned for the default (64, 64, 40), z being the axial axis.
+the ranges were tuned for the default (64, 64, 40), z being the axial axis.  The
+"kept slab" below means the axial slices whose brain covers > 30% of the slice, the
+ones a benchmark keeps; the tumour's axial level is uniform over it, so tumour and
+healthy slices come from the same levels and have the same brain area on average.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-GENERATOR_VERSION: str = "1"
+GENERATOR_VERSION: str = "2"
 """Bump whenever the generated data change, so cached datasets get rebuilt."""
 
 LABEL_NECROSIS, LABEL_EDEMA, LABEL_ENHANCING = 1, 2, 4
@@ -42,7 +45,7 @@ METADATA_FILE = "synthetic.json"
 BACKGROUND, CSF, GM, WM, EDEMA, ENHANCING, NECROSIS = -1, 0, 1, 2, 3, 4, 5
 # Mean intensity of each class (indexed by class) before texture, bias, noise, gain.
 FLAIR_MEANS = np.array([0.08, 0.58, 0.45, 1.00, 0.78, 0.62], dtype=np.float32)
-T1_MEANS = np.array([0.12, 0.55, 0.85, 0.68, 0.40, 0.22], dtype=np.float32)
+T1_MEANS = np.array([0.12, 0.55, 0.85, 0.58, 0.38, 0.15], dtype=np.float32)
 PARTIAL_VOLUME_SIGMA = 0.7
 
 
@@ -123,7 +126,8 @@ class _Brain:
         self.centre += rng.uniform(-0.02, 0.02, 3).astype(np.float32) * np.array([X, Y, Z])
         # x: left-right, y: anterior-posterior (the long in-plane axis), z: axial.
         self.radii = np.array(
-            [rng.uniform(0.33, 0.37) * X, rng.uniform(0.40, 0.45) * Y, rng.uniform(0.40, 0.44) * Z]
+            [rng.uniform(0.33, 0.37) * X, rng.uniform(0.40, 0.45) * Y, rng.uniform(0.40, 0.44) * Z],
+            dtype=np.float32,
         )
         # A flattened z profile (exponent > 2) keeps the axial cross-section large over
         # more slices, then drops quickly: a dome rather than a rugby ball.
@@ -136,12 +140,19 @@ class _Brain:
         mask[[0, -1]] = mask[:, [0, -1]] = mask[:, :, [0, -1]] = False
         self.mask = mask
         self.depth = _depth_inside(mask)
+        self.midline = float(round(self.centre[0]))  # x of the interhemispheric fissure
+        self.coverage = ndimage.gaussian_filter(mask.astype(np.float32), PARTIAL_VOLUME_SIGMA)
+
+
+def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
+    """Slices of the smallest box holding `mask`, grown by `margin` voxels (clipped to the volume)."""
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    return tuple(slice(max(b.start - margin, 0), b.stop + margin) for b in box)
 
 
 def _depth_inside(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance (voxels) to the nearest outside voxel, computed on the mask's bounding box."""
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+    box = _bounding_box(mask, margin=1)
     depth = np.zeros(mask.shape, dtype=np.float32)
     depth[box] = ndimage.distance_transform_edt(mask[box])
     return depth
@@ -153,8 +164,10 @@ def _depth_inside(mask: np.ndarray) -> np.ndarray:
 def _cortex_and_sulci(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the cortical grey-matter rim and of the CSF around/into it (outer layer, sulci)."""
     s = grid.xy_scale
-    csf_thickness = 1.1 + 0.4 * _smooth_field(rng, grid.shape, 3.0 * s)
-    gm_thickness = s * rng.uniform(2.3, 3.0) + 0.8 * s * _smooth_field(rng, grid.shape, 2.5 * s)
+    # One field drives both layers: where the outer CSF is thick, the cortex is thin.
+    thickness = _smooth_field(rng, grid.shape, 2.5 * s)
+    csf_thickness = 1.1 + 0.4 * thickness
+    gm_thickness = s * rng.uniform(2.8, 3.6) - 0.8 * s * thickness
     cortex = brain.mask & (brain.depth <= csf_thickness + gm_thickness)
     # Sulci: thin CSF sheets along the zero crossings of a random field, cutting through the rim.
     folds = _smooth_field(rng, grid.shape, 2.2 * s)
@@ -165,7 +178,7 @@ def _cortex_and_sulci(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> t
 
 def _midline_fissure(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
     """CSF between the hemispheres: front and back at mid levels, all the way across near the top."""
-    dx = np.abs(grid.x - round(float(brain.centre[0])) - rng.uniform(-0.3, 0.3))
+    dx = np.abs(grid.x - brain.midline - rng.uniform(-0.3, 0.3))
     dy = np.abs(grid.y - brain.centre[1]) / brain.radii[1]
     open_from = 0.45 * np.clip(1.0 - brain.axial_position**2, 0.0, 1.0)
     return brain.mask & (dx < 0.6 * grid.xy_scale) & (dy > open_from)
@@ -174,20 +187,28 @@ def _midline_fissure(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np
 def _ventricles(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
     """Two lateral ventricles either side of the midline, banana-shaped and asymmetric."""
     s, sz = grid.xy_scale, grid.z_scale
-    roughness = 0.2 * _smooth_field(rng, grid.shape, 2.0 * s)
     z_centre = brain.centre[2] + rng.uniform(0.0, 0.1) * brain.radii[2]
-    ventricles = np.zeros(grid.shape, dtype=bool)
+    # Everything below happens in a box that holds both ventricles even at their roughest.
+    box_centre = np.array([brain.midline, brain.centre[1], z_centre])
+    box = grid.around(box_centre, np.array([10.0 * s, 17.0 * s, 9.0 * sz]) + 1.0)
+    roughness = 0.2 * _smooth_field(rng, box.shape, 2.0 * s)
+    ventricles = np.zeros(box.shape, dtype=bool)
     for side in (-1.0, 1.0):
-        centre = brain.centre + np.array(
-            [side * rng.uniform(2.5, 4.0) * s, rng.uniform(-2.0, 2.0) * s, 0.0], dtype=np.float32
+        centre = np.array(
+            [
+                brain.midline + side * rng.uniform(2.5, 4.0) * s,
+                brain.centre[1] + rng.uniform(-2.0, 2.0) * s,
+                z_centre + rng.uniform(-1.0, 1.0) * sz,
+            ]
         )
-        centre[2] = z_centre + rng.uniform(-1.0, 1.0) * sz
         radii = np.array([rng.uniform(1.4, 2.6) * s, rng.uniform(7.0, 11.0) * s, rng.uniform(3.5, 6.0) * sz])
         # The horns bend outwards at both ends: shift x by a parabola in y.
-        bend = side * rng.uniform(0.5, 1.8) * s * ((grid.y - centre[1]) / radii[1]) ** 2
-        dx, dy, dz = grid.x - centre[0] - bend, grid.y - centre[1], grid.z - centre[2]
+        bend = side * rng.uniform(0.5, 1.8) * s * ((box.y - centre[1]) / radii[1]) ** 2
+        dx, dy, dz = box.x - centre[0] - bend, box.y - centre[1], box.z - centre[2]
         ventricles |= (dx / radii[0]) ** 2 + (dy / radii[1]) ** 2 + (dz / radii[2]) ** 2 < 1.0 + roughness
-    return ventricles & brain.mask & (brain.depth > 3.0 * s)
+    full = np.zeros(grid.shape, dtype=bool)
+    full[box.box] = ventricles
+    return full & (brain.depth > 3.0 * s)
 
 
 def _healthy_tissue(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
@@ -214,34 +235,36 @@ def _kept_slice_half_extent(brain: _Brain) -> float:
 def _tumour_centre(
     rng: np.random.Generator, grid: _Grid, brain: _Brain, core_radius: float, z_half_span: float
 ) -> np.ndarray:
-    """A random centre in either hemisphere, deep enough for the core to fit inside the brain."""
-    z_room = max(0.0, _kept_slice_half_extent(brain) - 0.6 * z_half_span)
-    best, best_depth = None, -1.0
+    """A random centre in either hemisphere where the core fits inside the brain and its hemisphere.
+
+    The axial level is drawn once, uniformly over the kept slab and a little beyond:
+    rejecting shallow centres in 3D would crowd tumours into the middle slices, and then
+    a classifier could tell tumour slices apart by brain area alone.
+    """
+    z_room = _kept_slice_half_extent(brain) + 0.25 * z_half_span
+    z = brain.centre[2] + rng.uniform(-1.0, 1.0) * z_room
+    best, best_room = None, -np.inf
     for _ in range(50):
         side = rng.choice([-1.0, 1.0])
-        offset = np.array(
-            [
-                side * rng.uniform(0.12, 0.65) * brain.radii[0],
-                rng.uniform(-0.6, 0.6) * brain.radii[1],
-                rng.uniform(-1.0, 1.0) * z_room,
-            ]
-        )
-        centre = brain.centre + offset
+        x = brain.centre[0] + side * rng.uniform(0.12, 0.65) * brain.radii[0]
+        y = brain.centre[1] + rng.uniform(-0.6, 0.6) * brain.radii[1]
+        centre = np.array([x, y, z], dtype=np.float32)
         depth = brain.depth[tuple(np.clip(np.round(centre).astype(int), 0, np.array(grid.shape) - 1))]
-        if depth >= core_radius + 2.0:
-            return centre.astype(np.float32)
-        if depth > best_depth:
-            best, best_depth = centre, depth
-    return best.astype(np.float32)
+        room = min(depth - 2.0, abs(x - brain.midline) - 1.5) - core_radius
+        if room >= 0:
+            return centre
+        if room > best_room:  # fall back on the roomiest candidate
+            best, best_room = centre, room
+    return best
 
 
 def _tumour_labels(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
     """BraTS label map (0/1/2/4) of one tumour: edema around an enhancing rim around necrosis."""
     s = grid.xy_scale
     # In-plane size varies a lot (small to large); the z size is drawn separately so that
-    # the tumour spans ~30-50% of the brain's kept axial slices whatever its width.
-    edema_xy = rng.uniform(4.5, 13.0) * s
-    z_half_span = rng.uniform(0.33, 0.55) * _kept_slice_half_extent(brain)
+    # the tumour covers ~20-65% (mean ~45%) of the kept axial slices whatever its width.
+    edema_xy = np.exp(rng.uniform(np.log(4.0), np.log(14.0))) * s  # log-uniform: many small, some large
+    z_half_span = rng.uniform(0.45, 0.65) * _kept_slice_half_extent(brain)
     edema_radii = np.array([edema_xy * rng.uniform(0.8, 1.2), edema_xy * rng.uniform(0.8, 1.2), z_half_span])
     core_radii = edema_radii * rng.uniform(0.4, 0.65)
     necrosis_radii = core_radii * rng.uniform(0.35, 0.65)
@@ -255,7 +278,10 @@ def _tumour_labels(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.n
     edema = _blob(box, centre, edema_radii, angle, 0.35 * _smooth_field(rng, box.shape, 2.5 * s))
     core = _blob(box, core_centre, core_radii, angle, 0.25 * _smooth_field(rng, box.shape, 1.8 * s))
     necrosis = _blob(box, core_centre, necrosis_radii, angle, 0.3 * _smooth_field(rng, box.shape, 1.5 * s))
-    core &= depth > 1.5
+    # The falx keeps the tumour in its hemisphere; the core also stays off the brain surface.
+    hemisphere = (box.x - brain.midline) * np.sign(centre[0] - brain.midline) > 0.5
+    edema &= hemisphere
+    core &= hemisphere & (depth > 1.5)
     # Keep the nesting strict: a rim of edema around the core, of enhancement around necrosis.
     edema = (edema | ndimage.binary_dilation(core)) & in_brain
     necrosis &= ndimage.binary_erosion(core)
@@ -275,7 +301,8 @@ def _bias_field(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndar
     """Smooth multiplicative field exp(quadratic polynomial), spanning +-10-20% over the brain."""
     u, v, w = (2.0 * c / (n - 1) - 1.0 for c, n in zip((grid.x, grid.y, grid.z), grid.shape))
     terms = [u, v, w, u * v, u * w, v * w, u**2, v**2, w**2]
-    log_field = sum(c * t for c, t in zip(rng.standard_normal(len(terms)), terms))
+    coefficients = rng.standard_normal(len(terms)).astype(np.float32)
+    log_field = sum(c * t for c, t in zip(coefficients, terms))
     log_field = log_field - log_field[brain.mask].mean()
     log_field *= rng.uniform(0.10, 0.20) / (np.abs(log_field[brain.mask]).max() + 1e-8)
     return np.exp(log_field).astype(np.float32)
@@ -290,18 +317,20 @@ def _render(
     texture: np.ndarray,
 ) -> np.ndarray:
     """One modality: partial-volume mix of class means, texture, bias, Rician noise, gain."""
-    means = class_means * rng.uniform(0.96, 1.04, class_means.size)  # per-subject contrast jitter
-    piecewise = np.where(tissue == BACKGROUND, 0.0, means[np.maximum(tissue, 0)]).astype(np.float32)
-    # Filtering the piecewise-constant image equals mixing smoothed one-hot tissue maps.
-    image = ndimage.gaussian_filter(piecewise, PARTIAL_VOLUME_SIGMA) * (1.0 + texture)
+    means = class_means * rng.uniform(0.96, 1.04, class_means.size).astype(np.float32)  # contrast jitter
+    piecewise = np.where(tissue == BACKGROUND, np.float32(0.0), means[np.maximum(tissue, 0)])
+    # Filtering the piecewise-constant image equals mixing smoothed one-hot tissue maps; dividing
+    # by the smoothed brain mask keeps the skull-stripped edge from fading into the background.
+    blurred = ndimage.gaussian_filter(piecewise, PARTIAL_VOLUME_SIGMA)
+    image = blurred / np.maximum(brain.coverage, 1e-3) * (1.0 + texture)
     image *= _bias_field(rng, grid, brain)
     sigma = rng.uniform(0.02, 0.04) * means[WM]
     real = image + sigma * rng.standard_normal(grid.shape, dtype=np.float32)
     imaginary = sigma * rng.standard_normal(grid.shape, dtype=np.float32)
-    image = np.sqrt(real**2 + imaginary**2)  # Rician magnitude: >= 0 by construction
-    image *= rng.uniform(300.0, 1000.0)
+    image = np.hypot(real, imaginary)  # Rician magnitude: >= 0 by construction
+    image *= np.float32(rng.uniform(300.0, 1000.0))
     image[~brain.mask] = 0.0
-    return image.astype(np.float32)
+    return image.astype(np.float32, copy=False)
 
 
 def _texture(rng: np.random.Generator, grid: _Grid, labels: np.ndarray) -> np.ndarray:
@@ -309,10 +338,13 @@ def _texture(rng: np.random.Generator, grid: _Grid, labels: np.ndarray) -> np.nd
 
     A few % everywhere, plus stronger heterogeneity inside the tumour.
     """
-    anatomy = 0.03 * _smooth_field(rng, grid.shape, 1.0)
-    tumour_weight = ndimage.gaussian_filter((labels > 0).astype(np.float32), 1.0)
-    heterogeneity = 0.08 * _smooth_field(rng, grid.shape, 1.5 * grid.xy_scale)
-    return (anatomy + tumour_weight * heterogeneity).astype(np.float32)
+    texture = 0.03 * _smooth_field(rng, grid.shape, 1.0)
+    if not labels.any():  # only possible for tiny volumes
+        return texture
+    box = _bounding_box(labels > 0, margin=3)
+    tumour_weight = ndimage.gaussian_filter((labels[box] > 0).astype(np.float32), 1.0)
+    texture[box] += 0.08 * tumour_weight * _smooth_field(rng, tumour_weight.shape, 1.5 * grid.xy_scale)
+    return texture
 
 
 def generate_subject(index: int, spec: SynthSpec) -> dict[str, np.ndarray]:
@@ -321,6 +353,11 @@ def generate_subject(index: int, spec: SynthSpec) -> dict[str, np.ndarray]:
     Uses its own ``np.random.default_rng([spec.seed, index])``, so a subject does not
     depend on how many others are generated.
     """
+    return _generate_with_tissue(index, spec)[0]
+
+
+def _generate_with_tissue(index: int, spec: SynthSpec) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """generate_subject() plus the hard tissue map (BACKGROUND/CSF/GM/WM/...), e.g. for tests."""
     rng = np.random.default_rng([spec.seed, index])
     grid = _Grid(spec.shape)
     brain = _Brain(rng, grid)
@@ -332,7 +369,7 @@ def generate_subject(index: int, spec: SynthSpec) -> dict[str, np.ndarray]:
     texture = _texture(rng, grid, seg)
     flair = _render(rng, tissue, brain, grid, FLAIR_MEANS, texture)
     t1 = _render(rng, tissue, brain, grid, T1_MEANS, texture)
-    return {"flair": flair, "t1": t1, "seg": seg}
+    return {"flair": flair, "t1": t1, "seg": seg}, tissue
 
 
 # ------------------------------------------------------------------------------ writing

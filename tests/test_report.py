@@ -1,0 +1,224 @@
+"""The report: figure2.png, figure3.png and report.html, written from a real smoke run."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from benchbias.config import find_benchmark, load_benchmark
+from benchbias.plugins import load_registry
+from benchbias.report import mean_score_by_fraction, markdown_table_html, write_report
+from benchbias.runner import Run, RunOptions
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+HOSTILE = "l1<script>$x_1$"  # HTML and matplotlib mathtext must both take it literally
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    """The smoke benchmark (one method, three fractions, one seed), run for real."""
+    out = tmp_path_factory.mktemp("smoke-run")
+    threads = torch.get_num_threads()
+    # One thread: tiny networks gain nothing from more, and on a busy machine they lose a lot.
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("BENCHBIAS_CACHE", str(tmp_path_factory.getbasetemp() / "benchbias-cache"))
+            bench = load_benchmark(find_benchmark("synthetic-smoke"))
+            Run(bench, load_registry(), RunOptions(out=out, device="cpu", progress=False)).execute()
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def copy_run(run_folder: Path, folder: Path) -> Path:
+    shutil.copytree(run_folder, folder, ignore=shutil.ignore_patterns("*.png", "*.html"))
+    return folder
+
+
+def add_method_copy(folder: Path, source: str, name: str) -> dict:
+    """A second method in results.json (and its example translations): ``source``'s cells under ``name``."""
+    results = results_of(folder)
+    method = json.loads(json.dumps(results["methods"][source]))
+    for cell in method["cells"]:
+        cell["method"] = name
+    results["methods"][name] = method
+    results["ranking"].append({**results["ranking"][0], "rank": 2, "method": name})
+    shutil.copytree(folder / "cells" / source, folder / "cells" / name)
+    (folder / "results.json").write_text(json.dumps(results))
+    return results
+
+
+@pytest.fixture(scope="module")
+def one_method(run_folder, tmp_path_factory) -> dict[str, Path]:
+    return write_report(copy_run(run_folder, tmp_path_factory.mktemp("one") / "run"))
+
+
+@pytest.fixture(scope="module")
+def two_methods(run_folder, tmp_path_factory) -> dict[str, Path]:
+    """The smoke run with a second method whose name needs escaping."""
+    folder = copy_run(run_folder, tmp_path_factory.mktemp("two") / "run")
+    add_method_copy(folder, "l1", HOSTILE)
+    return write_report(folder)
+
+
+def image(path: Path) -> np.ndarray:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path.name} is not a PNG"
+    assert len(data) > 5_000, f"{path.name} is suspiciously small"
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32)
+
+
+def data_uris(page: str) -> list[bytes]:
+    return [base64.b64decode(b64) for b64 in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+def results_of(folder: Path) -> dict:
+    return json.loads((folder / "results.json").read_text())
+
+
+def count_color(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float = 12) -> int:
+    return int((np.abs(pixels - np.array(rgb, dtype=np.float32)).max(axis=-1) < tolerance).sum())
+
+
+# ---- the real run --------------------------------------------------------------------------------
+
+
+def test_writes_three_files_beside_results(two_methods):
+    assert set(two_methods) == {"figure2", "figure3", "html"}
+    folder = two_methods["html"].parent
+    assert (folder / "results.json").is_file()
+    assert {p.name for p in two_methods.values()} == {"figure2.png", "figure3.png", "report.html"}
+    for path in two_methods.values():
+        assert path.parent == folder and path.is_file() and path.stat().st_size > 0
+    assert not list(folder.glob(".*.tmp")), "temporary files were left behind"
+    for name in ("figure2", "figure3"):
+        assert image(two_methods[name]).std() > 10, f"{name} looks blank"
+
+
+def test_figure2_draws_called_shares_in_red_and_green(two_methods):
+    pixels = image(two_methods["figure2"])
+    red, green = count_color(pixels, (0xD6, 0x2F, 0x2F)), count_color(pixels, (0x2E, 0x9E, 0x44))
+    # Every bar is filled green and/or red to 100%: together they cover a large part of the figure.
+    assert red + green > 0.1 * pixels.shape[0] * pixels.shape[1]
+    assert (pixels.max(axis=-1) < 40).sum() > 500, "no black error line or text"
+
+
+def test_figure3_outlines_the_tumor(two_methods):
+    pixels = image(two_methods["figure3"])
+    assert count_color(pixels, (0xFF, 0x30, 0x30), tolerance=40) > 50, "no red tumor contour"
+
+
+def test_figure_sizes_follow_methods_and_fractions(one_method, two_methods):
+    fig2_one, fig2_two = image(one_method["figure2"]), image(two_methods["figure2"])
+    assert fig2_two.shape[1] > fig2_one.shape[1], "figure 2 has one column per method"
+    assert fig2_two.shape[1] > fig2_two.shape[0], "two method columns make a wide figure"
+
+    fig3_one, fig3_two = image(one_method["figure3"]), image(two_methods["figure3"])
+    assert fig3_two.shape[0] > fig3_one.shape[0], "figure 3 has one row per method"
+    assert fig3_two.shape[1] == fig3_one.shape[1]
+    results = results_of(one_method["html"].parent)
+    columns = len(results["benchmark"]["config"]["domains"]["target_fractions"]) + 2  # source | fractions | target
+    for pixels, methods in ((fig3_one, 1), (fig3_two, 2)):
+        grid_aspect = columns / (2 * methods)  # two examples, each a block of one row per method
+        height, width = pixels.shape[:2]
+        assert 0.5 * grid_aspect < width / height < 1.5 * grid_aspect, "figure 3 is a grid of square panels"
+
+
+def test_html_is_self_contained_and_complete(two_methods):
+    page = two_methods["html"].read_text()
+    results = results_of(two_methods["html"].parent)
+
+    assert data_uris(page) == [two_methods["figure2"].read_bytes(), two_methods["figure3"].read_bytes()]
+    assert 'href="figure2.png"' in page and 'href="figure3.png"' in page
+    assert "http://" not in page and "https://" not in page
+    assert "synthetic-smoke" in page.split("</h1>")[0]
+    assert f"{results['classifier']['holdout_accuracy']:.3f}" in page
+    assert results["benchmark"]["config_hash"] in page and results["benchmark"]["protocol_hash"] in page
+    assert results["dataset"]["fingerprint"] in page
+    assert results["ranking_rule"] in page
+    assert page.count("<table>") == 3, "the leaderboard and one table per method"
+    assert "<h3>l1</h3>" in page
+
+
+def test_html_escapes_method_names(two_methods):
+    page = two_methods["html"].read_text()
+    assert "<script" not in page.lower()
+    assert "<h3>l1&lt;script&gt;$x_1$</h3>" in page
+    assert page.count("l1&lt;script&gt;$x_1$") >= 2, "in the leaderboard and as a section title"
+
+
+# ---- degraded inputs -----------------------------------------------------------------------------
+
+
+def test_null_scores_do_not_crash(run_folder, tmp_path):
+    folder = copy_run(run_folder, tmp_path / "run")
+    results = results_of(folder)
+    for method in results["methods"].values():
+        for cell in method["cells"]:
+            cell["scores"] = {key: None for key in cell["scores"]}
+        summary = method["summary"]
+        for key in ("overall", "healthy_inputs", "tumor_inputs"):
+            summary[key] = {k: None for k in summary[key]}
+        summary.update(bias=None, mean_flip_rate=None, mean_mae=None)
+    for row in results["ranking"]:
+        row.update(bias=None, mean_flip_rate=None, mean_mae=None)
+    results["classifier"]["holdout_accuracy"] = None
+
+    paths = write_report(folder, results)
+    assert image(paths["figure2"]).std() > 0
+    assert "n/a" in paths["html"].read_text()
+
+
+def test_missing_cells_and_examples_leave_gaps(run_folder, one_method, tmp_path):
+    folder = copy_run(run_folder, tmp_path / "run")
+    shutil.rmtree(folder / "cells" / "l1" / "r0.500-s0")
+    with_gap = image(write_report(folder)["figure3"])
+    assert with_gap.std() > 10
+    gap_gray = count_color(with_gap, (0xEE, 0xEE, 0xEE), tolerance=2)
+    complete_gray = count_color(image(one_method["figure3"]), (0xEE, 0xEE, 0xEE), tolerance=2)
+    assert gap_gray > complete_gray + 5000, "the missing cell is drawn as a gray gap in both examples"
+
+    (folder / "examples.npz").unlink()
+    paths = write_report(folder)
+    assert image(paths["figure3"]).std() > 0
+    assert len(data_uris(paths["html"].read_text())) == 2
+
+
+def test_results_argument_overrides_results_json(run_folder, tmp_path):
+    folder = copy_run(run_folder, tmp_path / "run")
+    results = results_of(folder)
+    results["benchmark"]["name"] = "renamed-in-memory"
+    assert "renamed-in-memory" in write_report(folder, results)["html"].read_text()
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def test_seed_mean_skips_nulls_and_missing_fractions():
+    method = {
+        "cells": [
+            {"ratio": 0.0, "seed": 0, "scores": {"mae": 0.2}},
+            {"ratio": 0.0, "seed": 1, "scores": {"mae": 0.4}},
+            {"ratio": 0.5, "seed": 0, "scores": {"mae": None}},
+            {"ratio": 0.5, "seed": 1, "scores": {"mae": 0.1}},
+            {"ratio": 1.0, "seed": 0, "scores": {"mae": None}},
+        ]
+    }
+    means = mean_score_by_fraction(method, "mae", [0.0, 0.5, 1.0, 0.7])
+    assert means[:2] == pytest.approx([0.3, 0.1])
+    assert np.isnan(means[2]) and np.isnan(means[3])
+
+
+def test_markdown_table_escapes_and_aligns():
+    table = markdown_table_html("| n | name |\n|---:|---|\n| 1 | <b>&x |")
+    assert '<th class="num">n</th><th>name</th>' in table
+    assert '<td class="num">1</td><td>&lt;b&gt;&amp;x</td>' in table
