@@ -114,7 +114,8 @@ class TrainContext:
             losses = None
             # Reading a loss value forces a host/device sync: do it only every `log_every` steps.
             if self._pending and (step % self.log_every == 0 or step == self.steps - 1):
-                losses = {k: float(v.detach()) for k, v in self._pending.items()}
+                values = torch.stack([v.detach().float() for v in self._pending.values()]).tolist()  # one sync
+                losses = dict(zip(self._pending, values))
             self.on_step(step, losses)
 
     def report(self, losses: Mapping[str, torch.Tensor]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from monai.networks.blocks import Convolution
+from monai.networks.nets import PatchDiscriminator
 from torch import nn
 
 
@@ -49,6 +50,30 @@ def resnet_generator(in_channels: int = 1, out_channels: int = 1, filters: int =
         channels //= 2
     layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
     return nn.Sequential(*layers)
+
+
+def patch_discriminator(in_channels: int = 1, filters: int = 64, layers: int = 3) -> nn.Module:
+    """The PatchGAN discriminator of pix2pix / CycleGAN ("basic", 70x70 receptive field at ``layers=3``):
+    a 4x4 stride-2 conv + LeakyReLU(0.2); ``layers`` blocks of 4x4 conv + instance norm + LeakyReLU(0.2)
+    doubling the filters, stride 2 except the last (stride 1); a 4x4 stride-1 conv to one channel of
+    per-patch logits. Every conv has a bias (as in the reference with instance norm), padding 1.
+
+    Built from MONAI's ``PatchDiscriminator`` (which returns every intermediate feature map) and
+    flattened into a ``Sequential`` that returns only the logits, ``(N, 1, h, w)``. Unlike the
+    reference, MONAI does not cap the filters at 8x ``filters``: identical for ``layers <= 3``."""
+    net = PatchDiscriminator(
+        spatial_dims=2,
+        channels=filters,
+        in_channels=in_channels,
+        out_channels=1,
+        num_layers_d=layers,
+        kernel_size=4,
+        activation=("LEAKYRELU", {"negative_slope": 0.2}),
+        norm="INSTANCE",
+        bias=True,
+        padding=1,
+    )
+    return nn.Sequential(*net.children())
 
 
 def impartial_cnn(image_size: int, channels: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2) -> nn.Module:

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from conftest import REPO, run_cli
+from support import REPO, run_cli
 
 
 @pytest.fixture(scope="module")

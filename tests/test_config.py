@@ -1,7 +1,7 @@
 """Benchmark files: the committed ones validate; every kind of mistake gets FILE: FIELD: problem."""
 import pytest
 import yaml
-from conftest import REPO
+from support import REPO
 
 from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
 

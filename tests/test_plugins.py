@@ -2,7 +2,7 @@
 import textwrap
 
 import pytest
-from conftest import run_cli
+from support import run_cli
 
 from benchbias.contract import Param, ParamError, resolve_params
 from benchbias.plugins import PluginError, load_registry

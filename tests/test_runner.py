@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO
+from support import REPO
 
 from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
 from benchbias.plugins import load_registry

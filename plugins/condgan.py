@@ -1,0 +1,47 @@
+"""CondGAN (paired; Mirza & Osindero 2014, Isola et al. 2017): the discriminator judges (image, source) pairs.
+
+    Discriminator loss (max): E_(a,b) [log D(b, a)] + E_a [log(1 - D(f_ab(a), a))]
+    Generator loss (min):     E_a [-log D(f_ab(a), a)]
+
+The pix2pix model without its L1 term: the paper's CondGAN run set the L1 weight to 0 (``lambda_l1``
+= 0; raise it and this becomes pix2pix). Log-loss as in Table 1 and the pix2pix code
+(``gan_mode="vanilla"``, BCE on logits), source and image concatenated on channels, discriminator
+loss halved, discriminator step then generator step as in the pix2pix code.
+"""
+import torch
+import torch.nn.functional as F
+
+from benchbias import hookimpl
+from benchbias.contract import Param
+from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, optimise
+
+
+class CondGAN(AdversarialTranslator):
+    name = "condgan"
+    description = "paired; conditional GAN loss on (source, image) pairs, no L1 (Cohen et al. 2018, Table 1)"
+    paired = True
+    params = adversarial_params("vanilla", lambda_l1=Param(0.0, "weight of an added L1 term (paper: 0)", minimum=0.0))
+
+    def build(self) -> None:
+        self.generator = self.new_generator()
+        self.disc = self.new_discriminator(in_channels=2)
+        self.g_optimizer = self.adam(self.generator)
+        self.d_optimizer = self.adam(self.disc)
+
+    def training_step(self, a, b, ctx) -> dict[str, torch.Tensor]:
+        fake_b = self.generator(a)
+        d = self.discriminator_loss(self.disc, torch.cat([a, b], 1), torch.cat([a, fake_b], 1))
+        optimise(self.d_optimizer, d)
+        with frozen(self.disc):
+            terms = {"gan": self.adversarial_loss(self.disc, torch.cat([a, fake_b], 1))}
+            g = terms["gan"]
+            if self.hparams["lambda_l1"] > 0:
+                terms["l1"] = F.l1_loss(fake_b, b)
+                g = g + self.hparams["lambda_l1"] * terms["l1"]
+            optimise(self.g_optimizer, g)
+        return {"g": g, **terms, "d": d}
+
+
+@hookimpl
+def register_translators(register):
+    register(CondGAN)

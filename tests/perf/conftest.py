@@ -1,0 +1,9 @@
+"""Speed benchmarks (pytest-benchmark). Excluded from the default test run by the ``perf`` marker:
+run them with ``pytest tests/perf -m perf --benchmark-enable``."""
+import pytest
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/perf/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.perf)
