@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--subjects", type=int, default=60)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--shape", type=int, nargs=3, default=[64, 64, 40], metavar=("X", "Y", "Z"))
+    from benchbias.data.prepare import add_arguments as prepare_arguments
+
+    prepare_arguments(data.add_parser("prepare", help="read a data folder once through MONAI into the prepared-slice cache"))
 
     board = sub.add_parser("leaderboard", help="leaderboards").add_subparsers(dest="board_command", required=True)
     show = board.add_parser("show", help="print a benchmark's ranked leaderboard")
@@ -107,6 +110,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from benchbias.data.prepare import command
+
+    return command(args)
+
+
 def cmd_leaderboard_show(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
 
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "plugins": cmd_plugins}
     if args.command == "data":
-        handler = cmd_synth
+        handler = {"synth": cmd_synth, "prepare": cmd_prepare}[args.data_command]
     elif args.command == "leaderboard":
         handler = cmd_leaderboard_show
     else:

@@ -36,18 +36,26 @@ class DatasetConfig:
     target: str = "t1"
 
 
+HALVES = (None, "left", "right")
+NORMALIZATIONS = ("percentile", "max", "dataset_max")
+SPLIT_METHODS = ("random", "ordered")
+
+
 @dataclass(frozen=True)
 class SliceConfig:
     image_size: int = 64
     min_brain_fraction: float = 0.30
     min_tumor_fraction: float = 0.01
     drop_ambiguous: bool = True
+    half: str | None = None  # keep one half of the axial plane: "left" / "right" of the patient (RAS)
+    normalization: str = "percentile"  # "percentile" (per volume 0..99.5th), "max" (per volume), "dataset_max"
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     holdout_subjects: int = 10
     seed: int = 0
+    method: str = "random"  # "random" (seeded) or "ordered" (sorted case ids, the last ones held out)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class DomainConfig:
     source_tumor_fraction: float = 0.5
     holdout_size: int = 200
     target_fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    holdout_tumor_fraction: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -140,6 +149,12 @@ class _Reader:
             raise self.fail(where, f"must be a non-empty string, got {type(value).__name__} {value!r}")
         return value
 
+    def choice(self, value: Any, where: str, choices: tuple) -> Any:
+        if value not in choices:
+            shown = ", ".join("null" if c is None else str(c) for c in choices)
+            raise self.fail(where, f"must be one of {shown}, got {value!r}")
+        return value
+
     def boolean(self, value: Any, where: str) -> bool:
         if not isinstance(value, bool):
             raise self.fail(where, f"must be true or false, got {value!r}")
@@ -206,23 +221,32 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         training = r.mapping(raw["training"], "training", {"steps"})
         default_steps = r.integer(training.get("steps", 0), "training.steps", 1)
 
-    s = r.mapping(raw.get("slices", {}), "slices", {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous"})
+    s = r.mapping(
+        raw.get("slices", {}), "slices",
+        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization"},
+    )
     slices = SliceConfig(
         image_size=r.integer(s.get("image_size", 64), "slices.image_size", 16),
         min_brain_fraction=r.fraction(s.get("min_brain_fraction", 0.30), "slices.min_brain_fraction"),
         min_tumor_fraction=r.fraction(s.get("min_tumor_fraction", 0.01), "slices.min_tumor_fraction"),
         drop_ambiguous=r.boolean(s.get("drop_ambiguous", True), "slices.drop_ambiguous"),
+        half=r.choice(s.get("half"), "slices.half", HALVES),
+        normalization=r.choice(s.get("normalization", "percentile"), "slices.normalization", NORMALIZATIONS),
     )
     if slices.image_size % 4:
         raise r.fail("slices.image_size", f"must be divisible by 4 (two stride-2 stages), got {slices.image_size}")
 
-    sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed"})
+    sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method"})
     split = SplitConfig(
         holdout_subjects=r.integer(sp.get("holdout_subjects", 10), "split.holdout_subjects", 1),
         seed=r.integer(sp.get("seed", 0), "split.seed", 0),
+        method=r.choice(sp.get("method", "random"), "split.method", SPLIT_METHODS),
     )
 
-    d = r.mapping(raw.get("domains", {}), "domains", {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "target_fractions"})
+    d = r.mapping(
+        raw.get("domains", {}), "domains",
+        {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "holdout_tumor_fraction", "target_fractions"},
+    )
     fractions = tuple(r.fraction(v, f"domains.target_fractions[{i}]") for i, v in enumerate(r.sequence(d.get("target_fractions", list(DEFAULT_FRACTIONS)), "domains.target_fractions")))
     if len(set(fractions)) != len(fractions):
         raise r.fail("domains.target_fractions", "contains duplicates")
@@ -232,8 +256,9 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         source_tumor_fraction=r.fraction(d.get("source_tumor_fraction", 0.5), "domains.source_tumor_fraction"),
         holdout_size=r.integer(d.get("holdout_size", 200), "domains.holdout_size", 2),
         target_fractions=fractions,
+        holdout_tumor_fraction=r.fraction(d.get("holdout_tumor_fraction", 0.5), "domains.holdout_tumor_fraction"),
     )
-    if domains.holdout_size % 2:
+    if domains.holdout_size % 2 and domains.holdout_tumor_fraction == 0.5:
         raise r.fail("domains.holdout_size", f"must be even (the holdout set is balanced), got {domains.holdout_size}")
 
     methods_raw = raw["methods"]

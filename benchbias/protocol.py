@@ -36,16 +36,25 @@ def sample_with_fraction(
     return rng.permutation(chosen)
 
 
-def split_subjects(slices: SliceSet, split: SplitConfig, domains: DomainConfig) -> Split:
-    """Hold out whole subjects, then draw a balanced holdout set from their slices."""
-    subjects = np.unique(slices.case_id)
+def held_out_subjects(subjects: np.ndarray, split: SplitConfig, rng: np.random.Generator) -> np.ndarray:
+    """The held-out subject ids (sorted): seeded at random, or the last ``holdout_subjects`` of the
+    sorted ids for ``method: ordered`` (the paper: first 30 patients train, remaining 20 holdout)."""
+    subjects = np.unique(subjects)
     if split.holdout_subjects >= len(subjects):
         raise ProtocolError(f"split.holdout_subjects: {split.holdout_subjects} but the data has only {len(subjects)} subjects")
+    if split.method == "ordered":
+        return subjects[len(subjects) - split.holdout_subjects :]
+    return np.sort(rng.choice(subjects, split.holdout_subjects, replace=False))
+
+
+def split_subjects(slices: SliceSet, split: SplitConfig, domains: DomainConfig) -> Split:
+    """Hold out whole subjects, then draw the holdout set (``holdout_tumor_fraction`` tumor) from their slices."""
+    subjects = np.unique(slices.case_id)
     rng = np.random.default_rng([split.seed, 0])
-    held = np.sort(rng.choice(subjects, split.holdout_subjects, replace=False))
+    held = held_out_subjects(subjects, split, rng)
     in_holdout = np.isin(slices.case_id, held)
     holdout = sample_with_fraction(
-        np.flatnonzero(in_holdout), slices.is_tumor, domains.holdout_size, 0.5, rng, "domains.holdout_size"
+        np.flatnonzero(in_holdout), slices.is_tumor, domains.holdout_size, domains.holdout_tumor_fraction, rng, "domains.holdout_size"
     )
     return Split(
         train=np.flatnonzero(~in_holdout),

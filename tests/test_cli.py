@@ -38,8 +38,9 @@ def test_smoke_run_writes_results_and_leaderboard(smoke_run):
     assert prov["wall_time_s"] > 0 and prov["seeds"] == [0]
     assert 0.0 <= results["classifier"]["holdout_accuracy"] <= 1.0
     board = json.loads((boards / "synthetic-smoke.json").read_text())
-    assert [e["method"] for e in board["entries"]] == ["l1"]
-    assert "| 1 | l1 |" in (boards / "synthetic-smoke.md").read_text()
+    assert sorted(e["method"] for e in board["entries"]) == sorted(results["methods"])
+    rendered = (boards / "synthetic-smoke.md").read_text()
+    assert all(f"| {name} |" in rendered for name in results["methods"]) and "| 1 |" in rendered
     assert "tumor-called (healthy in)" in result.stdout  # per-ratio table printed
     for name in ("figure2.png", "figure3.png", "report.html"):
         assert (out / name).stat().st_size > 1000
@@ -53,7 +54,7 @@ def test_rerun_resumes_every_finished_cell(smoke_run):
     assert again.returncode == 0, again.stderr
     after = json.loads((out / "results.json").read_text())
     assert after["provenance"]["cells_run"] == 0
-    assert after["provenance"]["cells_reused"] == len(before["methods"]["l1"]["cells"])
+    assert after["provenance"]["cells_reused"] == sum(len(m["cells"]) for m in before["methods"].values())
     assert after["methods"] == before["methods"]
 
 
@@ -61,7 +62,7 @@ def test_leaderboard_show(smoke_run):
     _, boards, env, result = smoke_run
     assert result.returncode == 0, result.stderr
     shown = run_cli("leaderboard", "show", "synthetic-smoke", env=env)
-    assert shown.returncode == 0 and "| 1 | l1 |" in shown.stdout
+    assert shown.returncode == 0 and "| 1 |" in shown.stdout and "| cyclegan |" in shown.stdout
     missing = run_cli("leaderboard", "show", "no-such-benchmark", env=env)
     assert missing.returncode == 2 and "no leaderboard" in missing.stderr
 
@@ -71,6 +72,8 @@ def test_plugins_lists_baselines_with_origin_and_pairing(tmp_path):
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith("l1 "))
     assert "paired" in line and str(REPO / "plugins" / "l1.py") in line
+    cyclegan = next(l for l in result.stdout.splitlines() if l.strip().startswith("cyclegan "))
+    assert "unpaired" in cyclegan
     assert "impartial-cnn" in result.stdout and "brats2018" in result.stdout
 
 
@@ -96,7 +99,7 @@ def test_domain_larger_than_available_slices(tmp_path):
     bad.write_text(text.replace("target_size: 24", "target_size: 5000"))
     result = run_cli("run", str(bad), "--out", str(tmp_path / "out"), "--no-progress")
     assert result.returncode == 2
-    assert result.stderr.startswith("benchbias: error: domains.target_size: at target fraction 0.0 the protocol needs 0 tumor + 5000 healthy")
+    assert result.stderr.startswith("benchbias: error: domains.target_size: at target fraction 0.0 the protocol needs 12 tumor + 5012 healthy")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "results.json").exists()
 

@@ -68,6 +68,11 @@ def mutate(path, value):
         (("dataset", "synthetic", "shape"), [48, 48], "dataset.synthetic.shape: must have 3 entries"),
         (("seeds",), [0, True], "seeds[1]: must be an integer, got bool True"),
         (("name",), KeyError, "name: is required"),
+        (("slices", "half"), "top", "slices.half: must be one of null, left, right, got 'top'"),
+        (("slices", "normalization"), "zscore", "slices.normalization: must be one of percentile, max, dataset_max, got 'zscore'"),
+        (("split", "method"), "alphabetical", "split.method: must be one of random, ordered, got 'alphabetical'"),
+        (("split", "order"), "ordered", "split.order: unknown key"),
+        (("domains", "holdout_tumor_fraction"), 1.5, "domains.holdout_tumor_fraction: must be a fraction in [0, 1], got 1.5"),
     ],
 )
 def test_validation_errors_name_file_and_field(path, value, message):
@@ -92,3 +97,47 @@ def test_method_may_run_a_plugin_under_another_name():
     bench = parse_benchmark(raw, "x")
     wide = next(m for m in bench.methods if m.name == "l1-wide")
     assert wide.plugin == "l1" and wide.steps == raw["training"]["steps"]
+
+
+def test_new_slice_split_and_domain_options_default_to_the_old_behaviour():
+    bench = parse_benchmark(smoke_raw(), "x")
+    assert bench.slices.half is None and bench.slices.normalization == "percentile"
+    assert bench.split.method == "random" and bench.domains.holdout_tumor_fraction == 0.5
+    raw = smoke_raw()
+    raw["slices"].update(half="right", normalization="dataset_max")
+    raw["split"]["method"] = "ordered"
+    raw["domains"].update(holdout_size=15, holdout_tumor_fraction=0.53)  # odd is fine when not balanced
+    bench = parse_benchmark(raw, "y")
+    assert (bench.slices.half, bench.slices.normalization, bench.split.method) == ("right", "dataset_max", "ordered")
+    assert bench.domains.holdout_size == 15 and bench.domains.holdout_tumor_fraction == 0.53
+
+
+def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
+    monkeypatch.delenv("BRATS2013_DIR", raising=False)  # validating needs no data
+    bench = load_benchmark(find_benchmark("brats2013-paper"))
+    assert bench.dataset.path == "${BRATS2013_DIR}/Synthetic_Data" and bench.dataset.layout == "brats2013"
+    assert (bench.dataset.source, bench.dataset.target) == ("flair", "t1")
+    s = bench.slices
+    assert (s.half, s.normalization, s.drop_ambiguous, s.min_tumor_fraction) == ("left", "dataset_max", False, 0.01)
+    assert s.min_brain_fraction == pytest.approx(0.30 / 1.30, abs=1e-6)  # the notebook: brain / non-brain > 0.30
+    assert (bench.split.method, bench.split.holdout_subjects) == ("ordered", 20)
+    d = bench.domains
+    assert (d.source_size, d.target_size, d.source_tumor_fraction, d.holdout_size, d.holdout_tumor_fraction) == (700, 700, 0.5, 300, 0.53)
+    assert d.target_fractions == tuple(round(0.1 * i, 1) for i in range(11))
+    assert [m.name for m in bench.methods] == ["cyclegan", "condgan", "l1"]
+    for method in bench.methods:
+        assert method.steps == 200 * 700  # 200 epochs of 700 slices at batch 1
+        assert {k: method.params[k] for k in ("filters", "blocks", "batch_size")} == {"filters": 64, "blocks": 9, "batch_size": 1}
+    assert bench.classifier.plugin == "impartial-cnn"
+
+
+def test_paper_benchmark_parameters_fit_the_plugins():
+    from benchbias.plugins import load_registry
+
+    registry = load_registry()
+    bench = load_benchmark(find_benchmark("brats2013-paper"))
+    for method in bench.methods:
+        if method.plugin not in registry.names("translator"):
+            pytest.skip(f"translator plugin {method.plugin} is not installed")
+        registry.get("translator", method.plugin).cls(**method.params)  # raises ParamError on a bad name or value
+    registry.get("classifier", bench.classifier.plugin).cls(**bench.classifier.params)

@@ -17,8 +17,8 @@ def smoke():
     return load_benchmark(find_benchmark("synthetic-smoke"))
 
 
-def run(out, bench=None):
-    return Run(bench or smoke(), load_registry(), RunOptions(out=out, progress=False, device="cpu")).execute()
+def run(out, bench=None, methods=("l1",)):
+    return Run(bench or smoke(), load_registry(), RunOptions(out=out, progress=False, device="cpu", methods=methods)).execute()
 
 
 def test_same_config_and_seed_give_identical_scores(tmp_path):
@@ -58,12 +58,24 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
 def test_changed_method_params_invalidate_only_that_methods_cells(tmp_path):
     raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
     raw["methods"]["l1-wide"] = {"plugin": "l1", "params": {"filters": 8, "blocks": 1, "batch_size": 4}}
-    first = run(tmp_path, parse_benchmark(raw, "x.yaml"))
+    first = run(tmp_path, parse_benchmark(raw, "x.yaml"), methods=("l1", "l1-wide"))
     assert first["provenance"]["cells_run"] == 6
     raw["methods"]["l1-wide"]["params"]["filters"] = 4
-    second = run(tmp_path, parse_benchmark(raw, "x.yaml"))
+    second = run(tmp_path, parse_benchmark(raw, "x.yaml"), methods=("l1", "l1-wide"))
     assert second["provenance"]["cells_reused"] == 3 and second["provenance"]["cells_run"] == 3
     assert second["methods"]["l1-wide"]["params"]["filters"] == 4
+
+
+def test_every_baseline_trains_and_translates_on_the_smoke_benchmark(tmp_path):
+    results = run(tmp_path, methods=())
+    assert set(results["methods"]) == {"l1", "cyclegan", "condgan", "gan", "pix2pix"}
+    for name, method in results["methods"].items():
+        assert method["paired"] == (name in ("l1", "condgan", "pix2pix"))
+        for cell in method["cells"]:
+            assert 0.0 < cell["scores"]["mae"] < 1.0
+            translated = np.load(tmp_path / "cells" / name / f"r{cell['ratio']:.3f}-s0" / "examples.npz")["translated"]
+            assert translated.shape == (2, 32, 32) and translated.min() >= 0.0 and translated.max() <= 1.0
+    assert (tmp_path / "figure2.png").stat().st_size > 10_000
 
 
 def test_bad_plugin_params_name_the_field():

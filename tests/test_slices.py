@@ -89,14 +89,14 @@ def test_missing_modality_file(tmp_path, layout):
 def test_unexpected_label_values(tmp_path, layout):
     write_case(tmp_path, label_value=7)
     case = layout.cases(tmp_path, ("flair", "t1"))[0]
-    with pytest.raises(DataError, match=r"case Case_001: label map has unexpected values \[7\]"):
+    with pytest.raises(DataError, match=r"case Case_001: .*Case_001_seg.nii.gz: label map has unexpected values \[7\]"):
         load_case_slices(case, layout, "flair", "t1", SliceConfig(image_size=16))
 
 
 def test_shape_mismatch(tmp_path, layout):
     write_case(tmp_path, seg_shape=(32, 32, 9))
     case = layout.cases(tmp_path, ("flair", "t1"))[0]
-    with pytest.raises(DataError, match=r"case Case_001: modalities have different shapes"):
+    with pytest.raises(DataError, match=r"case Case_001: modalities have different shapes: .*Case_001_seg.nii.gz \(label\) is \(32, 32, 9\)"):
         load_case_slices(case, layout, "flair", "t1", SliceConfig(image_size=16))
 
 
@@ -104,5 +104,5 @@ def test_corrupt_file(tmp_path, layout):
     folder = write_case(tmp_path)
     (folder / "Case_001_flair.nii.gz").write_bytes(b"\x1f\x8b not really gzip")
     case = layout.cases(tmp_path, ("flair", "t1"))[0]
-    with pytest.raises(DataError, match=r"case Case_001: cannot read"):
+    with pytest.raises(DataError, match=r"case Case_001: .*Case_001_flair.nii.gz: cannot read"):
         load_case_slices(case, layout, "flair", "t1", SliceConfig(image_size=16))

@@ -3,13 +3,14 @@ cache on first use) or a local folder in a registered layout (named, or detected
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchbias.config import DatasetConfig, SliceConfig, stable_hash
 from benchbias.contract import DatasetLayout
 from benchbias.data import synthetic
-from benchbias.data.slices import DataError, SliceSet, prepare_slices
+from benchbias.data.slices import DataError, Prepared, SliceSet, prepare
 from benchbias.plugins import Registry
 
 CACHE_ENV = "BENCHBIAS_CACHE"
@@ -28,6 +29,7 @@ class PreparedData:
     fingerprint: str
     root: Path
     layout: str
+    skipped: tuple[tuple[str, str], ...] = ()  # (case id, reason) of cases left out by `data prepare --skip-bad`
 
 
 def ensure_synthetic(spec: synthetic.SynthSpec, cache: Path, progress: bool = True) -> Path:
@@ -39,30 +41,59 @@ def ensure_synthetic(spec: synthetic.SynthSpec, cache: Path, progress: bool = Tr
 
 
 def detect_layout(root: Path, registry: Registry) -> DatasetLayout:
+    """The one registered layout whose ``matches(root)`` holds; none or several is an error."""
     matching = [entry.cls for entry in registry.entries["dataset"].values() if entry.cls.matches(root)]
     if not matching:
         known = ", ".join(registry.names("dataset"))
-        raise DataError(f"{root}: matches no known data layout (known: {known}); name one with dataset.layout")
+        raise DataError(f"{root}: matches no known data layout (known: {known}); name one with dataset.layout or --layout")
+    if len(matching) > 1:
+        names = ", ".join(sorted(cls.name for cls in matching))
+        raise DataError(f"{root}: matches several data layouts ({names}); name one with dataset.layout or --layout")
     return matching[0]()
+
+
+def data_root(raw: str) -> Path:
+    """A data folder given in a benchmark or on the command line (``~`` and ``$VARS`` expanded)."""
+    expanded = os.path.expandvars(os.path.expanduser(raw))
+    if "$" in expanded:
+        raise DataError(f"dataset.path: {raw} names an environment variable that is not set")
+    root = Path(expanded)
+    if not root.exists():
+        raise DataError(f"{root}: data folder does not exist")
+    if not root.is_dir():
+        raise DataError(f"{root}: is not a folder")
+    return root
+
+
+def resolve_data(
+    dataset: DatasetConfig,
+    registry: Registry,
+    data_path: str | None = None,
+    layout: str | None = None,
+    progress: bool = True,
+    cache: Path | None = None,
+) -> tuple[Path, DatasetLayout]:
+    """The data folder and layout of a benchmark's ``dataset:`` (``data_path``/``layout`` override it)."""
+    if dataset.synthetic is not None and data_path is None:
+        s = dataset.synthetic
+        spec = synthetic.SynthSpec(subjects=s.subjects, seed=s.seed, shape=tuple(s.shape))
+        root = ensure_synthetic(spec, cache or cache_dir(), progress)
+        return root, registry.get("dataset", layout or "brats2018").cls()
+    root = data_root(data_path or dataset.path)
+    name = layout or dataset.layout
+    return root, (registry.get("dataset", name).cls() if name else detect_layout(root, registry))
 
 
 def prepare_dataset(
     dataset: DatasetConfig, options: SliceConfig, registry: Registry, data_path: str | None = None, progress: bool = True
 ) -> PreparedData:
-    """Prepared slices for the benchmark's data. ``data_path`` overrides ``dataset.path``."""
-    cache = cache_dir()
-    if dataset.synthetic is not None and data_path is None:
-        s = dataset.synthetic
-        root = ensure_synthetic(synthetic.SynthSpec(subjects=s.subjects, seed=s.seed, shape=tuple(s.shape)), cache, progress)
-        layout = registry.get("dataset", "brats2018").cls()
-    else:
-        raw = data_path or dataset.path
-        expanded = os.path.expandvars(os.path.expanduser(raw))
-        if "$" in expanded:
-            raise DataError(f"dataset.path: {raw} names an environment variable that is not set")
-        root = Path(expanded)
-        if not root.is_dir():
-            raise DataError(f"{root}: data folder does not exist")
-        layout = registry.get("dataset", dataset.layout).cls() if dataset.layout else detect_layout(root, registry)
-    slices, fingerprint = prepare_slices(root, layout, dataset.source, dataset.target, options, cache / "slices", progress)
-    return PreparedData(slices=slices, fingerprint=fingerprint, root=root, layout=layout.name)
+    """Prepared slices for the benchmark's data. ``data_path`` overrides ``dataset.path``. A cache
+    prepared by ``benchbias data prepare`` (or an earlier run) with the same files and options is reused."""
+    root, layout = resolve_data(dataset, registry, data_path, progress=progress)
+    prepared: Prepared = prepare(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
+    if prepared.skipped:
+        shown = "; ".join(f"{case}" for case, _ in prepared.skipped[:10]) + ("; ..." if len(prepared.skipped) > 10 else "")
+        print(f"benchbias: note: {len(prepared.skipped)} case(s) were skipped when these slices were prepared: {shown}", file=sys.stderr)
+    return PreparedData(
+        slices=prepared.slices, fingerprint=prepared.fingerprint, root=root, layout=layout.name, skipped=prepared.skipped
+    )
