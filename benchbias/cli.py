@@ -5,8 +5,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from benchbias import __version__
 
 DEFAULT_BENCHMARK = "synthetic-quick"
@@ -34,7 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     run.add_argument("--no-amp", action="store_true", help="disable bfloat16 autocast on CUDA")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.add_argument("--submit", action="store_true", help="merge the results into leaderboards/<benchmark>.json/.md")
+    run.add_argument(
+        "--translator", action="append", default=[], metavar="PLUGIN",
+        help="also run this translator plugin as a method (repeatable); without --methods only these run",
+    )
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE",
+        help="a parameter of the --translator plugins (repeatable; VALUE is read as YAML, e.g. filters=8)",
+    )
+    run.add_argument("--submit", action="store_true", help="add the results to leaderboards/<benchmark>.json/.md")
+    run.add_argument("--replace", action="store_true", help="with --submit: overwrite entries of the same method and version")
     _plugin_dir_option(run)
 
     plugins = sub.add_parser("plugins", help="list translators, classifiers and data layouts with their origin")
@@ -52,13 +59,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("leaderboard", help="leaderboards").add_subparsers(dest="board_command", required=True)
     show = board.add_parser("show", help="print a benchmark's ranked leaderboard")
-    show.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK)
+    show.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or leaderboard JSON path")
+    show.add_argument("--markdown", action="store_true", help="print the whole Markdown page instead of the table")
+    submit = board.add_parser("submit", help="validate a results.json and add its methods to the benchmark's leaderboard")
+    submit.add_argument("results", type=Path, help="a results.json written by benchbias run")
+    submit.add_argument("--replace", action="store_true", help="overwrite entries of the same method and version")
+    submit.add_argument("--methods", nargs="+", default=[], metavar="NAME", help="submit only these methods")
+    validate = board.add_parser("validate", help="validate leaderboard files and check that each .md matches its .json")
+    validate.add_argument("files", nargs="*", type=Path, help="leaderboard JSON files (default: every one in the leaderboard folder)")
+
+    compare = sub.add_parser("compare", help="per-fraction and summary differences between two results/leaderboard files")
+    compare.add_argument("a", type=Path)
+    compare.add_argument("b", type=Path)
+
+    check = sub.add_parser("check", help="exit 1 when a method scored worse than its leaderboard entry beyond tolerance")
+    check.add_argument("results", type=Path, help="a results.json (or leaderboard) to check")
+    check.add_argument("--against", type=Path, required=True, metavar="LEADERBOARD", help="e.g. leaderboards/synthetic-quick.json")
+    check.add_argument("--method", action="append", default=[], metavar="NAME", help="check only this method (repeatable)")
+    check.add_argument(
+        "--tolerance", action="append", default=[], metavar="SCORE=VALUE",
+        help="allowed increase of a score, absolute (bias=0.1) or relative to the reference (mae=5%%); repeatable",
+    )
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of results or leaderboard files")
+    schema.add_argument("kind", choices=["results", "leaderboard"])
     return parser
 
 
+def parse_params(items: list[str]) -> dict:
+    import yaml
+
+    from benchbias.config import ConfigError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item}: expected KEY=VALUE")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    import torch
+
     from benchbias import leaderboard
-    from benchbias.config import find_benchmark, load_benchmark
+    from benchbias.config import find_benchmark, load_benchmark, with_translators
+    from benchbias.config import ConfigError
     from benchbias.plugins import load_registry
     from benchbias.results import ranked_table, ratio_table
     from benchbias.runner import Run, RunOptions
@@ -66,12 +113,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     bench = load_benchmark(find_benchmark(args.benchmark))
+    if args.param and not args.translator:
+        raise ConfigError("--param: applies to --translator plugins, and none was given")
+    bench = with_translators(bench, args.translator, parse_params(args.param))
+    methods = tuple(args.methods) or tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
     run = Run(
         bench,
         registry,
-        RunOptions(out=out, device=args.device, methods=tuple(args.methods), data_path=args.data, amp=not args.no_amp, progress=not args.no_progress),
+        RunOptions(out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress),
     )
     results = run.execute()
     prov = results["provenance"]
@@ -81,8 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'})\n{ratio_table(method)}")
     print(f"\n{ranked_table(results)}\n\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
     if args.submit:
-        path = leaderboard.submit(results)
-        print(f"leaderboard updated: {path} and {path.with_suffix('.md')}")
+        path, done = leaderboard.submit(results, str(out / "results.json"), replace=args.replace)
+        print(f"leaderboard {path} and {path.with_suffix('.md')}: {'; '.join(done)}")
     return 0
 
 
@@ -118,33 +169,106 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_show(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
+    from benchbias.validation import load_leaderboard
 
-    board = leaderboard.load(args.benchmark)
-    if board is None:
-        print(f"benchbias: error: no leaderboard for '{args.benchmark}' in {leaderboard.leaderboard_dir()}", file=sys.stderr)
+    path = leaderboard.leaderboard_path(args.benchmark)
+    if not path.is_file():
+        print(f"benchbias: error: no leaderboard {path}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(leaderboard.render(board))
+    board = load_leaderboard(path)
+    if args.markdown:
+        print(leaderboard.render(board), end="")
+    else:
+        print(f"{board['benchmark']}: {len(board['entries'])} entries; {board['ranking_rule']}\n")
+        print(leaderboard.text_table(leaderboard.ranked_rows(board)))
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchbias.config import ConfigError
-    from benchbias.data.slices import DataError
-    from benchbias.leaderboard import LeaderboardError
-    from benchbias.plugins import PluginError
-    from benchbias.protocol import ProtocolError
+def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
+    from benchbias import leaderboard
+    from benchbias.validation import load_results
 
+    results = load_results(args.results)
+    path, done = leaderboard.submit(results, str(args.results), replace=args.replace, methods=tuple(args.methods))
+    print(f"{path}: {'; '.join(done)}; {path.with_suffix('.md')} regenerated")
+    return 0
+
+
+def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
+    from benchbias import leaderboard
+    from benchbias.validation import InvalidFile, load_leaderboard
+
+    files = args.files or sorted(leaderboard.leaderboard_dir().glob("*.json"))
+    if not files:
+        print(f"benchbias: error: no leaderboard files in {leaderboard.leaderboard_dir()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in files:
+        board = load_leaderboard(path)
+        markdown = path.with_suffix(".md")
+        if not markdown.is_file() or markdown.read_text() != leaderboard.render(board):
+            raise InvalidFile(str(markdown), "", f"is not the rendering of {path.name} (edited by hand, or stale); resubmit to regenerate it")
+        print(f"{path}: valid, {len(board['entries'])} entries; {markdown.name} matches")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchbias.compare import compare, load_scored
+
+    print(compare(load_scored(args.a), load_scored(args.b)))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from benchbias.compare import check, load_scored, parse_tolerances
+    from benchbias.leaderboard import text_table
+
+    tolerances = parse_tolerances(args.tolerance)
+    result = check(load_scored(args.results), load_scored(args.against), tolerances, args.method or None)
+    print(text_table(result.rows))
+    if result.passed:
+        print(f"\ncheck passed: no score got worse beyond its tolerance against {args.against}")
+        return 0
+    print(f"\ncheck FAILED: worse than {args.against}: {', '.join(result.worse)}")
+    return 1
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from benchbias.jsonio import dumps
+    from benchbias.schemas import SCHEMAS
+
+    print(dumps(SCHEMAS[args.kind]), end="")
+    return 0
+
+
+def bad_input_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean "your input is wrong": one line, exit 2. Imported lazily (the data and
+    plugin modules pull in torch and MONAI, which leaderboard commands do not need)."""
+    import sys as _sys
+
+    from benchbias.compare import CheckError
+    from benchbias.config import ConfigError
+    from benchbias.leaderboard import LeaderboardError
+    from benchbias.validation import InvalidFile
+
+    errors: list[type[Exception]] = [ConfigError, LeaderboardError, InvalidFile, CheckError]
+    for module, name in (("benchbias.data.slices", "DataError"), ("benchbias.plugins", "PluginError"), ("benchbias.protocol", "ProtocolError")):
+        if module in _sys.modules:
+            errors.append(getattr(_sys.modules[module], name))
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "plugins": cmd_plugins}
+    handlers = {"run": cmd_run, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
     if args.command == "data":
         handler = {"synth": cmd_synth, "prepare": cmd_prepare}[args.data_command]
     elif args.command == "leaderboard":
-        handler = cmd_leaderboard_show
+        handler = {"show": cmd_leaderboard_show, "submit": cmd_leaderboard_submit, "validate": cmd_leaderboard_validate}[args.board_command]
     else:
         handler = handlers[args.command]
     try:
         return handler(args)
-    except (ConfigError, DataError, PluginError, ProtocolError, LeaderboardError) as exc:
+    except bad_input_errors() as exc:
         print(f"benchbias: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

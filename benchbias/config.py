@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class Benchmark:
     classifier: ModelConfig
     methods: tuple[ModelConfig, ...]
     seeds: tuple[int, ...]
+    training_steps: int = 0  # the default step budget of a method (``training.steps``)
     source_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +102,19 @@ class Benchmark:
     def protocol_hash(self) -> str:
         """sha256 of everything but the methods: runs with equal protocol hashes are comparable."""
         return stable_hash({k: v for k, v in self.to_dict().items() if k not in ("methods", "description")})
+
+
+def with_translators(bench: Benchmark, plugins: list[str], params: dict[str, Any]) -> Benchmark:
+    """``bench`` with extra methods, one per translator plugin (the ``run --translator`` option),
+    trained for the benchmark's ``training.steps`` with ``params`` over the plugin's defaults."""
+    names = {m.name for m in bench.methods}
+    for plugin in plugins:
+        if plugin in names:
+            raise ConfigError(f"--translator {plugin}: {bench.source_file} already has a method of that name; use --methods {plugin}")
+    if plugins and not bench.training_steps:
+        raise ConfigError(f"{bench.source_file}: training.steps: is required to run --translator (the default step budget)")
+    extra = tuple(ModelConfig(p, p, dict(params), bench.training_steps) for p in plugins)
+    return replace(bench, methods=bench.methods + extra)
 
 
 def stable_hash(data: Any) -> str:
@@ -291,6 +305,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         classifier=classifier,
         methods=tuple(methods),
         seeds=seeds,
+        training_steps=default_steps,
         source_file=source,
     )
 

@@ -1,4 +1,11 @@
-"""Leaderboards: ``leaderboards/<benchmark>.json`` (the record) and ``.md`` (rendered from it)."""
+"""Leaderboards: ``leaderboards/<benchmark>.json`` is the record, ``<benchmark>.md`` is rendered from it.
+
+One entry per (method, version). An entry carries everything needed to judge it without the run
+folder: the plugin's distribution and version (or file and sha256), parameters, protocol hash,
+dataset fingerprint, seeds, every cell's scores, per-fraction means, the summary with confidence
+intervals over seeds, the classifier's accuracy, package versions, device, wall time and dates.
+Both files are validated before they are written and rewritten atomically.
+"""
 from __future__ import annotations
 
 import os
@@ -6,11 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchbias.data.slices import write_atomically
-from benchbias.results import read_json, write_json
-from benchbias.scores import RANKING_RULE, rank
+from benchbias.config import ConfigError, find_benchmark, load_benchmark
+from benchbias.jsonio import dumps, write_atomically
+from benchbias.schemas import LEADERBOARD_SCHEMA
+from benchbias.summary import CONFIDENCE, RANKING_RULE, ranking_key
+from benchbias.validation import check_leaderboard, load_leaderboard
 
-LEADERBOARD_SCHEMA = "benchbias.leaderboard/1"
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
 
 
@@ -26,85 +34,207 @@ def leaderboard_dir() -> Path:
     return checkout if checkout.is_dir() else Path.cwd() / "leaderboards"
 
 
-def entries_from_results(results: dict[str, Any]) -> list[dict[str, Any]]:
-    bench, prov = results["benchmark"], results["provenance"]
-    submitted = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return [
-        {
-            "method": name,
-            "plugin": method["plugin"],
-            "origin": method["origin"],
-            "paired": method["paired"],
-            "params": method["params"],
-            "steps": method["steps"],
-            "benchmark": bench["name"],
-            "protocol_hash": bench["protocol_hash"],
-            "dataset_fingerprint": results["dataset"]["fingerprint"],
-            "seeds": prov["seeds"],
-            "classifier_accuracy": results["classifier"]["holdout_accuracy"],
-            "cells": [{"ratio": c["ratio"], "seed": c["seed"], "scores": c["scores"]} for c in method["cells"]],
-            "summary": method["summary"],
-            "provenance": prov,
-            "submitted": submitted,
-        }
-        for name, method in results["methods"].items()
-    ]
+def leaderboard_path(benchmark: str, folder: Path | None = None) -> Path:
+    """A leaderboard JSON path as given, or the named benchmark's file in :func:`leaderboard_dir`."""
+    if benchmark.endswith(".json"):
+        return Path(benchmark)
+    return (folder or leaderboard_dir()) / f"{benchmark}.json"
 
 
-def load(benchmark: str, folder: Path | None = None) -> dict[str, Any] | None:
-    path = (folder or leaderboard_dir()) / f"{benchmark}.json"
-    return read_json(path) if path.is_file() else None
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def submit(results: dict[str, Any], folder: Path | None = None) -> Path:
-    """Merge a run's methods into the benchmark's leaderboard (same method name: replaced)."""
-    folder = folder or leaderboard_dir()
+def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
+    """The leaderboard entry of one method of a validated results file."""
+    bench, prov, m = results["benchmark"], results["provenance"], results["methods"][method]
+    c = results["classifier"]
+    return {
+        "method": method,
+        **{k: m[k] for k in ("plugin", "version", "origin", "paired", "params", "steps", "cells", "per_fraction", "summary")},
+        "benchmark": bench["name"],
+        "protocol_hash": bench["protocol_hash"],
+        "dataset_fingerprint": results["dataset"]["fingerprint"],
+        "seeds": prov["seeds"],
+        "classifier": {k: c[k] for k in ("name", "version", "origin", "holdout_accuracy", "holdout_sensitivity", "holdout_specificity")},
+        "packages": prov["packages"],
+        "python": prov["python"],
+        "platform": prov["platform"],
+        "device": prov["device"],
+        "git_commit": prov["git_commit"],
+        "benchbias_version": prov["benchbias_version"],
+        "wall_time_s": prov["wall_time_s"],
+        "compute_time_s": round(sum(c.get("train_time_s", 0) + c.get("translate_time_s", 0) for c in m["cells"]), 1),
+        "run_started": prov["started"],
+        "run_finished": prov["finished"],
+        "submitted": now(),
+    }
+
+
+def check_protocol(results: dict[str, Any], board: dict[str, Any] | None, source: str) -> None:
+    """Refuse results that were not made under the benchmark's committed protocol and data."""
     bench = results["benchmark"]
-    board = load(bench["name"], folder) or {
+    try:
+        committed = load_benchmark(find_benchmark(bench["name"])).protocol_hash()
+    except ConfigError:
+        committed = None  # a benchmark only known by its leaderboard
+    if committed is not None and committed != bench["protocol_hash"]:
+        raise LeaderboardError(
+            f"{source}: benchmark.protocol_hash: {bench['protocol_hash'][:12]} differs from {committed[:12]} of the "
+            f"benchmark file '{bench['name']}' (the run used another protocol; rerun with the committed benchmark)"
+        )
+    if board is None:
+        return
+    mine = {"protocol_hash": bench["protocol_hash"], "dataset_fingerprint": results["dataset"]["fingerprint"]}
+    for key, value in mine.items():
+        if value != board[key]:
+            raise LeaderboardError(
+                f"{source}: {key}: {value[:12]} differs from the leaderboard's {board[key][:12]} ({bench['name']}.json); "
+                "scores made under another protocol or data set are not comparable"
+            )
+
+
+def new_board(results: dict[str, Any]) -> dict[str, Any]:
+    bench = results["benchmark"]
+    return {
         "schema": LEADERBOARD_SCHEMA,
         "benchmark": bench["name"],
         "protocol_hash": bench["protocol_hash"],
+        "dataset_fingerprint": results["dataset"]["fingerprint"],
+        "target_fractions": list(bench["config"]["domains"]["target_fractions"]),
         "ranking_rule": RANKING_RULE,
+        "updated": now(),
         "entries": [],
     }
-    if board["protocol_hash"] != bench["protocol_hash"]:
-        raise LeaderboardError(
-            f"protocol_hash: the run's {bench['protocol_hash'][:12]} differs from the leaderboard's {board['protocol_hash'][:12]} "
-            f"(the benchmark's protocol changed since the leaderboard was made)"
-        )
-    new = entries_from_results(results)
-    names = {e["method"] for e in new}
-    board["entries"] = [e for e in board["entries"] if e["method"] not in names] + new
-    board["ranking"] = rank({e["method"]: e["summary"] for e in board["entries"]})
-    write_json(folder / f"{bench['name']}.json", board)
-    markdown = render(board)
-    write_atomically(folder / f"{bench['name']}.md", lambda h: h.write(markdown.encode()))
-    return folder / f"{bench['name']}.json"
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
+def submit(
+    results: dict[str, Any], source: str = "results", folder: Path | None = None, replace: bool = False, methods: tuple[str, ...] = ()
+) -> tuple[Path, list[str]]:
+    """Add the methods of validated ``results`` to their benchmark's leaderboard; return the path and
+    what was done per method. A method already there at the same version is refused unless ``replace``."""
+    name = results["benchmark"]["name"]
+    path = leaderboard_path(name, folder)
+    board = load_leaderboard(path) if path.is_file() else None
+    check_protocol(results, board, source)
+    board = board or new_board(results)
+    chosen = list(methods) or list(results["methods"])
+    unknown = [m for m in chosen if m not in results["methods"]]
+    if unknown:
+        raise LeaderboardError(f"{source}: methods: {', '.join(unknown)} not in the results (has: {', '.join(results['methods'])})")
+
+    done = []
+    for method in chosen:
+        new = entry(results, method)
+        same = [i for i, e in enumerate(board["entries"]) if (e["method"], e["version"]) == (method, new["version"])]
+        if same and not replace:
+            raise LeaderboardError(
+                f"{source}: methods.{method}: '{method}' version '{new['version']}' is already on the {name} leaderboard "
+                "(submitted " + board["entries"][same[0]]["submitted"] + "); pass --replace to overwrite it"
+            )
+        board["entries"] = [e for i, e in enumerate(board["entries"]) if i not in same] + [new]
+        done.append(f"{'replaced' if same else 'added'} {method} ({new['version']})")
+    board["entries"].sort(key=lambda e: ranking_key(e["summary"]))
+    board["updated"] = now()
+    write(board, path)
+    return path, done
+
+
+def write(board: dict[str, Any], path: Path) -> None:
+    """Validate, render, then replace the JSON and the Markdown; a failure before the rename of
+    either file leaves that file as it was."""
+    check_leaderboard(board, f"{path} (about to be written)")
+    text, markdown = dumps(board), render(board)
+    write_atomically(path, lambda h: h.write(text.encode()))
+    write_atomically(path.with_suffix(".md"), lambda h: h.write(markdown.encode()))
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def table(board: dict[str, Any]) -> str:
-    entries = {e["method"]: e for e in board["entries"]}
-    lines = [
-        "| rank | method | origin | bias | Spearman rho | flip rate | MAE | classifier acc. | seeds |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for row in board["ranking"]:
-        e = entries[row["method"]]
-        s = e["summary"]
-        lines.append(
-            f"| {row['rank']} | {e['method']} | {e['origin']} | {_fmt(s['bias'])} | {_fmt(s['overall']['spearman_rho'], 2)} | "
-            f"{_fmt(s['mean_flip_rate'])} | {_fmt(s['mean_mae'], 4)} | {_fmt(e['classifier_accuracy'], 3)} | {','.join(map(str, e['seeds']))} |"
+def _with_ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
+    if ci is None:
+        return _num(value, digits)
+    return f"{_num(value, digits)} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def ranked_rows(board: dict[str, Any]) -> list[list[str]]:
+    """Header plus one row per entry, in ranking order."""
+    rows = [["rank", "method", "version", "bias", "slope healthy", "slope tumor", "Spearman rho", "flip rate", "MAE", "seeds", "classifier acc.", "device", "submitted"]]
+    for i, e in enumerate(sorted(board["entries"], key=lambda e: ranking_key(e["summary"])), start=1):
+        s, ci = e["summary"], e["summary"]["ci95"]
+        rows.append(
+            [
+                str(i),
+                e["method"],
+                e["version"],
+                _with_ci(s["bias"], ci["bias"]),
+                _with_ci(s["healthy_inputs"]["slope"], ci["slope_healthy"]),
+                _with_ci(s["tumor_inputs"]["slope"], ci["slope_tumor"]),
+                _num(s["overall"]["spearman_rho"], 2),
+                _with_ci(s["mean_flip_rate"], ci["mean_flip_rate"]),
+                _with_ci(s["mean_mae"], ci["mean_mae"], 4),
+                ",".join(map(str, e["seeds"])),
+                _num(e["classifier"]["holdout_accuracy"]),
+                e["device"],
+                e["submitted"][:10],
+            ]
         )
-    return "\n".join(lines)
+    return rows
+
+
+def markdown_table(rows: list[list[str]], right: set[int] = frozenset()) -> str:
+    head, *body = rows
+    align = ["---:" if i in right else "---" for i in range(len(head))]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, align, *body])
+
+
+def text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _fraction_rows(board: dict[str, Any], score: str, digits: int) -> list[list[str]]:
+    fractions = board["target_fractions"]
+    rows = [["method", *[f"{f:g}" for f in fractions]]]
+    for e in sorted(board["entries"], key=lambda e: ranking_key(e["summary"])):
+        by_ratio = {row["ratio"]: row["mean"][score] for row in e["per_fraction"]}
+        rows.append([e["method"], *[_num(by_ratio.get(f), digits) for f in fractions]])
+    return rows
 
 
 def render(board: dict[str, Any]) -> str:
-    return (
-        f"# Leaderboard: {board['benchmark']}\n\n"
-        f"<!-- generated by benchbias from {board['benchmark']}.json; do not edit by hand -->\n\n"
-        f"Protocol hash `{board['protocol_hash'][:16]}`; {board['ranking_rule']}.\n\n{table(board)}\n"
+    """The Markdown page of a leaderboard."""
+    seeds_note = (
+        f"Brackets are {CONFIDENCE:.0%} t-intervals over seeds; an entry with one seed has none."
     )
+    parts = [
+        f"# Leaderboard: {board['benchmark']}",
+        f"<!-- generated by benchbias from {board['benchmark']}.json; do not edit by hand -->",
+        f"Protocol hash `{board['protocol_hash'][:16]}`, dataset fingerprint `{board['dataset_fingerprint'][:16]}`, "
+        f"target tumor fractions {', '.join(f'{f:g}' for f in board['target_fractions'])}. Updated {board['updated']}.",
+        f"Ranking: {board['ranking_rule']}. {seeds_note}",
+        markdown_table(ranked_rows(board), right={0, 3, 4, 5, 6, 7, 8, 10}),
+        "## Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)",
+        markdown_table(_fraction_rows(board, "tumor_called_healthy_inputs", 2), right=set(range(1, 20))),
+        "## Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)",
+        markdown_table(_fraction_rows(board, "tumor_called_tumor_inputs", 2), right=set(range(1, 20))),
+        "## Mean absolute pixel error, by target tumor fraction",
+        markdown_table(_fraction_rows(board, "mae", 4), right=set(range(1, 20))),
+        "## Entries",
+    ]
+    for e in sorted(board["entries"], key=lambda e: ranking_key(e["summary"])):
+        o = e["origin"]
+        where = f"{o['source']} `{o['location']}`" + (f", sha256 `{o['sha256'][:12]}`" if o["sha256"] else "")
+        parts.append(
+            f"- **{e['method']}** ({e['version']}; plugin `{e['plugin']}`, {'paired' if e['paired'] else 'unpaired'}, "
+            f"{e['steps']} steps): {where}; params `{dumps(e['params']).strip().replace(chr(10), '').replace('  ', '')}`; "
+            f"seeds {e['seeds']}; run {e['run_started']} on {e['device']}, {e['compute_time_s']:.0f} s training and translating ({e['wall_time_s']:.0f} s wall for the whole run); "
+            f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
+            f"monai {e['packages'].get('monai', '?')}; classifier {e['classifier']['name']} accuracy {_num(e['classifier']['holdout_accuracy'])}."
+        )
+    return "\n\n".join(parts) + "\n"

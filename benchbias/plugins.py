@@ -6,6 +6,7 @@ Each ``*.py`` file in a folder is imported as one plugin module.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -34,11 +35,38 @@ class PluginError(Exception):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a plugin came from: an installed distribution's entry point, or a plugin file."""
+
+    source: str  # "entry point" or "file"
+    location: str  # the entry point's name, or the file's path
+    distribution: str | None = None
+    version: str | None = None
+    sha256: str | None = None  # of the file, for file plugins
+
+    def __str__(self) -> str:
+        if self.source == "entry point":
+            return f"entry point '{self.location}' ({self.distribution} {self.version})"
+        packaged = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"file {self.location}{packaged}"
+
+    @property
+    def release(self) -> str:
+        """What identifies this version of the plugin on a leaderboard."""
+        if self.distribution:
+            return f"{self.distribution} {self.version}"
+        return f"{Path(self.location).name} sha256:{(self.sha256 or '')[:12]}"
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"source": self.source, "location": self.location, "distribution": self.distribution, "version": self.version, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
 class Registered:
     kind: str
     name: str
     cls: type
-    origin: str
+    origin: Origin
 
 
 @dataclass
@@ -47,7 +75,7 @@ class Registry:
 
     entries: dict[str, dict[str, Registered]] = field(default_factory=lambda: {k: {} for k in KINDS})
 
-    def add(self, kind: str, cls: type, origin: str) -> None:
+    def add(self, kind: str, cls: type, origin: Origin) -> None:
         base = KINDS[kind][1]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(f"{origin}: registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass")
@@ -96,26 +124,36 @@ def _import_file(path: Path) -> object:
     return module
 
 
-def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, str]]:
+def _file_origin(path: Path, baselines: Path) -> Origin:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if path.parent == baselines:  # the baselines ship inside the benchbias distribution
+        from benchbias import __version__
+
+        return Origin("file", f"benchbias_plugins/{path.name}", "benchbias", __version__, digest)
+    return Origin("file", str(path), sha256=digest)
+
+
+def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, Origin]]:
     """A PluginManager with entry points and folder plugins loaded; also each plugin's origin."""
     pm = pluggy.PluginManager("benchbias")
     pm.add_hookspecs(hookspecs)
-    origins: dict[str, str] = {}
+    origins: dict[str, Origin] = {}
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             module = ep.load()
         except Exception as exc:
             raise PluginError(f"entry point '{ep.name} = {ep.value}': failed to load: {type(exc).__name__}: {exc}") from exc
-        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
         plugin_name = f"entrypoint:{ep.name}"
         if pm.is_registered(module):  # the same module exposed twice: register once
             continue
         pm.register(module, name=plugin_name)
-        origins[plugin_name] = f"entry point '{ep.name}' ({dist})"
+        dist = ep.dist
+        origins[plugin_name] = Origin("entry point", ep.name, dist.name if dist else "unknown", dist.version if dist else "unknown")
 
     seen: set[Path] = set()
-    for folder in [*default_plugin_dirs(), *plugin_dirs]:
+    folders = [Path(f) for f in (*default_plugin_dirs(), *plugin_dirs)]
+    for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
             raise PluginError(f"plugin folder {folder} does not exist")
@@ -125,7 +163,7 @@ def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.Plugi
             seen.add(path.resolve())
             plugin_name = f"file:{path.resolve()}"
             pm.register(_import_file(path), name=plugin_name)
-            origins[plugin_name] = f"file {path.resolve()}"
+            origins[plugin_name] = _file_origin(path.resolve(), folders[0].resolve())
     return pm, origins
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import platform
 import subprocess
 from pathlib import Path
@@ -10,20 +9,10 @@ from typing import Any
 
 import torch
 
-from benchbias.data.slices import write_atomically
+from benchbias.jsonio import read_json, write_json  # noqa: F401  (re-exported)
 
-RESULTS_SCHEMA = "benchbias.results/1"
+from benchbias.schemas import RESULTS_SCHEMA  # noqa: E402,F401
 PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically; NaN/inf are refused (they are not JSON)."""
-    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
-    write_atomically(Path(path), lambda handle: handle.write(text.encode()))
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
 
 
 def package_versions() -> dict[str, str]:

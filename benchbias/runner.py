@@ -18,13 +18,15 @@ from tqdm.auto import tqdm
 from benchbias import __version__
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
 from benchbias.contract import Classifier, PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
-from benchbias.data.slices import SliceSet, write_atomically
+from benchbias.data.slices import SliceSet
+from benchbias.jsonio import read_json, write_atomically, write_json
 from benchbias.data.sources import PreparedData, prepare_dataset
 from benchbias.plugins import Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
-from benchbias.results import RESULTS_SCHEMA, provenance, read_json, write_json
-from benchbias.scores import RANKING_RULE, cell_scores, method_summary, rank
+from benchbias.results import RESULTS_SCHEMA, provenance
+from benchbias.scores import cell_scores
+from benchbias.summary import RANKING_RULE, method_summary, per_fraction, rank
 
 TRANSLATE_BATCH = 64
 CELL_FORMAT = 2  # bump when what a cell computes changes, so stored cells are recomputed
@@ -140,7 +142,6 @@ class Run:
         info = {
             "fingerprint": key,
             "name": cfg.plugin,
-            "origin": self.classifier_entry.origin,
             "params": self.classifier.hparams,
             "steps": cfg.steps,
             "train_slices": len(train),
@@ -265,11 +266,13 @@ class Run:
             cells = [done[(method.name, seed, ratio)] for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions]
             methods[method.name] = {
                 "plugin": method.plugin,
-                "origin": entry.origin,
+                "version": entry.origin.release,
+                "origin": entry.origin.to_dict(),
                 "paired": translator.paired,
                 "params": translator.hparams,
                 "steps": method.steps,
                 "cells": cells,
+                "per_fraction": per_fraction(cells),
                 "summary": method_summary(cells),
             }
         results = {
@@ -282,7 +285,11 @@ class Run:
                 "config": self.bench.to_dict(),
             },
             "dataset": self.dataset_summary(),
-            "classifier": {k: v for k, v in classifier.items() if k != "fingerprint"},
+            "classifier": {
+                **{k: v for k, v in classifier.items() if k not in ("fingerprint", "origin")},
+                "version": self.classifier_entry.origin.release,
+                "origin": self.classifier_entry.origin.to_dict(),
+            },
             "methods": methods,
             "ranking": rank({name: m["summary"] for name, m in methods.items()}),
             "ranking_rule": RANKING_RULE,
@@ -291,6 +298,7 @@ class Run:
                 "seeds": list(self.bench.seeds),
                 **provenance(self.device),
                 "started": started.isoformat(timespec="seconds"),
+                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "wall_time_s": round(time.perf_counter() - wall, 1),
                 "cells_run": len(todo) - skipped,
                 "cells_reused": skipped,

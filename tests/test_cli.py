@@ -19,7 +19,7 @@ def test_smoke_run_writes_results_and_leaderboard(smoke_run):
     out, boards, _, result = smoke_run
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
-    assert results["schema"] == "benchbias.results/1"
+    assert results["schema"] == "benchbias.results/2"
     assert results["benchmark"]["name"] == "synthetic-smoke"
     assert len(results["benchmark"]["config_hash"]) == 64
     fractions = results["benchmark"]["config"]["domains"]["target_fractions"]
@@ -62,7 +62,14 @@ def test_leaderboard_show(smoke_run):
     _, boards, env, result = smoke_run
     assert result.returncode == 0, result.stderr
     shown = run_cli("leaderboard", "show", "synthetic-smoke", env=env)
-    assert shown.returncode == 0 and "| 1 |" in shown.stdout and "| cyclegan |" in shown.stdout
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
+    ranked = [line.split()[1] for line in lines[header + 1 :] if line.strip()]
+    board = json.loads((boards / "synthetic-smoke.json").read_text())
+    assert sorted(ranked) == sorted(e["method"] for e in board["entries"]) and lines[header + 1].startswith("1 ")
+    markdown = run_cli("leaderboard", "show", "synthetic-smoke", "--markdown", env=env)
+    assert markdown.stdout == (boards / "synthetic-smoke.md").read_text()
     missing = run_cli("leaderboard", "show", "no-such-benchmark", env=env)
     assert missing.returncode == 2 and "no leaderboard" in missing.stderr
 
@@ -71,7 +78,7 @@ def test_plugins_lists_baselines_with_origin_and_pairing(tmp_path):
     result = run_cli("plugins", cwd=tmp_path)  # from an unrelated working directory
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith("l1 "))
-    assert "paired" in line and str(REPO / "plugins" / "l1.py") in line
+    assert "paired" in line and "file benchbias_plugins/l1.py (benchbias " in line
     cyclegan = next(l for l in result.stdout.splitlines() if l.strip().startswith("cyclegan "))
     assert "unpaired" in cyclegan
     assert "impartial-cnn" in result.stdout and "brats2018" in result.stdout

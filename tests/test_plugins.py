@@ -1,8 +1,11 @@
 """Plugin discovery: plugin folders, a real entry point, duplicates, parameter validation."""
+import hashlib
 import textwrap
 
 import pytest
 from support import run_cli
+
+import benchbias
 
 from benchbias.contract import Param, ParamError, resolve_params
 from benchbias.plugins import PluginError, load_registry
@@ -40,7 +43,9 @@ def test_baselines_come_from_the_installed_plugins_folder():
     registry = load_registry()
     l1 = registry.get("translator", "l1")
     assert l1.cls.paired is True
-    assert l1.origin.startswith("file ") and l1.origin.endswith("plugins/l1.py")
+    assert l1.origin.source == "file" and l1.origin.location == "benchbias_plugins/l1.py"
+    assert l1.origin.distribution == "benchbias" and l1.origin.release == f"benchbias {benchbias.__version__}"
+    assert len(l1.origin.sha256) == 64
     assert "impartial-cnn" in registry.names("classifier")
     assert "brats2018" in registry.names("dataset")
 
@@ -48,7 +53,10 @@ def test_baselines_come_from_the_installed_plugins_folder():
 def test_plugin_folder_argument_and_environment_variable(tmp_path, monkeypatch):
     path = write_plugin(tmp_path / "mine", "identity.py", "identity")
     registry = load_registry([tmp_path / "mine"])
-    assert registry.get("translator", "identity").origin == f"file {path.resolve()}"
+    origin = registry.get("translator", "identity").origin
+    assert str(origin) == f"file {path.resolve()}" and origin.distribution is None
+    assert origin.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert origin.release == f"identity.py sha256:{origin.sha256[:12]}"
     monkeypatch.setenv("BENCHBIAS_PLUGIN_DIRS", str(tmp_path / "mine"))
     assert "identity" in load_registry().names("translator")
 
@@ -59,7 +67,7 @@ def test_duplicate_name_names_both_origins(tmp_path):
         load_registry([tmp_path / "dup"])
     message = str(err.value)
     assert "translator 'l1' is registered twice" in message
-    assert "plugins/l1.py" in message and str(path.resolve()) in message
+    assert "benchbias_plugins/l1.py" in message and str(path.resolve()) in message
 
 
 def test_duplicate_through_cli_is_one_line_exit_2(tmp_path):

@@ -10,7 +10,8 @@ from support import REPO
 from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
 from benchbias.plugins import load_registry
 from benchbias.runner import Run, RunOptions
-from benchbias.scores import cell_scores, trend
+from benchbias.scores import cell_scores
+from benchbias.summary import trend
 
 
 def smoke():

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from benchbias.config import SliceConfig, stable_hash
 from benchbias.contract import Case, DatasetLayout
+from benchbias.jsonio import write_atomically
 
 SLICE_CACHE_VERSION = 2
 CHANNEL_SUFFIX = "_channel"
@@ -81,22 +82,6 @@ class SliceSet:
     def load(cls, path: Path) -> "SliceSet":
         with np.load(path, allow_pickle=False) as data:
             return cls(**{f.name: data[f.name] for f in fields(cls)})
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(binary_handle)`` on a temporary file next to ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------

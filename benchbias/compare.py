@@ -1,0 +1,202 @@
+"""``benchbias compare`` (what moved between two files) and ``benchbias check`` (did anything get worse).
+
+Both read results files and leaderboards alike, validated on load. A leaderboard holding several
+versions of a method stands for it with the version the run used, else the latest submitted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from benchbias.leaderboard import text_table
+from benchbias.validation import kind_of, load_leaderboard, load_results
+
+
+class CheckError(ValueError):
+    """The two files cannot be compared (other protocol, missing method, bad tolerance)."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """A summary score that ``check`` guards; higher is worse for every one of them."""
+
+    name: str
+    label: str
+    value: Callable[[dict[str, Any]], float | None]
+    tolerance: float  # the default allowed increase, in the score's own units
+
+    def __call__(self, summary: dict[str, Any]) -> float | None:
+        return self.value(summary)
+
+
+def _abs(x: float | None) -> float | None:
+    return None if x is None else abs(x)
+
+
+# Default tolerances sit above the run-to-run spread of one seed on different hardware/thread
+# counts (README, "Checking a method in CI"), and well below the gaps between the baselines.
+CHECKED_SCORES = (
+    Score("bias", "bias (mean |slope|)", lambda s: s["bias"], 0.05),
+    Score("slope_healthy", "|slope| healthy inputs (hallucination)", lambda s: _abs(s["healthy_inputs"]["slope"]), 0.05),
+    Score("slope_tumor", "|slope| tumor inputs (erasure)", lambda s: _abs(s["tumor_inputs"]["slope"]), 0.05),
+    Score("flip_rate", "mean flip rate", lambda s: s["mean_flip_rate"], 0.02),
+    Score("mae", "mean MAE", lambda s: s["mean_mae"], 0.002),
+)
+SCORES = {s.name: s for s in CHECKED_SCORES}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    amount: float
+    relative: bool = False  # a share of the reference value
+
+    def allowed(self, reference: float) -> float:
+        return self.amount * abs(reference) if self.relative else self.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount:.0%}" if self.relative else f"{self.amount:g}"
+
+
+def parse_tolerances(specs: list[str]) -> dict[str, Tolerance]:
+    """Defaults overridden by ``SCORE=VALUE`` (absolute) or ``SCORE=VALUE%`` (relative) items."""
+    tolerances = {s.name: Tolerance(s.tolerance) for s in CHECKED_SCORES}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if name not in SCORES:
+            raise CheckError(f"--tolerance {spec}: unknown score '{name}' (scores: {', '.join(SCORES)})")
+        relative = value.endswith("%")
+        try:
+            amount = float(value.rstrip("%")) / (100 if relative else 1)
+        except ValueError:
+            raise CheckError(f"--tolerance {spec}: '{value}' is not a number (use SCORE=0.05 or SCORE=10%)") from None
+        if amount < 0:
+            raise CheckError(f"--tolerance {spec}: must not be negative")
+        tolerances[name] = Tolerance(amount, relative)
+    return tolerances
+
+
+@dataclass
+class Scored:
+    """A results file or a leaderboard, reduced to what comparisons need."""
+
+    path: Path
+    kind: str
+    benchmark: str
+    protocol_hash: str
+    dataset_fingerprint: str
+    methods: dict[str, list[dict[str, Any]]]  # name -> entries (several versions on a leaderboard)
+
+    def method(self, name: str, version: str | None = None) -> dict[str, Any]:
+        if name not in self.methods:
+            raise CheckError(f"{self.path}: method '{name}' is not in this {self.kind} (has: {', '.join(sorted(self.methods))})")
+        entries = self.methods[name]
+        exact = [e for e in entries if e["version"] == version]
+        return exact[0] if exact else max(entries, key=lambda e: e.get("submitted", ""))
+
+
+def load_scored(path: Path) -> Scored:
+    path = Path(path)
+    if kind_of(path) == "results":
+        data = load_results(path)
+        methods = {name: [{"method": name, **m}] for name, m in data["methods"].items()}
+        return Scored(path, "results", data["benchmark"]["name"], data["benchmark"]["protocol_hash"], data["dataset"]["fingerprint"], methods)
+    data = load_leaderboard(path)
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for e in data["entries"]:
+        methods.setdefault(e["method"], []).append(e)
+    return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], methods)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _delta(a: float | None, b: float | None, digits: int = 3) -> str:
+    return "n/a" if a is None or b is None else f"{b - a:+.{digits}f}"
+
+
+def same_protocol(a: Scored, b: Scored) -> list[str]:
+    """What differs between the two files' protocols (empty when comparable)."""
+    return [
+        f"{key}: {getattr(a, key)[:12]} ({a.path.name}) vs {getattr(b, key)[:12]} ({b.path.name})"
+        for key in ("protocol_hash", "dataset_fingerprint")
+        if getattr(a, key) != getattr(b, key)
+    ]
+
+
+# ---- compare -------------------------------------------------------------------------------
+
+
+def compare(a: Scored, b: Scored) -> str:
+    """Per-fraction and summary differences (B - A) of every method in both files."""
+    lines = [f"A: {a.path} ({a.kind}, {a.benchmark})", f"B: {b.path} ({b.kind}, {b.benchmark})"]
+    lines += [f"warning: not comparable, {d}" for d in same_protocol(a, b)]
+    common = [m for m in a.methods if m in b.methods]
+    for only, side in ((set(a.methods) - set(b.methods), "A"), (set(b.methods) - set(a.methods), "B")):
+        if only:
+            lines.append(f"only in {side}: {', '.join(sorted(only))}")
+    if not common:
+        lines.append("no method in common")
+    for name in common:
+        ea, eb = a.method(name), b.method(name)
+        summary = [["summary", "A", "B", "B - A"]]
+        for score in CHECKED_SCORES:
+            summary.append([score.label, _num(score(ea["summary"])), _num(score(eb["summary"])), _delta(score(ea["summary"]), score(eb["summary"]))])
+        rho_a, rho_b = ea["summary"]["overall"]["spearman_rho"], eb["summary"]["overall"]["spearman_rho"]
+        summary.append(["Spearman rho (tumor-called vs fraction)", _num(rho_a, 2), _num(rho_b, 2), _delta(rho_a, rho_b, 2)])
+        fractions = [["target fraction", "healthy in: A", "B", "B - A", "tumor in: A", "B", "B - A", "flip: B - A", "MAE: A", "B", "B - A"]]
+        rows_b = {row["ratio"]: row["mean"] for row in eb["per_fraction"]}
+        for row in ea["per_fraction"]:
+            ma, mb = row["mean"], rows_b.get(row["ratio"])
+            if mb is None:
+                continue
+            h, t = "tumor_called_healthy_inputs", "tumor_called_tumor_inputs"
+            fractions.append(
+                [f"{row['ratio']:g}", _num(ma[h], 2), _num(mb[h], 2), _delta(ma[h], mb[h], 2), _num(ma[t], 2), _num(mb[t], 2),
+                 _delta(ma[t], mb[t], 2), _delta(ma["flip_rate"], mb["flip_rate"], 2), _num(ma["mae"], 4), _num(mb["mae"], 4), _delta(ma["mae"], mb["mae"], 4)]
+            )
+        lines += ["", f"== {name}: A {ea['version']} ({ea['summary']['n_seeds']} seeds), B {eb['version']} ({eb['summary']['n_seeds']} seeds)"]
+        lines += [text_table(summary), "", text_table(fractions)]
+    return "\n".join(lines)
+
+
+# ---- check ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    rows: list[list[str]]
+    worse: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.worse
+
+
+def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], methods: list[str] | None = None) -> CheckResult:
+    """Compare each method of ``run`` with its entry in ``reference``; a score is worse when it rose
+    by more than its tolerance (or became undefined)."""
+    problems = same_protocol(reference, run)
+    if problems:
+        raise CheckError(f"{run.path}: cannot be checked against {reference.path}: " + "; ".join(problems))
+    names = methods or sorted(run.methods)
+    rows = [["method", "score", "reference", "this run", "change", "tolerance", "verdict"]]
+    worse = []
+    for name in names:
+        mine = run.method(name)
+        ref = reference.method(name, mine["version"])
+        for score in CHECKED_SCORES:
+            before, after = score(ref["summary"]), score(mine["summary"])
+            tol = tolerances[score.name]
+            if before is None or after is None:
+                verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")
+            else:
+                allowed = tol.allowed(before)
+                verdict = "WORSE" if after - before > allowed else ("better" if before - after > allowed else "ok")
+            if verdict == "WORSE":
+                worse.append(f"{name} {score.name}")
+            label = f"{name} ({ref['version']})" if score is CHECKED_SCORES[0] else ""
+            digits = 4 if score.name == "mae" else 3
+            rows.append([label, score.label, _num(before, digits), _num(after, digits), _delta(before, after, digits), str(tol), verdict])
+    return CheckResult(rows, worse)

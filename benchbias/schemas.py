@@ -1,0 +1,209 @@
+"""JSON Schemas (draft 2020-12) of the two files people exchange: a run's ``results.json`` and a
+``leaderboards/<benchmark>.json``. ``benchbias schema results|leaderboard`` prints them for other tools.
+
+Rates (tumor-called fractions, flips, accuracies) must lie in [0, 1]; pixel errors are on the [0, 1]
+intensity scale; every number must be finite. Bump the version in ``RESULTS_SCHEMA`` /
+``LEADERBOARD_SCHEMA`` whenever a required field changes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from benchbias.summary import FRACTION_SCORES, SEED_SCORES
+
+RESULTS_SCHEMA = "benchbias.results/2"
+LEADERBOARD_SCHEMA = "benchbias.leaderboard/1"
+
+_NUMBER = {"type": "number"}
+_RATE = {"type": "number", "minimum": 0, "maximum": 1}
+_NULLABLE_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_COUNT = {"type": "integer", "minimum": 0}
+_SECONDS = {"type": "number", "minimum": 0}
+_TEXT = {"type": "string", "minLength": 1}
+_HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_DATE = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"}
+_INTERVAL = {"oneOf": [{"type": "null"}, {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2}]}
+
+
+def _object(properties: dict[str, Any], extra: bool = False, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An object whose listed properties are all required (except ``optional``)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [k for k in properties if k not in optional],
+        "additionalProperties": extra,
+    }
+
+
+DEFS: dict[str, Any] = {
+    "scores": _object(
+        {
+            "n_holdout": {"type": "integer", "minimum": 1},
+            "n_healthy_inputs": _COUNT,
+            "n_tumor_inputs": _COUNT,
+            "tumor_called": _RATE,
+            "tumor_called_healthy_inputs": _NULLABLE_RATE,
+            "tumor_called_tumor_inputs": _NULLABLE_RATE,
+            "added": _NULLABLE_RATE,
+            "removed": _NULLABLE_RATE,
+            "flip_rate": _RATE,
+            "mae": _RATE,
+            "mae_healthy_inputs": _NULLABLE_RATE,
+            "mae_tumor_inputs": _NULLABLE_RATE,
+            "mae_inside_tumor": _NULLABLE_RATE,
+            "mae_outside_tumor": _RATE,
+        }
+    ),
+    "cell": _object({"ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"}}, extra=True),
+    "trend": _object(
+        {
+            "slope": {"type": ["number", "null"]},
+            "intercept": {"type": ["number", "null"]},
+            "slope_p": _NULLABLE_RATE,
+            "spearman_rho": {"type": ["number", "null"], "minimum": -1, "maximum": 1},
+            "spearman_p": _NULLABLE_RATE,
+        }
+    ),
+    "summary": _object(
+        {
+            "overall": {"$ref": "#/$defs/trend"},
+            "healthy_inputs": {"$ref": "#/$defs/trend"},
+            "tumor_inputs": {"$ref": "#/$defs/trend"},
+            "bias": {"type": ["number", "null"], "minimum": 0},
+            "mean_flip_rate": _RATE,
+            "mean_mae": _RATE,
+            "n_seeds": {"type": "integer", "minimum": 1},
+            "per_seed": {
+                "type": "array",
+                "minItems": 1,
+                "items": _object({"seed": _COUNT, **{k: {"type": ["number", "null"]} for k in SEED_SCORES}}),
+            },
+            "ci95": _object({k: _INTERVAL for k in SEED_SCORES}),
+        }
+    ),
+    "per_fraction": {
+        "type": "array",
+        "minItems": 1,
+        "items": _object(
+            {
+                "ratio": _RATE,
+                "n_seeds": {"type": "integer", "minimum": 1},
+                "mean": _object({k: _NULLABLE_RATE for k in FRACTION_SCORES}),
+                "ci95": _object({k: _INTERVAL for k in FRACTION_SCORES}),
+            }
+        ),
+    },
+    "origin": _object(
+        {
+            "source": {"enum": ["entry point", "file"]},
+            "location": _TEXT,
+            "distribution": {"type": ["string", "null"]},
+            "version": {"type": ["string", "null"]},
+            "sha256": {"oneOf": [{"type": "null"}, _HASH]},
+        }
+    ),
+    "classifier": _object(
+        {
+            "name": _TEXT,
+            "version": _TEXT,
+            "origin": {"$ref": "#/$defs/origin"},
+            "holdout_accuracy": _RATE,
+            "holdout_sensitivity": _NULLABLE_RATE,
+            "holdout_specificity": _NULLABLE_RATE,
+        },
+        extra=True,
+    ),
+    "packages": {"type": "object", "additionalProperties": {"type": "string"}},
+    "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
+}
+
+_METHOD_FIELDS = {
+    "plugin": _TEXT,
+    "version": _TEXT,
+    "origin": {"$ref": "#/$defs/origin"},
+    "paired": {"type": "boolean"},
+    "params": {"type": "object"},
+    "steps": {"type": "integer", "minimum": 1},
+    "cells": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/cell"}},
+    "per_fraction": {"$ref": "#/$defs/per_fraction"},
+    "summary": {"$ref": "#/$defs/summary"},
+}
+
+RESULTS: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "benchbias results of one run",
+    **_object(
+        {
+            "schema": {"const": RESULTS_SCHEMA},
+            "benchmark": _object(
+                {"name": _TEXT, "file": {"type": "string"}, "config_hash": _HASH, "protocol_hash": _HASH, "config": {"type": "object"}}
+            ),
+            "dataset": _object({"fingerprint": _TEXT}, extra=True),
+            "classifier": {"$ref": "#/$defs/classifier"},
+            "methods": {"type": "object", "minProperties": 1, "additionalProperties": _object(_METHOD_FIELDS)},
+            "ranking": {"type": "array"},
+            "ranking_rule": {"type": "string"},
+            "provenance": _object(
+                {
+                    "benchbias_version": _TEXT,
+                    "seeds": {"$ref": "#/$defs/seeds"},
+                    "packages": {"$ref": "#/$defs/packages"},
+                    "python": _TEXT,
+                    "platform": _TEXT,
+                    "git_commit": {"type": ["string", "null"]},
+                    "device": _TEXT,
+                    "started": _DATE,
+                    "finished": _DATE,
+                    "wall_time_s": _SECONDS,
+                    "cells_run": _COUNT,
+                    "cells_reused": _COUNT,
+                    "compute_time_s": _SECONDS,
+                }
+            ),
+        }
+    ),
+    "$defs": DEFS,
+}
+
+ENTRY: dict[str, Any] = _object(
+    {
+        "method": _TEXT,
+        **_METHOD_FIELDS,
+        "benchmark": _TEXT,
+        "protocol_hash": _HASH,
+        "dataset_fingerprint": _TEXT,
+        "seeds": {"$ref": "#/$defs/seeds"},
+        "classifier": {"$ref": "#/$defs/classifier"},
+        "packages": {"$ref": "#/$defs/packages"},
+        "python": _TEXT,
+        "platform": _TEXT,
+        "device": _TEXT,
+        "git_commit": {"type": ["string", "null"]},
+        "benchbias_version": _TEXT,
+        "wall_time_s": _SECONDS,
+        "compute_time_s": _SECONDS,
+        "run_started": _DATE,
+        "run_finished": _DATE,
+        "submitted": _DATE,
+    }
+)
+
+LEADERBOARD: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "benchbias leaderboard of one benchmark",
+    **_object(
+        {
+            "schema": {"const": LEADERBOARD_SCHEMA},
+            "benchmark": _TEXT,
+            "protocol_hash": _HASH,
+            "dataset_fingerprint": _TEXT,
+            "target_fractions": {"type": "array", "items": _RATE, "minItems": 2, "uniqueItems": True},
+            "ranking_rule": _TEXT,
+            "updated": _DATE,
+            "entries": {"type": "array", "items": ENTRY},
+        }
+    ),
+    "$defs": DEFS,
+}
+
+SCHEMAS = {"results": RESULTS, "leaderboard": LEADERBOARD}
