@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("results", type=Path, help="a results.json written by benchbias run")
     submit.add_argument("--replace", action="store_true", help="overwrite entries of the same method and version")
     submit.add_argument("--methods", nargs="+", default=[], metavar="NAME", help="submit only these methods")
+    render = board.add_parser("render", help="regenerate <benchmark>.md from its validated JSON")
+    render.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or leaderboard JSON path")
     validate = board.add_parser("validate", help="validate leaderboard files and check that each .md matches its .json")
     validate.add_argument("files", nargs="*", type=Path, help="leaderboard JSON files (default: every one in the leaderboard folder)")
 
@@ -194,6 +196,16 @@ def cmd_leaderboard_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_leaderboard_render(args: argparse.Namespace) -> int:
+    from benchbias import leaderboard
+    from benchbias.validation import load_leaderboard
+
+    path = leaderboard.leaderboard_path(args.benchmark)
+    leaderboard.write(load_leaderboard(path), path)
+    print(f"{path.with_suffix('.md')} regenerated from {path.name}")
+    return 0
+
+
 def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
     from benchbias.validation import InvalidFile, load_leaderboard
@@ -206,7 +218,7 @@ def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
         board = load_leaderboard(path)
         markdown = path.with_suffix(".md")
         if not markdown.is_file() or markdown.read_text() != leaderboard.render(board):
-            raise InvalidFile(str(markdown), "", f"is not the rendering of {path.name} (edited by hand, or stale); resubmit to regenerate it")
+            raise InvalidFile(str(markdown), "", f"is not the rendering of {path.name} (edited by hand, or stale); run: benchbias leaderboard render {path}")
         print(f"{path}: valid, {len(board['entries'])} entries; {markdown.name} matches")
     return 0
 
@@ -263,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "data":
         handler = {"synth": cmd_synth, "prepare": cmd_prepare}[args.data_command]
     elif args.command == "leaderboard":
-        handler = {"show": cmd_leaderboard_show, "submit": cmd_leaderboard_submit, "validate": cmd_leaderboard_validate}[args.board_command]
+        handler = {"show": cmd_leaderboard_show, "submit": cmd_leaderboard_submit, "validate": cmd_leaderboard_validate, "render": cmd_leaderboard_render}[args.board_command]
     else:
         handler = handlers[args.command]
     try:

@@ -1,0 +1,344 @@
+"""Leaderboards, submissions, compare and check, through the CLI on a real two-seed smoke run."""
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from support import REPO, run_cli
+
+from benchbias.config import stable_hash
+from benchbias.jsonio import write_atomically
+from benchbias.schemas import SCHEMAS
+from benchbias.summary import method_summary, per_fraction, rank
+from benchbias.validation import InvalidFile, load_leaderboard, load_results
+
+
+@pytest.fixture(scope="module")
+def two_seed_results(tmp_path_factory):
+    """The smoke protocol with seeds 0 and 1, renamed (so no committed benchmark file applies)."""
+    folder = tmp_path_factory.mktemp("two-seeds")
+    text = (REPO / "benchmarks" / "synthetic-smoke.yaml").read_text()
+    bench = folder / "smoke-seeds.yaml"
+    bench.write_text(text.replace("name: synthetic-smoke", "name: smoke-seeds").replace("seeds: [0]", "seeds: [0, 1]"))
+    env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
+    result = run_cli("run", str(bench), "--methods", "l1", "pix2pix", "--out", str(folder / "run"), "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    return folder / "run" / "results.json"
+
+
+@pytest.fixture
+def results(two_seed_results):
+    return json.loads(two_seed_results.read_text())
+
+
+@pytest.fixture
+def boards(tmp_path):
+    return {"BENCHBIAS_LEADERBOARDS": str(tmp_path / "boards")}
+
+
+def write(tmp_path, data, name="results.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def rescore(data):
+    """Recompute what the runner derives from the cells (after a test changed some cells)."""
+    for method in data["methods"].values():
+        method["summary"] = method_summary(method["cells"])
+        method["per_fraction"] = per_fraction(method["cells"])
+    data["ranking"] = rank({name: m["summary"] for name, m in data["methods"].items()})
+    return data
+
+
+def board_files(env):
+    """Every file in the leaderboard folder, with its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(Path(env["BENCHBIAS_LEADERBOARDS"]).glob("*"))}
+
+
+def one_line_error(result, *needles):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# ---- submit --------------------------------------------------------------------------------
+
+
+def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boards):
+    result = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
+    assert result.returncode == 0, result.stderr
+    assert "added l1 (benchbias " in result.stdout and "added pix2pix" in result.stdout
+    path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "smoke-seeds.json"
+    board = load_leaderboard(path)
+    assert board["schema"] == "benchbias.leaderboard/1" and board["target_fractions"] == [0.0, 0.5, 1.0]
+    entry = next(e for e in board["entries"] if e["method"] == "l1")
+    assert entry["origin"]["distribution"] == "benchbias" and len(entry["origin"]["sha256"]) == 64
+    assert entry["params"]["filters"] == 8 and entry["seeds"] == [0, 1]
+    assert {(c["ratio"], c["seed"]) for c in entry["cells"]} == {(r, s) for r in (0.0, 0.5, 1.0) for s in (0, 1)}
+    assert entry["summary"]["n_seeds"] == 2 and all(entry["summary"]["ci95"][k] is not None for k in ("bias", "mean_mae"))
+    low, high = entry["summary"]["ci95"]["mean_mae"]
+    assert low <= entry["summary"]["mean_mae"] <= high
+    assert entry["packages"]["torch"] and entry["device"].startswith("cpu") and entry["wall_time_s"] > 0
+    assert entry["classifier"]["holdout_accuracy"] >= 0 and entry["submitted"] >= entry["run_finished"][:10]
+    markdown = path.with_suffix(".md").read_text()
+    assert "do not edit by hand" in markdown and "95% t-intervals over seeds" in markdown
+    assert f"{entry['summary']['mean_mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
+    assert markdown.count("| l1 |") == 4, "ranked table plus three per-fraction tables"
+
+
+def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, boards):
+    assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
+    before = board_files(boards)
+    again = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
+    one_line_error(again, "methods.l1", "'l1' version 'benchbias ", "already on the smoke-seeds leaderboard", "--replace")
+    assert board_files(boards) == before, "a refused submission leaves both files untouched"
+    replaced = run_cli("leaderboard", "submit", str(two_seed_results), "--replace", "--methods", "l1", env=boards)
+    assert replaced.returncode == 0, replaced.stderr
+    assert "replaced l1" in replaced.stdout
+    board = json.loads(before["smoke-seeds.json"])
+    new = load_leaderboard(Path(boards["BENCHBIAS_LEADERBOARDS"]) / "smoke-seeds.json")
+    assert sorted(e["method"] for e in new["entries"]) == sorted(e["method"] for e in board["entries"])
+
+
+def test_new_version_of_a_method_is_a_new_entry(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    results["methods"]["l1"]["version"] = "benchbias 9.9"
+    added = run_cli("leaderboard", "submit", str(write(tmp_path, results, "v2.json")), "--methods", "l1", env=boards)
+    assert added.returncode == 0, added.stderr
+    board = json.loads((tmp_path / "boards" / "smoke-seeds.json").read_text())
+    assert sorted(e["version"] for e in board["entries"] if e["method"] == "l1") == sorted([results["methods"]["pix2pix"]["version"], "benchbias 9.9"])
+
+
+def changed_protocol(data):
+    data["benchmark"]["config"]["domains"]["holdout_size"] += 2
+    protocol = {k: v for k, v in data["benchmark"]["config"].items() if k not in ("methods", "description")}
+    data["benchmark"]["protocol_hash"] = stable_hash(protocol)
+    return data
+
+
+def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    before = board_files(boards)
+    other = changed_protocol(copy.deepcopy(results))
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other, "p.json")), "--replace", env=boards), "protocol_hash", "differs from the leaderboard's")
+    other = copy.deepcopy(results)
+    other["dataset"]["fingerprint"] = "0" * 16
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other, "d.json")), "--replace", env=boards), "dataset_fingerprint", "differs")
+    assert board_files(boards) == before
+
+
+def test_submission_must_match_the_committed_benchmark_file(tmp_path, results, boards):
+    renamed = copy.deepcopy(results)
+    renamed["benchmark"]["name"] = renamed["benchmark"]["config"]["name"] = "synthetic-smoke"  # seeds [0, 1] differ from the file's [0]
+    protocol = {k: v for k, v in renamed["benchmark"]["config"].items() if k not in ("methods", "description")}
+    renamed["benchmark"]["protocol_hash"] = stable_hash(protocol)
+    result = run_cli("leaderboard", "submit", str(write(tmp_path, renamed)), env=boards)
+    one_line_error(result, "benchmark.protocol_hash", "of the benchmark file 'synthetic-smoke'")
+    assert not (tmp_path / "boards").exists()
+
+
+# ---- malformed results -------------------------------------------------------------------
+
+
+def _delete_score(d):
+    del d["methods"]["l1"]["cells"][1]["scores"]["mae"]
+
+
+def _string_score(d):
+    d["methods"]["l1"]["cells"][0]["scores"]["flip_rate"] = "0.25"
+
+
+def _rate_above_one(d):
+    d["methods"]["pix2pix"]["cells"][2]["scores"]["tumor_called"] = 1.5
+
+
+def _negative_rate(d):
+    d["classifier"]["holdout_accuracy"] = -0.1
+
+
+def _edited_summary(d):
+    d["methods"]["l1"]["summary"]["mean_mae"] *= 0.5
+
+
+def _dropped_cell(d):
+    d["methods"]["l1"]["cells"].pop()
+
+
+def _edited_protocol(d):
+    d["benchmark"]["config"]["domains"]["holdout_size"] = 1000
+
+
+def _wrong_schema(d):
+    d["schema"] = "benchbias.results/1"
+
+
+MALFORMED = {
+    "missing score": (_delete_score, "methods.l1.cells[1].scores.mae: is missing"),
+    "wrong type": (_string_score, "methods.l1.cells[0].scores.flip_rate: '0.25' is not of type 'number'"),
+    "rate above 1": (_rate_above_one, "methods.pix2pix.cells[2].scores.tumor_called: 1.5 is greater than the maximum of 1"),
+    "rate below 0": (_negative_rate, "classifier.holdout_accuracy: -0.1 is less than the minimum of 0"),
+    "summary edited": (_edited_summary, "methods.l1.summary.mean_mae:"),
+    "cell dropped": (_dropped_cell, "methods.l1.cells: missing (ratio, seed) [(1.0, 1)]"),
+    "protocol edited": (_edited_protocol, "benchmark.protocol_hash: does not match the protocol"),
+    "old schema": (_wrong_schema, "schema: is 'benchbias.results/1'"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_results_are_rejected_naming_the_field(case, tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results, "good.json")), env=boards).returncode == 0
+    before = board_files(boards)
+    edit, message = MALFORMED[case]
+    edit(results)
+    bad = write(tmp_path, results)
+    result = run_cli("leaderboard", "submit", str(bad), "--replace", env=boards)
+    one_line_error(result, str(bad), message)
+    assert board_files(boards) == before
+    with pytest.raises(InvalidFile):
+        load_results(bad)
+
+
+def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
+    text = json.dumps(results).replace(json.dumps(results["methods"]["l1"]["summary"]["mean_flip_rate"]), "NaN", 1)
+    bad = tmp_path / "nan.json"
+    bad.write_text(text)
+    assert "NaN" in text
+    one_line_error(run_cli("leaderboard", "submit", str(bad), env=boards), "NaN is not a finite number")
+    assert not (tmp_path / "boards").exists()
+    bad.write_text("{not json")
+    one_line_error(run_cli("check", str(bad), "--against", str(bad)), "is not valid JSON")
+
+
+def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    path = tmp_path / "boards" / "smoke-seeds.json"
+    board = json.loads(path.read_text())
+    board["entries"][0]["summary"]["bias"] = 0.0 if board["entries"][0]["summary"]["bias"] else 0.5
+    path.write_text(json.dumps(board))
+    one_line_error(run_cli("leaderboard", "show", str(path)), "entries[0].summary.bias", "computed from the cells")
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, results, "r2.json")), "--replace", env=boards), "entries[0].summary.bias")
+
+
+def test_markdown_edited_by_hand_fails_validation_and_render_restores_it(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    md = tmp_path / "boards" / "smoke-seeds.md"
+    original = md.read_text()
+    assert run_cli("leaderboard", "validate", env=boards).returncode == 0
+    md.write_text(original.replace("| 1 |", "| 0 |"))
+    one_line_error(run_cli("leaderboard", "validate", env=boards), "is not the rendering of smoke-seeds.json")
+    assert run_cli("leaderboard", "render", "smoke-seeds", env=boards).returncode == 0
+    assert md.read_text() == original
+
+
+# ---- atomic rewrite ------------------------------------------------------------------------
+
+
+def test_a_failure_mid_write_leaves_the_old_file(tmp_path):
+    path = tmp_path / "board.json"
+    path.write_text('{"old": true}\n')
+
+    def half_then_fail(handle):
+        handle.write(b'{"new": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(path, half_then_fail)
+    assert path.read_text() == '{"old": true}\n'
+    assert list(tmp_path.iterdir()) == [path], "no temporary file left behind"
+
+
+def test_submit_failing_before_the_rename_leaves_both_files(tmp_path, results, monkeypatch):
+    from benchbias import leaderboard
+
+    folder = tmp_path / "boards"
+    leaderboard.submit(load_results(write(tmp_path, results)), folder=folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(path, write):
+        with open(path.with_name(f".{path.name}.partial"), "wb") as handle:
+            write(handle)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(leaderboard, "write_atomically", broken)
+    with pytest.raises(OSError):
+        leaderboard.submit(load_results(write(tmp_path, results)), folder=folder, replace=True)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.endswith(".partial")} == before
+
+
+# ---- compare and check ---------------------------------------------------------------------
+
+
+def worse_results(results, method="l1", mae_factor=1.0):
+    """Valid results in which ``method`` hallucinates: its tumor-called rate on healthy inputs equals
+    the target tumor fraction (slope 1); its pixel errors are scaled by ``mae_factor``."""
+    data = copy.deepcopy(results)
+    for cell in data["methods"][method]["cells"]:
+        cell["scores"]["tumor_called_healthy_inputs"] = cell["ratio"]
+        cell["scores"]["mae"] = min(1.0, cell["scores"]["mae"] * mae_factor)
+    return rescore(data)
+
+
+def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boards):
+    assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
+    board = tmp_path / "boards" / "smoke-seeds.json"
+    result = run_cli("check", str(two_seed_results), "--against", str(board))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check passed" in result.stdout and "WORSE" not in result.stdout
+    assert result.stdout.count(" ok") == 10, "five scores for each of two methods"
+
+
+def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    board = str(tmp_path / "boards" / "smoke-seeds.json")
+    worse = write(tmp_path, worse_results(results, mae_factor=1.1), "worse.json")
+    failed = run_cli("check", str(worse), "--against", board)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "check FAILED" in failed.stdout and "l1 slope_healthy" in failed.stdout and "l1 mae" in failed.stdout
+    rows = [line for line in failed.stdout.splitlines() if "WORSE" in line]
+    assert any("|slope| healthy inputs" in row for row in rows) and any("mean MAE" in row for row in rows)
+    assert not any("pix2pix" in row for row in rows) and not any("flip rate" in row for row in rows)
+
+    # Slope 1 against about 0, MAE up 10%: tolerances above those pass, and each one counts alone.
+    loose = ["--tolerance", "slope_healthy=1.5", "--tolerance", "bias=1.0", "--tolerance", "mae=15%"]
+    assert run_cli("check", str(worse), "--against", board, *loose).returncode == 0
+    tight_mae = run_cli("check", str(worse), "--against", board, *loose, "--tolerance", "mae=5%")
+    assert tight_mae.returncode == 1 and "l1 mae" in tight_mae.stdout and "slope" not in tight_mae.stdout.split("FAILED")[1]
+    only_other = run_cli("check", str(worse), "--against", board, "--method", "pix2pix")
+    assert only_other.returncode == 0 and "l1 (" not in only_other.stdout
+    one_line_error(run_cli("check", str(worse), "--against", board, "--tolerance", "speed=1"), "unknown score 'speed'")
+    one_line_error(run_cli("check", str(worse), "--against", board, "--method", "cyclegan"), "method 'cyclegan' is not in")
+
+
+def test_check_refuses_another_protocol(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    other = write(tmp_path, changed_protocol(copy.deepcopy(results)), "other.json")
+    one_line_error(run_cli("check", str(other), "--against", str(tmp_path / "boards" / "smoke-seeds.json")), "cannot be checked", "protocol_hash")
+
+
+def test_compare_prints_per_fraction_and_summary_differences(tmp_path, results):
+    a = write(tmp_path, results, "a.json")
+    worse = worse_results(results)
+    b = write(tmp_path, worse, "b.json")
+    result = run_cli("compare", str(a), str(b))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "== l1:" in out and "== pix2pix:" in out
+    l1 = out[out.index("== l1:") : out.index("== pix2pix:")]
+    for row in results["methods"]["l1"]["per_fraction"]:  # healthy-input rates went to the fraction
+        line = next(line for line in l1.splitlines() if line.startswith(f"{row['ratio']:g} "))
+        before = row["mean"]["tumor_called_healthy_inputs"]
+        assert line.split()[1:4] == [f"{before:.2f}", f"{row['ratio']:.2f}", f"{row['ratio'] - before:+.2f}"], line
+    assert "|slope| healthy inputs" in l1 and "B - A" in l1
+
+
+def test_schema_command_prints_valid_json_schemas():
+    for kind in ("results", "leaderboard"):
+        result = run_cli("schema", kind)
+        assert result.returncode == 0
+        schema = json.loads(result.stdout)
+        Draft202012Validator.check_schema(schema)
+        assert schema == json.loads(json.dumps(SCHEMAS[kind]))
