@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchbias.leaderboard import text_table
 from benchbias.validation import kind_of, load_leaderboard, load_results
@@ -23,25 +23,34 @@ class Score:
 
     name: str
     label: str
-    value: Callable[[dict[str, Any]], float | None]
+    key: str  # in the summary's per-seed values and ``ci95``
     tolerance: float  # the default allowed increase, in the score's own units
+    absolute: bool = False  # the magnitude counts (slopes)
 
     def __call__(self, summary: dict[str, Any]) -> float | None:
-        return self.value(summary)
+        value = {
+            "slope_healthy": summary["healthy_inputs"]["slope"],
+            "slope_tumor": summary["tumor_inputs"]["slope"],
+        }.get(self.key, summary.get(self.key))
+        return None if value is None else (abs(value) if self.absolute else value)
+
+    def upper_bound(self, summary: dict[str, Any]) -> float | None:
+        """The upper end of the score's 95% interval over seeds, when several seeds ran."""
+        ci = summary["ci95"][self.key]
+        if ci is None:
+            return None
+        return max(abs(ci[0]), abs(ci[1])) if self.absolute else ci[1]
 
 
-def _abs(x: float | None) -> float | None:
-    return None if x is None else abs(x)
-
-
-# Default tolerances sit above the run-to-run spread of one seed on different hardware/thread
-# counts (README, "Checking a method in CI"), and well below the gaps between the baselines.
+# Defaults sit above the spread measured between two runs of the same code and seed on one machine
+# with 1 and with 2 torch threads (a different summation order that training amplifies), README,
+# "Comparing runs and checking a method in CI". On one machine with fixed threads runs are identical.
 CHECKED_SCORES = (
-    Score("bias", "bias (mean |slope|)", lambda s: s["bias"], 0.05),
-    Score("slope_healthy", "|slope| healthy inputs (hallucination)", lambda s: _abs(s["healthy_inputs"]["slope"]), 0.05),
-    Score("slope_tumor", "|slope| tumor inputs (erasure)", lambda s: _abs(s["tumor_inputs"]["slope"]), 0.05),
-    Score("flip_rate", "mean flip rate", lambda s: s["mean_flip_rate"], 0.02),
-    Score("mae", "mean MAE", lambda s: s["mean_mae"], 0.002),
+    Score("bias", "bias (mean |slope|)", "bias", 0.25),
+    Score("slope_healthy", "|slope| healthy inputs (hallucination)", "slope_healthy", 0.3, absolute=True),
+    Score("slope_tumor", "|slope| tumor inputs (erasure)", "slope_tumor", 0.3, absolute=True),
+    Score("flip_rate", "mean flip rate", "mean_flip_rate", 0.03),
+    Score("mae", "mean MAE", "mean_mae", 0.003),
 )
 SCORES = {s.name: s for s in CHECKED_SCORES}
 
@@ -175,8 +184,9 @@ class CheckResult:
 
 
 def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], methods: list[str] | None = None) -> CheckResult:
-    """Compare each method of ``run`` with its entry in ``reference``; a score is worse when it rose
-    by more than its tolerance (or became undefined)."""
+    """Compare each method of ``run`` with its entry in ``reference``. A score is worse when it rose by
+    more than its tolerance and, when the reference ran several seeds, above the upper end of the
+    reference's 95% interval over seeds (or when it became undefined)."""
     problems = same_protocol(reference, run)
     if problems:
         raise CheckError(f"{run.path}: cannot be checked against {reference.path}: " + "; ".join(problems))
@@ -189,14 +199,19 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
         for score in CHECKED_SCORES:
             before, after = score(ref["summary"]), score(mine["summary"])
             tol = tolerances[score.name]
+            digits = 4 if score.name == "mae" else 3
+            allowed_text = str(tol)
             if before is None or after is None:
                 verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")
             else:
                 allowed = tol.allowed(before)
+                upper = score.upper_bound(ref["summary"])
+                if upper is not None and upper - before > allowed:  # the reference's own seed spread
+                    allowed = upper - before
+                    allowed_text = f"{allowed:.{digits}f} (95% CI)"
                 verdict = "WORSE" if after - before > allowed else ("better" if before - after > allowed else "ok")
             if verdict == "WORSE":
                 worse.append(f"{name} {score.name}")
             label = f"{name} ({ref['version']})" if score is CHECKED_SCORES[0] else ""
-            digits = 4 if score.name == "mae" else 3
-            rows.append([label, score.label, _num(before, digits), _num(after, digits), _delta(before, after, digits), str(tol), verdict])
+            rows.append([label, score.label, _num(before, digits), _num(after, digits), _delta(before, after, digits), allowed_text, verdict])
     return CheckResult(rows, worse)

@@ -25,8 +25,9 @@ FRACTION_SCORES = (
     "mae_inside_tumor",
     "mae_outside_tumor",
 )
-# Per-seed summary scores; each also gets a confidence interval over seeds.
+# Per-seed summary scores, each with the range its confidence interval is clipped to.
 SEED_SCORES = ("bias", "slope_healthy", "slope_tumor", "mean_flip_rate", "mean_mae")
+BOUNDS = {"bias": (0.0, None), "mean_flip_rate": (0.0, 1.0), "mean_mae": (0.0, 1.0), **{k: (0.0, 1.0) for k in FRACTION_SCORES}}
 
 RANKING_RULE = (
     "ranked by bias (mean |slope| of the tumor-called rate against the target tumor fraction, over healthy "
@@ -58,8 +59,9 @@ def trend(ratios: Sequence[float], rates: Sequence[float | None]) -> dict[str, f
     }
 
 
-def interval(values: Iterable[float | None]) -> list[float] | None:
-    """Two-sided t-interval of the mean at :data:`CONFIDENCE`; None with fewer than two values."""
+def interval(values: Iterable[float | None], bounds: tuple[float | None, float | None] = (None, None)) -> list[float] | None:
+    """Two-sided t-interval of the mean at :data:`CONFIDENCE`, clipped to the score's ``bounds``
+    (a rate's interval stays in [0, 1]); None with fewer than two values."""
     v = np.array([x for x in values if x is not None], dtype=float)
     if len(v) < 2:
         return None
@@ -67,7 +69,12 @@ def interval(values: Iterable[float | None]) -> list[float] | None:
     if sem == 0.0:
         return [mean, mean]
     low, high = stats.t.interval(CONFIDENCE, len(v) - 1, loc=mean, scale=sem)
-    return [float(low), float(high)]
+    low, high = float(low), float(high)
+    if bounds[0] is not None:
+        low = max(low, bounds[0])
+    if bounds[1] is not None:
+        high = min(high, bounds[1])
+    return [low, high]
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -108,7 +115,7 @@ def method_summary(cells: Sequence[dict]) -> dict[str, Any]:
         )
     summary["n_seeds"] = len(per_seed)
     summary["per_seed"] = per_seed
-    summary["ci95"] = {name: interval(s[name] for s in per_seed) for name in SEED_SCORES}
+    summary["ci95"] = {name: interval((s[name] for s in per_seed), BOUNDS.get(name, (None, None))) for name in SEED_SCORES}
     return summary
 
 
@@ -122,7 +129,7 @@ def per_fraction(cells: Sequence[dict]) -> list[dict[str, Any]]:
                 "ratio": ratio,
                 "n_seeds": len(at),
                 "mean": {k: _mean(s[k] for s in at) for k in FRACTION_SCORES},
-                "ci95": {k: interval(s[k] for s in at) for k in FRACTION_SCORES},
+                "ci95": {k: interval((s[k] for s in at), BOUNDS[k]) for k in FRACTION_SCORES},
             }
         )
     return rows

@@ -1,0 +1,59 @@
+"""What is committed must hold: leaderboards valid and matching their benchmark files, the README's
+CI workflow calling real commands, and the example plugin matching the guide."""
+import re
+import shlex
+
+import pytest
+import yaml
+from support import REPO
+
+from benchbias.cli import build_parser
+from benchbias.config import load_benchmark
+from benchbias.leaderboard import render
+from benchbias.validation import load_leaderboard
+
+BOARDS = sorted((REPO / "leaderboards").glob("*.json"))
+BASELINES = {"cyclegan", "condgan", "l1", "gan", "pix2pix"}
+
+
+def test_the_default_benchmark_has_a_committed_leaderboard_with_every_baseline():
+    assert REPO / "leaderboards" / "synthetic-quick.json" in BOARDS
+    board = load_leaderboard(REPO / "leaderboards" / "synthetic-quick.json")
+    assert {e["method"] for e in board["entries"]} >= BASELINES
+    for entry in board["entries"]:
+        assert entry["origin"]["distribution"] == "benchbias", "baselines ship with benchbias"
+        assert entry["git_commit"] and not entry["git_commit"].endswith("-dirty"), "made with committed code"
+
+
+@pytest.mark.parametrize("path", BOARDS, ids=[p.stem for p in BOARDS])
+def test_committed_leaderboard_validates_and_matches_its_benchmark(path):
+    board = load_leaderboard(path)
+    bench = load_benchmark(REPO / "benchmarks" / f"{board['benchmark']}.yaml")
+    assert board["protocol_hash"] == bench.protocol_hash(), f"{path.name} was made under another protocol than the committed benchmark file"
+    assert board["target_fractions"] == list(bench.domains.target_fractions)
+    assert path.with_suffix(".md").read_text() == render(board), "the .md must be the rendering of the .json"
+
+
+def readme_workflow() -> dict:
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    workflows = [yaml.safe_load(b) for b in blocks if "jobs:" in b]
+    assert len(workflows) == 1, "the README shows one GitHub Actions workflow"
+    return workflows[0]
+
+
+def test_readme_workflow_runs_real_commands_on_committed_files():
+    workflow = readme_workflow()
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    commands = [line for s in steps if "run" in s for line in s["run"].strip().splitlines() if line.startswith("benchbias ")]
+    assert [c.split()[1] for c in commands] == ["run", "check"]
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])  # exits (fails the test) on an unknown option
+        if args.command == "run":
+            assert args.benchmark == "synthetic-quick" and args.translator == ["l1-ssim"]
+        else:
+            assert args.against.parts[0] == "benchbias"  # the benchbias checkout's path
+            assert (REPO / args.against.relative_to("benchbias")).is_file()
+    example = (REPO / "tests" / "example_plugin" / "benchbias_l1_ssim.py").read_text()
+    assert 'name = "l1-ssim"' in example
