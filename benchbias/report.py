@@ -347,11 +347,19 @@ def figure_html(file_name: str, png: bytes, alt: str, caption: str) -> str:
     )
 
 
+def origin_text(origin: dict | None) -> str:
+    """'benchbias 0.1.0, file benchbias_plugins/l1.py' from a results file's origin record."""
+    if not origin:
+        return "origin unknown"
+    release = f"{origin['distribution']} {origin['version']}, " if origin.get("distribution") else ""
+    return f"{release}{origin['source']} {origin['location']}"
+
+
 def classifier_html(results: dict) -> str:
     c = results.get("classifier", {})
     return facts(
         [
-            ("classifier", f"{c.get('name', 'n/a')} ({c.get('origin', 'origin unknown')})"),
+            ("classifier", f"{c.get('name', 'n/a')} ({origin_text(c.get('origin'))})"),
             ("holdout accuracy", fmt(c.get("holdout_accuracy"))),
             ("holdout sensitivity", fmt(c.get("holdout_sensitivity"))),
             ("holdout specificity", fmt(c.get("holdout_specificity"))),
@@ -366,7 +374,7 @@ def methods_html(results: dict) -> str:
         params = ", ".join(f"{k}={v}" for k, v in method.get("params", {}).items())
         parts.append(
             f"<h3>{esc(name)}</h3>\n"
-            f'<p class="muted">plugin <code>{esc(method.get("plugin"))}</code> ({esc(method.get("origin", ""))}), '
+            f'<p class="muted">plugin <code>{esc(method.get("plugin"))}</code> ({esc(origin_text(method.get("origin")))}), '
             f"{esc(training_kind(method))}, {esc(method.get('steps'))} steps; params: {esc(params or 'none')}</p>\n"
             f"{markdown_table_html(ratio_table(method))}"
         )

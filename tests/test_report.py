@@ -147,6 +147,8 @@ def test_html_is_self_contained_and_complete(two_methods):
     assert results["ranking_rule"] in page
     assert page.count("<table>") == 3, "the leaderboard and one table per method"
     assert "<h3>l1</h3>" in page
+    assert f"benchbias {results['methods']['l1']['origin']['version']}, file benchbias_plugins/l1.py" in page
+    assert "impartial-cnn (benchbias " in page and "file benchbias_plugins/impartial_cnn.py" in page
 
 
 def test_html_escapes_method_names(two_methods):
