@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
         help="a parameter of the --translator plugins (repeatable; VALUE is read as YAML, e.g. filters=8)",
+    )
+    run.add_argument(
+        "--seeds", type=int, nargs="+", metavar="N",
+        help="translator seeds (replicates) instead of the benchmark's; the protocol hash does not change",
     )
     run.add_argument("--submit", action="store_true", help="add the results to leaderboards/<benchmark>.json/.md")
     run.add_argument("--replace", action="store_true", help="with --submit: overwrite entries of the same method and version")
@@ -118,6 +123,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.param and not args.translator:
         raise ConfigError("--param: applies to --translator plugins, and none was given")
     bench = with_translators(bench, args.translator, parse_params(args.param))
+    if args.seeds:
+        if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+            raise ConfigError(f"--seeds {' '.join(map(str, args.seeds))}: must be distinct non-negative integers")
+        bench = dataclasses.replace(bench, seeds=tuple(args.seeds))
     methods = tuple(args.methods) or tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name

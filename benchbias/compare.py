@@ -34,6 +34,13 @@ class Score:
         }.get(self.key, summary.get(self.key))
         return None if value is None else (abs(value) if self.absolute else value)
 
+    def of_seeds(self, summary: dict[str, Any], seeds: set[int]) -> float | None:
+        """The mean of the score's per-seed values over ``seeds``."""
+        values = [row[self.key] for row in summary["per_seed"] if row["seed"] in seeds]
+        if not values or None in values:
+            return None
+        return sum(abs(v) if self.absolute else v for v in values) / len(values)
+
     def upper_bound(self, summary: dict[str, Any]) -> float | None:
         """The upper end of the score's 95% interval over seeds, when several seeds ran."""
         ci = summary["ci95"][self.key]
@@ -42,15 +49,16 @@ class Score:
         return max(abs(ci[0]), abs(ci[1])) if self.absolute else ci[1]
 
 
-# Defaults sit above the spread measured between two runs of the same code and seed on one machine
-# with 1 and with 2 torch threads (a different summation order that training amplifies), README,
-# "Comparing runs and checking a method in CI". On one machine with fixed threads runs are identical.
+# Defaults: about twice the standard deviation of the difference between two single-seed runs,
+# from the seed-to-seed spread of the baselines on synthetic-quick (README, "Comparing runs and
+# checking a method in CI"). Other hardware or thread counts move one seed's scores as much as a new
+# seed does; on one machine with fixed threads a rerun is identical.
 CHECKED_SCORES = (
     Score("bias", "bias (mean |slope|)", "bias", 0.25),
     Score("slope_healthy", "|slope| healthy inputs (hallucination)", "slope_healthy", 0.3, absolute=True),
-    Score("slope_tumor", "|slope| tumor inputs (erasure)", "slope_tumor", 0.3, absolute=True),
-    Score("flip_rate", "mean flip rate", "mean_flip_rate", 0.03),
-    Score("mae", "mean MAE", "mean_mae", 0.003),
+    Score("slope_tumor", "|slope| tumor inputs (erasure)", "slope_tumor", 0.4, absolute=True),
+    Score("flip_rate", "mean flip rate", "mean_flip_rate", 0.08),
+    Score("mae", "mean MAE", "mean_mae", 0.005),
 )
 SCORES = {s.name: s for s in CHECKED_SCORES}
 
@@ -183,10 +191,18 @@ class CheckResult:
         return not self.worse
 
 
+def _seeds(entry: dict[str, Any]) -> set[int]:
+    return {row["seed"] for row in entry["summary"]["per_seed"]}
+
+
 def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], methods: list[str] | None = None) -> CheckResult:
-    """Compare each method of ``run`` with its entry in ``reference``. A score is worse when it rose by
-    more than its tolerance and, when the reference ran several seeds, above the upper end of the
-    reference's 95% interval over seeds (or when it became undefined)."""
+    """Compare each method of ``run`` with its entry in ``reference``.
+
+    When the run's seeds are a strict subset of the reference's, like is compared with like: both
+    sides are the mean of those seeds' values (on the reference's machine and thread count that is
+    an exact reproduction). A score is worse when it rose by more than its tolerance and, when the
+    reference ran several seeds, by more than the upper half of its 95% interval over seeds; or when
+    it became undefined."""
     problems = same_protocol(reference, run)
     if problems:
         raise CheckError(f"{run.path}: cannot be checked against {reference.path}: " + "; ".join(problems))
@@ -196,8 +212,12 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
     for name in names:
         mine = run.method(name)
         ref = reference.method(name, mine["version"])
+        matched = _seeds(mine) < _seeds(ref)
         for score in CHECKED_SCORES:
-            before, after = score(ref["summary"]), score(mine["summary"])
+            if matched:
+                before, after = score.of_seeds(ref["summary"], _seeds(mine)), score.of_seeds(mine["summary"], _seeds(mine))
+            else:
+                before, after = score(ref["summary"]), score(mine["summary"])
             tol = tolerances[score.name]
             digits = 4 if score.name == "mae" else 3
             allowed_text = str(tol)
@@ -205,13 +225,16 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
                 verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")
             else:
                 allowed = tol.allowed(before)
-                upper = score.upper_bound(ref["summary"])
-                if upper is not None and upper - before > allowed:  # the reference's own seed spread
-                    allowed = upper - before
+                upper, pooled = score.upper_bound(ref["summary"]), score(ref["summary"])
+                if upper is not None and pooled is not None and upper - pooled > allowed:  # the reference's seed spread
+                    allowed = upper - pooled
                     allowed_text = f"{allowed:.{digits}f} (95% CI)"
                 verdict = "WORSE" if after - before > allowed else ("better" if before - after > allowed else "ok")
             if verdict == "WORSE":
                 worse.append(f"{name} {score.name}")
-            label = f"{name} ({ref['version']})" if score is CHECKED_SCORES[0] else ""
+            label = ""
+            if score is CHECKED_SCORES[0]:
+                seeds = ",".join(map(str, sorted(_seeds(mine))))
+                label = f"{name} ({ref['version']}; seeds {seeds}" + (" matched)" if matched else ")")
             rows.append([label, score.label, _num(before, digits), _num(after, digits), _delta(before, after, digits), allowed_text, verdict])
     return CheckResult(rows, worse)

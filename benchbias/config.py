@@ -100,8 +100,17 @@ class Benchmark:
         return stable_hash(self.to_dict())
 
     def protocol_hash(self) -> str:
-        """sha256 of everything but the methods: runs with equal protocol hashes are comparable."""
-        return stable_hash({k: v for k, v in self.to_dict().items() if k not in ("methods", "description")})
+        """sha256 of everything but the methods and the seeds: runs with equal protocol hashes are
+        comparable. Seeds are replicates (the classifier's seed is the split seed, inside the protocol)."""
+        return stable_hash(protocol_of(self.to_dict()))
+
+
+NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps")
+
+
+def protocol_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved benchmark (``Benchmark.to_dict()``) that its protocol hash covers."""
+    return {k: v for k, v in config.items() if k not in NOT_PROTOCOL}
 
 
 def with_translators(bench: Benchmark, plugins: list[str], params: dict[str, Any]) -> Benchmark:

@@ -122,17 +122,19 @@ class Run:
         return TrainContext(seed=seed, device=self.device, steps=steps, workdir=workdir, amp=self.options.amp, on_step=on_step), bar
 
     def train_classifier(self) -> dict[str, Any]:
-        """Trained once per run on real target slices of the training subjects; reused on a rerun."""
+        """Trained once per run on real target slices of the training subjects; reused on a rerun.
+        Its seed is the split seed, a part of the protocol: runs of other translator seeds share it."""
         cfg = self.bench.classifier
-        key = stable_hash({"protocol": self.protocol_key, "plugin": cfg.plugin, "params": self.classifier.hparams, "steps": cfg.steps, "seed": self.bench.seeds[0]})
+        seed = self.bench.split.seed
+        key = stable_hash({"protocol": self.protocol_key, "plugin": cfg.plugin, "params": self.classifier.hparams, "steps": cfg.steps, "seed": seed})
         weights, info_path = self.out / "classifier" / "weights.pt", self.out / "classifier" / "classifier.json"
         if info_path.is_file() and weights.is_file() and read_json(info_path).get("fingerprint") == key:
             self.classifier.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
             self.classifier.device = torch.device("cpu")
             return read_json(info_path)
         train = self.slices.take(self.split.train)
-        torch.manual_seed(self.bench.seeds[0])
-        ctx, bar = self._context(self.bench.seeds[0], cfg.steps, self.out / "classifier", f"classifier {cfg.plugin}")
+        torch.manual_seed(seed)
+        ctx, bar = self._context(seed, cfg.steps, self.out / "classifier", f"classifier {cfg.plugin}")
         start = time.perf_counter()
         with bar:
             self.classifier.fit(to_network(train.target), torch.from_numpy(train.is_tumor).long(), ctx)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from benchbias.config import stable_hash
+from benchbias.config import protocol_of, stable_hash
 from benchbias.jsonio import NonFinite, read_json
 from benchbias.schemas import LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
 from benchbias.summary import method_summary, per_fraction, rank
@@ -103,8 +103,7 @@ def check_method(method: dict[str, Any], where: str, source: str, ratios: list[f
 def check_results(data: Any, source: str) -> dict[str, Any]:
     check_schema(data, "results", source)
     bench = data["benchmark"]
-    protocol = {k: v for k, v in bench["config"].items() if k not in ("methods", "description")}
-    if stable_hash(protocol) != bench["protocol_hash"]:
+    if stable_hash(protocol_of(bench["config"])) != bench["protocol_hash"]:
         raise InvalidFile(source, "benchmark.protocol_hash", "does not match the protocol in benchmark.config (edited by hand?)")
     ratios = list(bench["config"].get("domains", {}).get("target_fractions", []))
     seeds = data["provenance"]["seeds"]

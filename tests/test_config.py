@@ -32,7 +32,10 @@ def test_hashes_are_stable_and_sensitive():
     raw["methods"]["l1"]["params"]["filters"] = 16
     changed = parse_benchmark(raw, "c")
     assert changed.hash() != a.hash() and changed.protocol_hash() == a.protocol_hash()
-    raw["split"]["seed"] = 7
+    raw["seeds"] = [3, 4]  # translator seeds are replicates, not protocol
+    reseeded = parse_benchmark(raw, "e")
+    assert reseeded.hash() != changed.hash() and reseeded.protocol_hash() == a.protocol_hash()
+    raw["split"]["seed"] = 7  # the split (and the classifier's seed) is protocol
     assert parse_benchmark(raw, "d").protocol_hash() != a.protocol_hash()
 
 

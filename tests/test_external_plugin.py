@@ -56,7 +56,7 @@ def test_external_plugin_runs_on_smoke_and_is_submitted_and_checked(installed, t
 
     checked = run_cli("check", str(out / "results.json"), "--against", str(boards / "synthetic-smoke.json"), "--method", "l1-ssim", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "l1-ssim (benchbias-l1-ssim 0.1.0)" in checked.stdout and "check passed" in checked.stdout
+    assert "l1-ssim (benchbias-l1-ssim 0.1.0; seeds 0)" in checked.stdout and "check passed" in checked.stdout
 
 
 def test_bad_plugin_parameter_names_the_method_and_parameter(installed, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from support import REPO, run_cli
 
-from benchbias.config import stable_hash
+from benchbias.config import protocol_of, stable_hash
 from benchbias.jsonio import write_atomically
 from benchbias.schemas import SCHEMAS
 from benchbias.summary import method_summary, per_fraction, rank
@@ -16,15 +16,12 @@ from benchbias.validation import InvalidFile, load_leaderboard, load_results
 
 @pytest.fixture(scope="module")
 def two_seed_results(tmp_path_factory):
-    """The smoke protocol with seeds 0 and 1, renamed (so no committed benchmark file applies)."""
-    folder = tmp_path_factory.mktemp("two-seeds")
-    text = (REPO / "benchmarks" / "synthetic-smoke.yaml").read_text()
-    bench = folder / "smoke-seeds.yaml"
-    bench.write_text(text.replace("name: synthetic-smoke", "name: smoke-seeds").replace("seeds: [0]", "seeds: [0, 1]"))
+    """The smoke benchmark with two translator seeds (``--seeds``; the protocol stays the same)."""
+    out = tmp_path_factory.mktemp("two-seeds") / "run"
     env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
-    result = run_cli("run", str(bench), "--methods", "l1", "pix2pix", "--out", str(folder / "run"), "--no-progress", env=env)
+    result = run_cli("run", "synthetic-smoke", "--seeds", "0", "1", "--methods", "l1", "pix2pix", "--out", str(out), "--no-progress", env=env)
     assert result.returncode == 0, result.stderr
-    return folder / "run" / "results.json"
+    return out / "results.json"
 
 
 @pytest.fixture
@@ -72,7 +69,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     result = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
     assert result.returncode == 0, result.stderr
     assert "added l1 (benchbias " in result.stdout and "added pix2pix" in result.stdout
-    path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "smoke-seeds.json"
+    path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json"
     board = load_leaderboard(path)
     assert board["schema"] == "benchbias.leaderboard/1" and board["target_fractions"] == [0.0, 0.5, 1.0]
     entry = next(e for e in board["entries"] if e["method"] == "l1")
@@ -94,13 +91,13 @@ def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, bo
     assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
     before = board_files(boards)
     again = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
-    one_line_error(again, "methods.l1", "'l1' version 'benchbias ", "already on the smoke-seeds leaderboard", "--replace")
+    one_line_error(again, "methods.l1", "'l1' version 'benchbias ", "already on the synthetic-smoke leaderboard", "--replace")
     assert board_files(boards) == before, "a refused submission leaves both files untouched"
     replaced = run_cli("leaderboard", "submit", str(two_seed_results), "--replace", "--methods", "l1", env=boards)
     assert replaced.returncode == 0, replaced.stderr
     assert "replaced l1" in replaced.stdout
-    board = json.loads(before["smoke-seeds.json"])
-    new = load_leaderboard(Path(boards["BENCHBIAS_LEADERBOARDS"]) / "smoke-seeds.json")
+    board = json.loads(before["synthetic-smoke.json"])
+    new = load_leaderboard(Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json")
     assert sorted(e["method"] for e in new["entries"]) == sorted(e["method"] for e in board["entries"])
 
 
@@ -109,18 +106,21 @@ def test_new_version_of_a_method_is_a_new_entry(tmp_path, results, boards):
     results["methods"]["l1"]["version"] = "benchbias 9.9"
     added = run_cli("leaderboard", "submit", str(write(tmp_path, results, "v2.json")), "--methods", "l1", env=boards)
     assert added.returncode == 0, added.stderr
-    board = json.loads((tmp_path / "boards" / "smoke-seeds.json").read_text())
+    board = json.loads((tmp_path / "boards" / "synthetic-smoke.json").read_text())
     assert sorted(e["version"] for e in board["entries"] if e["method"] == "l1") == sorted([results["methods"]["pix2pix"]["version"], "benchbias 9.9"])
 
 
 def changed_protocol(data):
+    """``data`` as if run under a larger holdout set, consistent with itself (hash recomputed)."""
     data["benchmark"]["config"]["domains"]["holdout_size"] += 2
-    protocol = {k: v for k, v in data["benchmark"]["config"].items() if k not in ("methods", "description")}
-    data["benchmark"]["protocol_hash"] = stable_hash(protocol)
+    data["benchmark"]["protocol_hash"] = stable_hash(protocol_of(data["benchmark"]["config"]))
     return data
 
 
 def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, results, boards):
+    # A benchmark without a file here, so that the leaderboard's own protocol is what refuses.
+    results["benchmark"]["name"] = results["benchmark"]["config"]["name"] = "private-benchmark"
+    results["benchmark"]["protocol_hash"] = stable_hash(protocol_of(results["benchmark"]["config"]))
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     before = board_files(boards)
     other = changed_protocol(copy.deepcopy(results))
@@ -132,13 +132,25 @@ def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, resu
 
 
 def test_submission_must_match_the_committed_benchmark_file(tmp_path, results, boards):
-    renamed = copy.deepcopy(results)
-    renamed["benchmark"]["name"] = renamed["benchmark"]["config"]["name"] = "synthetic-smoke"  # seeds [0, 1] differ from the file's [0]
-    protocol = {k: v for k, v in renamed["benchmark"]["config"].items() if k not in ("methods", "description")}
-    renamed["benchmark"]["protocol_hash"] = stable_hash(protocol)
-    result = run_cli("leaderboard", "submit", str(write(tmp_path, renamed)), env=boards)
+    # A consistent results file (hash recomputed) of a protocol the benchmark file does not have.
+    result = run_cli("leaderboard", "submit", str(write(tmp_path, changed_protocol(results))), env=boards)
     one_line_error(result, "benchmark.protocol_hash", "of the benchmark file 'synthetic-smoke'")
     assert not (tmp_path / "boards").exists()
+
+
+def test_seeds_are_replicates_of_one_protocol(two_seed_results, tmp_path):
+    """A run of seed 1 alone has the two-seed run's protocol hash, classifier and seed-1 cells."""
+    two = json.loads(two_seed_results.read_text())
+    result = run_cli("run", "synthetic-smoke", "--seeds", "1", "--methods", "l1", "--out", str(tmp_path / "one"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    one = load_results(tmp_path / "one" / "results.json")
+    assert one["benchmark"]["protocol_hash"] == two["benchmark"]["protocol_hash"]
+    assert one["provenance"]["seeds"] == [1] and two["provenance"]["seeds"] == [0, 1]
+    assert one["classifier"]["holdout_accuracy"] == two["classifier"]["holdout_accuracy"]
+    seed_one = [c["scores"] for c in two["methods"]["l1"]["cells"] if c["seed"] == 1]
+    assert [c["scores"] for c in one["methods"]["l1"]["cells"]] == seed_one
+    bad = run_cli("run", "synthetic-smoke", "--seeds", "1", "1", "--out", str(tmp_path / "bad"))
+    one_line_error(bad, "--seeds 1 1: must be distinct")
 
 
 # ---- malformed results -------------------------------------------------------------------
@@ -215,7 +227,7 @@ def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
 
 def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
-    path = tmp_path / "boards" / "smoke-seeds.json"
+    path = tmp_path / "boards" / "synthetic-smoke.json"
     board = json.loads(path.read_text())
     board["entries"][0]["summary"]["bias"] = 0.0 if board["entries"][0]["summary"]["bias"] else 0.5
     path.write_text(json.dumps(board))
@@ -225,12 +237,12 @@ def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
 
 def test_markdown_edited_by_hand_fails_validation_and_render_restores_it(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
-    md = tmp_path / "boards" / "smoke-seeds.md"
+    md = tmp_path / "boards" / "synthetic-smoke.md"
     original = md.read_text()
     assert run_cli("leaderboard", "validate", env=boards).returncode == 0
     md.write_text(original.replace("| 1 |", "| 0 |"))
-    one_line_error(run_cli("leaderboard", "validate", env=boards), "is not the rendering of smoke-seeds.json")
-    assert run_cli("leaderboard", "render", "smoke-seeds", env=boards).returncode == 0
+    one_line_error(run_cli("leaderboard", "validate", env=boards), "is not the rendering of synthetic-smoke.json")
+    assert run_cli("leaderboard", "render", "synthetic-smoke", env=boards).returncode == 0
     assert md.read_text() == original
 
 
@@ -284,7 +296,7 @@ def worse_results(results, method="l1", mae_factor=1.0):
 
 def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boards):
     assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
-    board = tmp_path / "boards" / "smoke-seeds.json"
+    board = tmp_path / "boards" / "synthetic-smoke.json"
     result = run_cli("check", str(two_seed_results), "--against", str(board))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "check passed" in result.stdout and "WORSE" not in result.stdout
@@ -293,7 +305,7 @@ def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boa
 
 def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
-    board = str(tmp_path / "boards" / "smoke-seeds.json")
+    board = str(tmp_path / "boards" / "synthetic-smoke.json")
     worse = write(tmp_path, worse_results(results, mae_factor=1.5), "worse.json")
     failed = run_cli("check", str(worse), "--against", board)
     assert failed.returncode == 1, failed.stdout + failed.stderr
@@ -317,7 +329,7 @@ def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, 
 def test_check_refuses_another_protocol(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     other = write(tmp_path, changed_protocol(copy.deepcopy(results)), "other.json")
-    one_line_error(run_cli("check", str(other), "--against", str(tmp_path / "boards" / "smoke-seeds.json")), "cannot be checked", "protocol_hash")
+    one_line_error(run_cli("check", str(other), "--against", str(tmp_path / "boards" / "synthetic-smoke.json")), "cannot be checked", "protocol_hash")
 
 
 def test_compare_prints_per_fraction_and_summary_differences(tmp_path, results):
@@ -345,11 +357,11 @@ def test_schema_command_prints_valid_json_schemas():
         assert schema == json.loads(json.dumps(SCHEMAS[kind]))
 
 
-def summary_of(maes_by_seed):
+def summary_of(maes_by_seed, first_seed=0):
     """A method summary from synthetic cells: no bias, the given per-seed pixel errors."""
     cells = [
         {"ratio": r, "seed": seed, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9, "flip_rate": 0.1, "mae": mae}}
-        for seed, mae in enumerate(maes_by_seed)
+        for seed, mae in enumerate(maes_by_seed, start=first_seed)
         for r in (0.0, 0.5, 1.0)
     ]
     return method_summary(cells)
@@ -361,13 +373,20 @@ def test_check_allows_the_reference_seed_spread_but_not_more():
     def scored(summary):
         return Scored(Path("x.json"), "results", "b", "h" * 64, "d", {"m": [{"version": "v", "summary": summary}]})
 
-    reference = scored(summary_of([0.040, 0.050, 0.060]))  # mean 0.05, 95% CI [0.025, 0.075]
+    defaults = parse_tolerances([])
+    reference = scored(summary_of([0.040, 0.050, 0.060]))  # seeds 0-2: mean 0.05, 95% CI [0.025, 0.075]
     assert reference.methods["m"][0]["summary"]["ci95"]["mean_mae"] == pytest.approx([0.02516, 0.07484], abs=1e-4)
-    within = check(scored(summary_of([0.07])), reference, parse_tolerances([]))
+    within = check(scored(summary_of([0.07], first_seed=10)), reference, defaults)
     assert within.passed, "0.07 is inside the reference's interval although 0.02 above its mean"
     assert any("(95% CI)" in row[5] for row in within.rows)
-    beyond = check(scored(summary_of([0.08])), reference, parse_tolerances([]))
-    assert beyond.worse == ["m mae"]
-    single = scored(summary_of([0.05]))  # one seed: only the tolerance applies
-    assert check(scored(summary_of([0.0529])), single, parse_tolerances([])).passed
-    assert check(scored(summary_of([0.0531])), single, parse_tolerances([])).worse == ["m mae"]
+    assert check(scored(summary_of([0.08], first_seed=10)), reference, defaults).worse == ["m mae"]
+
+    # Seed 2 alone is compared with the reference's seed 2 (0.06), not with the mean of three.
+    matched = check(scored(summary_of([0.06], first_seed=2)), reference, defaults)
+    assert matched.passed and "seeds 2 matched" in matched.rows[1][0]
+    mae_row = next(row for row in matched.rows if row[1] == "mean MAE")
+    assert mae_row[2:5] == ["0.0600", "0.0600", "+0.0000"]
+
+    single = scored(summary_of([0.05]))  # one seed: only the tolerance (0.005) applies
+    assert check(scored(summary_of([0.0549], first_seed=10)), single, defaults).passed
+    assert check(scored(summary_of([0.0551], first_seed=10)), single, defaults).worse == ["m mae"]
