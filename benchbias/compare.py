@@ -49,16 +49,17 @@ class Score:
         return max(abs(ci[0]), abs(ci[1])) if self.absolute else ci[1]
 
 
-# Defaults: about twice the standard deviation of the difference between two single-seed runs,
-# from the seed-to-seed spread of the baselines on synthetic-quick (README, "Comparing runs and
-# checking a method in CI"). Other hardware or thread counts move one seed's scores as much as a new
-# seed does; on one machine with fixed threads a rerun is identical.
+# Defaults: two standard deviations of the difference between two single-seed runs (2 x sqrt(2) x
+# the seed-to-seed SD, pooled over l1, pix2pix, condgan and cyclegan on synthetic-quick; README,
+# "Comparing runs and checking a method in CI"). Other hardware or thread counts move one seed's
+# scores (CondGAN's bias: 0.436 at 1 thread, 0.386 at 2); on one machine with fixed threads a rerun
+# is identical.
 CHECKED_SCORES = (
     Score("bias", "bias (mean |slope|)", "bias", 0.25),
-    Score("slope_healthy", "|slope| healthy inputs (hallucination)", "slope_healthy", 0.3, absolute=True),
-    Score("slope_tumor", "|slope| tumor inputs (erasure)", "slope_tumor", 0.4, absolute=True),
+    Score("slope_healthy", "|slope| healthy inputs (hallucination)", "slope_healthy", 0.2, absolute=True),
+    Score("slope_tumor", "|slope| tumor inputs (erasure)", "slope_tumor", 0.35, absolute=True),
     Score("flip_rate", "mean flip rate", "mean_flip_rate", 0.08),
-    Score("mae", "mean MAE", "mean_mae", 0.005),
+    Score("mae", "mean MAE", "mean_mae", 0.004),
 )
 SCORES = {s.name: s for s in CHECKED_SCORES}
 

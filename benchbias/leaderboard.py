@@ -65,6 +65,8 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
         "benchbias_version": prov["benchbias_version"],
         "wall_time_s": prov["wall_time_s"],
         "compute_time_s": round(sum(c.get("train_time_s", 0) + c.get("translate_time_s", 0) for c in m["cells"]), 1),
+        "cells_run": prov["cells_run"],
+        "cells_reused": prov["cells_reused"],
         "run_started": prov["started"],
         "run_finished": prov["finished"],
         "submitted": now(),
@@ -233,7 +235,7 @@ def render(board: dict[str, Any]) -> str:
         parts.append(
             f"- **{e['method']}** ({e['version']}; plugin `{e['plugin']}`, {'paired' if e['paired'] else 'unpaired'}, "
             f"{e['steps']} steps): {where}; params `{dumps(e['params']).strip().replace(chr(10), '').replace('  ', '')}`; "
-            f"seeds {e['seeds']}; run {e['run_started']} on {e['device']}, {e['compute_time_s']:.0f} s training and translating ({e['wall_time_s']:.0f} s wall for the whole run); "
+            f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
             f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
             f"monai {e['packages'].get('monai', '?')}; classifier {e['classifier']['name']} accuracy {_num(e['classifier']['holdout_accuracy'])}."
         )

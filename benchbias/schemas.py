@@ -182,6 +182,8 @@ ENTRY: dict[str, Any] = _object(
         "benchbias_version": _TEXT,
         "wall_time_s": _SECONDS,
         "compute_time_s": _SECONDS,
+        "cells_run": _COUNT,
+        "cells_reused": _COUNT,
         "run_started": _DATE,
         "run_finished": _DATE,
         "submitted": _DATE,
