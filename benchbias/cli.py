@@ -264,8 +264,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def bad_input_errors() -> tuple[type[Exception], ...]:
     """The errors that mean "your input is wrong": one line, exit 2. Imported lazily (the data and
     plugin modules pull in torch and MONAI, which leaderboard commands do not need)."""
-    import sys as _sys
-
     from benchbias.compare import CheckError
     from benchbias.config import ConfigError
     from benchbias.leaderboard import LeaderboardError
@@ -273,8 +271,8 @@ def bad_input_errors() -> tuple[type[Exception], ...]:
 
     errors: list[type[Exception]] = [ConfigError, LeaderboardError, InvalidFile, CheckError]
     for module, name in (("benchbias.data.slices", "DataError"), ("benchbias.plugins", "PluginError"), ("benchbias.protocol", "ProtocolError")):
-        if module in _sys.modules:
-            errors.append(getattr(_sys.modules[module], name))
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
     return tuple(errors)
 
 

@@ -29,8 +29,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from benchbias.data.slices import write_atomically
-from benchbias.results import ranked_table, ratio_table, read_json
+from benchbias.jsonio import read_json, write_atomically
+from benchbias.results import ranked_table, ratio_table
 
 FIGURE2 = "figure2.png"
 FIGURE3 = "figure3.png"

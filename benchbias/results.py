@@ -1,4 +1,4 @@
-"""Results files: atomic JSON, provenance, and the ranked table."""
+"""What a results file records about the run (provenance) and its Markdown tables."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -9,10 +9,7 @@ from typing import Any
 
 import torch
 
-from benchbias.jsonio import read_json, write_json  # noqa: F401  (re-exported)
-
-from benchbias.schemas import RESULTS_SCHEMA  # noqa: E402,F401
-PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel")
+PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel", "jsonschema")
 
 
 def package_versions() -> dict[str, str]:

@@ -17,14 +17,15 @@ from tqdm.auto import tqdm
 
 from benchbias import __version__
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
-from benchbias.contract import Classifier, PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
+from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slices import SliceSet
 from benchbias.jsonio import read_json, write_atomically, write_json
 from benchbias.data.sources import PreparedData, prepare_dataset
 from benchbias.plugins import Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
-from benchbias.results import RESULTS_SCHEMA, provenance
+from benchbias.results import provenance
+from benchbias.schemas import RESULTS_SCHEMA
 from benchbias.scores import cell_scores
 from benchbias.summary import RANKING_RULE, method_summary, per_fraction, rank
 

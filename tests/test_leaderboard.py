@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
-from support import REPO, run_cli
+from support import run_cli
 
 from benchbias.config import protocol_of, stable_hash
 from benchbias.jsonio import write_atomically

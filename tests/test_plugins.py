@@ -1,6 +1,5 @@
 """Plugin discovery: plugin folders, a real entry point, duplicates, parameter validation."""
 import hashlib
-import textwrap
 
 import pytest
 from support import run_cli
