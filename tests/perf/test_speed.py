@@ -77,3 +77,13 @@ def test_monai_loading_one_case(benchmark, real_size_case):
     layout, case = real_size_case
     slices = benchmark.pedantic(load_case_slices, args=(case, layout, "flair", "t1", SliceConfig(image_size=64)), rounds=3)
     assert len(slices) > 0
+
+
+def test_check_against_the_committed_leaderboard(benchmark):
+    """Validate the committed leaderboard (schema plus every summary recomputed) and check it
+    against itself: what ``benchbias check`` does after Python has started."""
+    from benchbias.compare import check, load_scored, parse_tolerances
+
+    board = Path(__file__).resolve().parents[2] / "leaderboards" / "synthetic-quick.json"
+    result = benchmark(lambda: check(load_scored(board), load_scored(board), parse_tolerances([])))
+    assert result.passed and len(result.rows) == 1 + 5 * 5
