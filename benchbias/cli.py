@@ -70,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("results", type=Path, help="a results.json written by benchbias run")
     submit.add_argument("--replace", action="store_true", help="overwrite entries of the same method and version")
     submit.add_argument("--methods", nargs="+", default=[], metavar="NAME", help="submit only these methods")
-    render = board.add_parser("render", help="regenerate <benchmark>.md from its validated JSON")
+    render = board.add_parser("render", help="regenerate <benchmark>.md and .png from its validated JSON")
     render.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or leaderboard JSON path")
-    validate = board.add_parser("validate", help="validate leaderboard files and check that each .md matches its .json")
+    validate = board.add_parser("validate", help="validate leaderboard files; check that each .md matches its .json and the .png exists")
     validate.add_argument("files", nargs="*", type=Path, help="leaderboard JSON files (default: every one in the leaderboard folder)")
 
     compare = sub.add_parser("compare", help="per-fraction and summary differences between two results/leaderboard files")
@@ -211,7 +211,7 @@ def cmd_leaderboard_render(args: argparse.Namespace) -> int:
 
     path = leaderboard.leaderboard_path(args.benchmark)
     leaderboard.write(load_leaderboard(path), path)
-    print(f"{path.with_suffix('.md')} regenerated from {path.name}")
+    print(f"{path.with_suffix('.md')} and {path.with_suffix('.png').name} regenerated from {path.name}")
     return 0
 
 
@@ -225,10 +225,12 @@ def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     for path in files:
         board = load_leaderboard(path)
-        markdown = path.with_suffix(".md")
+        markdown, figure = path.with_suffix(".md"), path.with_suffix(".png")
         if not markdown.is_file() or markdown.read_text() != leaderboard.render(board):
             raise InvalidFile(str(markdown), "", f"is not the rendering of {path.name} (edited by hand, or stale); run: benchbias leaderboard render {path}")
-        print(f"{path}: valid, {len(board['entries'])} entries; {markdown.name} matches")
+        if not figure.is_file() or not figure.read_bytes().startswith(b"\x89PNG"):
+            raise InvalidFile(str(figure), "", f"is missing or not a PNG; run: benchbias leaderboard render {path}")
+        print(f"{path}: valid, {len(board['entries'])} entries; {markdown.name} matches, {figure.name} present")
     return 0
 
 
@@ -270,7 +272,7 @@ def bad_input_errors() -> tuple[type[Exception], ...]:
     from benchbias.validation import InvalidFile
 
     errors: list[type[Exception]] = [ConfigError, LeaderboardError, InvalidFile, CheckError]
-    for module, name in (("benchbias.data.slices", "DataError"), ("benchbias.plugins", "PluginError"), ("benchbias.protocol", "ProtocolError")):
+    for module, name in (("benchbias.data.slices", "DataError"), ("benchbias.plugins", "PluginError"), ("benchbias.protocol", "ProtocolError"), ("benchbias.runner", "TranslatorOutputError")):
         if module in sys.modules:
             errors.append(getattr(sys.modules[module], name))
     return tuple(errors)

@@ -1,4 +1,5 @@
-"""Leaderboards: ``leaderboards/<benchmark>.json`` is the record, ``<benchmark>.md`` is rendered from it.
+"""Leaderboards: ``leaderboards/<benchmark>.json`` is the record; ``<benchmark>.md`` and the figure
+``<benchmark>.png`` are rendered from it.
 
 One entry per (method, version). An entry carries everything needed to judge it without the run
 folder: the plugin's distribution and version (or file and sha256), parameters, protocol hash,
@@ -143,12 +144,15 @@ def submit(
 
 
 def write(board: dict[str, Any], path: Path) -> None:
-    """Validate, render, then replace the JSON and the Markdown; a failure before the rename of
-    either file leaves that file as it was."""
+    """Validate and render everything first, then replace the JSON, the Markdown and the figure,
+    each through a temporary file: a failure leaves every file not yet renamed as it was."""
+    from benchbias.leaderboard_figure import leaderboard_png  # matplotlib: only when writing
+
     check_leaderboard(board, f"{path} (about to be written)")
-    text, markdown = dumps(board), render(board)
+    text, markdown, figure = dumps(board), render(board), leaderboard_png(board)
     write_atomically(path, lambda h: h.write(text.encode()))
     write_atomically(path.with_suffix(".md"), lambda h: h.write(markdown.encode()))
+    write_atomically(path.with_suffix(".png"), lambda h: h.write(figure))
 
 
 # ---- rendering ----------------------------------------------------------------------------
@@ -221,6 +225,7 @@ def render(board: dict[str, Any]) -> str:
         f"target tumor fractions {', '.join(f'{f:g}' for f in board['target_fractions'])}. Updated {board['updated']}.",
         f"Ranking: {board['ranking_rule']}. {seeds_note}",
         markdown_table(ranked_rows(board), right={0, 3, 4, 5, 6, 7, 8, 10}),
+        f"![Tumor-called rates and pixel error against the target tumor fraction, one row per entry]({board['benchmark']}.png)",
         "## Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)",
         markdown_table(_fraction_rows(board, "tumor_called_healthy_inputs", 2), right=set(range(1, 20))),
         "## Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)",

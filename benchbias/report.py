@@ -274,9 +274,9 @@ def message_figure(message: str) -> Figure:
     return fig
 
 
-def render_png(fig: Figure) -> bytes:
+def render_png(fig: Figure, dpi: int = DPI) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
     return buffer.getvalue()
 
 

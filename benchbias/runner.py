@@ -26,11 +26,16 @@ from benchbias.protocol import Split, check_capacity, paired_domains, split_subj
 from benchbias.report import write_report
 from benchbias.results import provenance
 from benchbias.schemas import RESULTS_SCHEMA
+from benchbias.validation import check_results
 from benchbias.scores import cell_scores
 from benchbias.summary import RANKING_RULE, method_summary, per_fraction, rank
 
 TRANSLATE_BATCH = 64
 CELL_FORMAT = 2  # bump when what a cell computes changes, so stored cells are recomputed
+
+
+class TranslatorOutputError(ValueError):
+    """A translator returned something that is not a translation of the holdout slices."""
 
 
 @dataclass
@@ -199,7 +204,13 @@ class Run:
             translator.fit(data, ctx)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        translated = from_network(torch.cat([translator.translate(b) for b in self.holdout_source.split(TRANSLATE_BATCH)]))
+        raw = torch.cat([translator.translate(b) for b in self.holdout_source.split(TRANSLATE_BATCH)])
+        where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {ratio:g}, seed {seed}"
+        if raw.shape != self.holdout_source.shape:
+            raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(self.holdout_source.shape)}")
+        if not torch.isfinite(raw).all():
+            raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
+        translated = from_network(raw)
         p_translated = self.classifier.predict_proba(translated * 2.0 - 1.0).numpy()
         translate_seconds = time.perf_counter() - start
         scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real)
@@ -308,6 +319,7 @@ class Run:
                 "compute_time_s": round(sum(c["train_time_s"] + c["translate_time_s"] for c in done.values()) + classifier["train_time_s"], 1),
             },
         }
+        check_results(results, str(self.out / "results.json"))  # what others will read must be valid
         write_json(self.out / "results.json", results)
         write_report(self.out, results)
         return results

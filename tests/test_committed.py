@@ -32,6 +32,8 @@ def test_committed_leaderboard_validates_and_matches_its_benchmark(path):
     assert board["protocol_hash"] == bench.protocol_hash(), f"{path.name} was made under another protocol than the committed benchmark file"
     assert board["target_fractions"] == list(bench.domains.target_fractions)
     assert path.with_suffix(".md").read_text() == render(board), "the .md must be the rendering of the .json"
+    figure = path.with_suffix(".png").read_bytes()
+    assert figure.startswith(b"\x89PNG\r\n\x1a\n") and len(figure) < 300_000
 
 
 def readme_workflow() -> dict:

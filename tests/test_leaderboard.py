@@ -81,7 +81,9 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert low <= entry["summary"]["mean_mae"] <= high
     assert entry["packages"]["torch"] and entry["device"].startswith("cpu") and entry["wall_time_s"] > 0
     assert entry["classifier"]["holdout_accuracy"] >= 0 and entry["submitted"] >= entry["run_finished"][:10]
+    assert path.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     markdown = path.with_suffix(".md").read_text()
+    assert "![" in markdown and "(synthetic-smoke.png)" in markdown
     assert "do not edit by hand" in markdown and "95% t-intervals over seeds" in markdown
     assert f"{entry['summary']['mean_mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
     assert markdown.count("| l1 |") == 4, "ranked table plus three per-fraction tables"
@@ -244,6 +246,8 @@ def test_markdown_edited_by_hand_fails_validation_and_render_restores_it(tmp_pat
     one_line_error(run_cli("leaderboard", "validate", env=boards), "is not the rendering of synthetic-smoke.json")
     assert run_cli("leaderboard", "render", "synthetic-smoke", env=boards).returncode == 0
     assert md.read_text() == original
+    (tmp_path / "boards" / "synthetic-smoke.png").unlink()
+    one_line_error(run_cli("leaderboard", "validate", env=boards), "synthetic-smoke.png", "is missing")
 
 
 # ---- atomic rewrite ------------------------------------------------------------------------

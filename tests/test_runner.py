@@ -117,3 +117,45 @@ def test_trend_slope_and_spearman():
     assert t["spearman_rho"] == pytest.approx(1.0)
     flat = trend([0.0, 0.5, 1.0], [0.2, 0.2, 0.2])
     assert flat["slope"] == pytest.approx(0.0) and flat["spearman_rho"] is None
+
+
+DIVERGING = '''
+import torch
+from benchbias import hookimpl
+from benchbias.contract import Translator
+
+
+class Diverging(Translator):
+    """Identity for the first cell it trains, NaN from the second on."""
+    name = "diverging"
+    paired = True
+    fits = 0
+
+    def fit(self, data, ctx):
+        type(self).fits += 1
+        for _ in ctx.loop():
+            pass
+
+    def translate(self, source):
+        return source if type(self).fits < 2 else torch.full_like(source, float("nan"))
+
+
+@hookimpl
+def register_translators(register):
+    register(Diverging)
+'''
+
+
+def test_nan_translations_stop_the_run_naming_the_cell_and_keep_finished_cells(tmp_path):
+    from support import run_cli
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "diverging.py").write_text(DIVERGING)
+    out = tmp_path / "run"
+    result = run_cli("run", "synthetic-smoke", "--translator", "diverging", "--plugin-dir", str(tmp_path / "plugins"), "--out", str(out), "--no-progress")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "methods.diverging (plugin diverging) at target fraction 0.5, seed 0" in lines[0]
+    assert "NaN or infinite" in lines[0]
+    assert [p.name for p in (out / "cells" / "diverging").glob("*.json")] == ["r0.000-s0.json"]
+    assert not (out / "results.json").exists()
