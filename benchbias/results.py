@@ -55,8 +55,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
+    return _fmt(value, digits) + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
 def ranked_table(results: dict) -> str:
-    """Markdown: one row per method, in ranking order."""
+    """Markdown: one row per method, in ranking order; with several seeds, 95% intervals over seeds."""
     lines = [
         "| rank | method | bias | slope healthy (p) | slope tumor (p) | Spearman rho (p) | flip rate | MAE |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -64,10 +68,11 @@ def ranked_table(results: dict) -> str:
     for row in results["ranking"]:
         s = results["methods"][row["method"]]["summary"]
         h, t, o = s["healthy_inputs"], s["tumor_inputs"], s["overall"]
+        ci = s.get("ci95", {})
         lines.append(
-            f"| {row['rank']} | {row['method']} | {_fmt(s['bias'])} | {_fmt(h['slope'])} ({_fmt(h['slope_p'], 2)}) | "
+            f"| {row['rank']} | {row['method']} | {_ci(s['bias'], ci.get('bias'))} | {_fmt(h['slope'])} ({_fmt(h['slope_p'], 2)}) | "
             f"{_fmt(t['slope'])} ({_fmt(t['slope_p'], 2)}) | {_fmt(o['spearman_rho'], 2)} ({_fmt(o['spearman_p'], 2)}) | "
-            f"{_fmt(s['mean_flip_rate'])} | {_fmt(s['mean_mae'], 4)} |"
+            f"{_ci(s['mean_flip_rate'], ci.get('mean_flip_rate'))} | {_ci(s['mean_mae'], ci.get('mean_mae'), 4)} |"
         )
     return "\n".join(lines)
 

@@ -328,7 +328,8 @@ class Run:
         s, split = self.slices, self.split
         train_tumor = int(s.is_tumor[split.train].sum())
         return {
-            "fingerprint": self.data.fingerprint,
+            "fingerprint": self.data.identity,
+            "cache_key": self.data.fingerprint,
             "root": str(self.data.root),
             "layout": self.data.layout,
             "slices": len(s),

@@ -215,6 +215,39 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     assert prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False).status == "rebuilt"
 
 
+def test_dataset_identity_is_the_same_for_a_copy_elsewhere_and_changes_with_the_data(tmp_path):
+    """The leaderboard's dataset fingerprint: independent of folder, cache and mtimes (unlike the
+    cache key), sensitive to which files there are, their size, and the slice options."""
+    import shutil
+
+    layout = REGISTRY.get("dataset", "brats2018").cls()
+    options = SliceConfig(image_size=24)
+    here = tmp_path / "here" / "BraTS"
+    write_brats2018(here, "A")
+    write_brats2018(here, "B")
+    there = shutil.copytree(here, tmp_path / "elsewhere" / "copy")  # new paths and mtimes
+    a = prepare(here, layout, "flair", "t1", options, tmp_path / "cache-a", progress=False)
+    b = prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False)
+    assert a.fingerprint != b.fingerprint, "the cache key is local"
+    assert a.identity == b.identity, "the identity is not"
+    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).identity == a.identity  # reused cache
+    assert prepare(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).identity != a.identity
+    save_nifti(np.zeros(SHAPE, np.uint8), there / "B" / "B_seg.nii.gz")  # B has no tumor any more
+    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).identity != a.identity
+    shutil.rmtree(there / "B")
+    assert prepare(there, layout, "flair", "t1", options, None, progress=False).identity != a.identity
+
+
+def test_synthetic_identity_is_its_recipe(tmp_path, monkeypatch):
+    bench = load_benchmark(REPO / "benchmarks" / "synthetic-smoke.yaml")
+    identities = []
+    for cache in ("one", "two"):
+        monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / cache))
+        data = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
+        identities.append((data.identity, data.fingerprint))
+    assert identities[0][0] == identities[1][0] and identities[0][1] != identities[1][1]
+
+
 def benchmark_file(tmp_path, data, **domains):
     raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
     raw["name"] = "local"

@@ -482,6 +482,39 @@ def fingerprint(
     )
 
 
+def portable_identity(
+    root: Path, cases: Sequence[Case], read: Sequence[str], skipped: Sequence[tuple[str, str]],
+    layout: DatasetLayout, source: str, target: str, options: SliceConfig,
+) -> str:
+    """Identifies the data wherever it lies (unlike :func:`fingerprint`, a cache key): the layout,
+    modalities, slice options, and each case read with its files' paths relative to ``root`` and
+    sizes, plus the cases left out. Two copies of BraTS on two machines give the same identity."""
+    kept = set(read)
+    files = []
+    for case in cases:
+        if case.case_id not in kept:
+            continue
+        for entry in (case.images[source], case.images[target], case.label):
+            path, channel = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, None)
+            path = Path(path)
+            try:
+                relative = path.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:  # a layout may point outside the folder (links): keep the name
+                relative = path.name
+            files.append([case.case_id, relative, channel, path.stat().st_size])
+    return stable_hash(
+        {
+            "version": SLICE_CACHE_VERSION,
+            "layout": layout.name,
+            "source": source,
+            "target": target,
+            "options": asdict(options),
+            "files": sorted(files),
+            "left_out": sorted(case for case, _ in skipped),
+        }
+    )
+
+
 @dataclass
 class Prepared:
     """The outcome of :func:`prepare`."""
@@ -493,6 +526,7 @@ class Prepared:
     cases: tuple[str, ...]  # the cases whose slices are here
     skipped: tuple[tuple[str, str], ...]  # (case id, reason) of every unusable case left out
     meta: dict
+    identity: str = ""  # :func:`portable_identity`
 
     @property
     def summary(self) -> dict:
@@ -555,7 +589,9 @@ def prepare(
         if loaded is not None and loaded[1].get("fingerprint") == key:
             slices, meta = loaded
             skipped = tuple((str(c), str(r)) for c, r in meta.get("skipped", []))
-            return Prepared(slices, key, cached, "reused", tuple(meta.get("cases", [])), skipped, meta)
+            read = tuple(meta.get("cases", []))
+            identity = portable_identity(root, cases, read, skipped, layout, source, target, options)
+            return Prepared(slices, key, cached, "reused", read, skipped, meta, identity)
     if problems and not skip_bad:
         raise DataError(problems[0][1])
 
@@ -601,7 +637,8 @@ def prepare(
     if cached is not None:
         status = "rebuilt" if remove_stale(Path(cache_dir), meta) or unreadable else "built"
         slices.save(cached, meta=np.array(json.dumps(meta)))
-    return Prepared(slices, key, cached, status, tuple(read), tuple(skipped), meta)
+    identity = portable_identity(root, cases, read, skipped, layout, source, target, options)
+    return Prepared(slices, key, cached, status, tuple(read), tuple(skipped), meta, identity)
 
 
 def remove_stale(cache_dir: Path, meta: dict) -> int:
