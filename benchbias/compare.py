@@ -107,7 +107,8 @@ class Scored:
 
     def method(self, name: str, version: str | None = None) -> dict[str, Any]:
         if name not in self.methods:
-            raise CheckError(f"{self.path}: method '{name}' is not in this {self.kind} (has: {', '.join(sorted(self.methods))})")
+            hint = "; submit a run of it first (benchbias leaderboard submit)" if self.kind == "leaderboard" else ""
+            raise CheckError(f"{self.path}: method '{name}' is not in this {self.kind} (has: {', '.join(sorted(self.methods))}){hint}")
         entries = self.methods[name]
         exact = [e for e in entries if e["version"] == version]
         return exact[0] if exact else max(entries, key=lambda e: e.get("submitted", ""))

@@ -12,7 +12,8 @@ from benchbias.config import load_benchmark
 from benchbias.leaderboard import render
 from benchbias.validation import load_leaderboard
 
-BOARDS = sorted((REPO / "leaderboards").glob("*.json"))
+EXAMPLE = REPO / "tests" / "example_plugin"
+BOARDS = sorted((REPO / "leaderboards").glob("*.json")) + sorted((EXAMPLE / "reference").glob("*.json"))
 BASELINES = {"cyclegan", "condgan", "l1", "gan", "pix2pix"}
 
 
@@ -25,7 +26,14 @@ def test_the_default_benchmark_has_a_committed_leaderboard_with_every_baseline()
         assert entry["git_commit"] and not entry["git_commit"].endswith("-dirty"), "made with committed code"
 
 
-@pytest.mark.parametrize("path", BOARDS, ids=[p.stem for p in BOARDS])
+def test_the_example_plugin_has_a_reference_leaderboard_of_three_seeds():
+    board = load_leaderboard(EXAMPLE / "reference" / "synthetic-quick.json")
+    [entry] = board["entries"]
+    assert (entry["method"], entry["version"], entry["seeds"]) == ("l1-ssim", "benchbias-l1-ssim 0.1.0", [0, 1, 2])
+    assert entry["origin"]["source"] == "entry point"
+
+
+@pytest.mark.parametrize("path", BOARDS, ids=[p.parent.name + "/" + p.stem for p in BOARDS])
 def test_committed_leaderboard_validates_and_matches_its_benchmark(path):
     board = load_leaderboard(path)
     bench = load_benchmark(REPO / "benchmarks" / f"{board['benchmark']}.yaml")
@@ -54,8 +62,7 @@ def test_readme_workflow_runs_real_commands_on_committed_files():
         args = parser.parse_args(shlex.split(command)[1:])  # exits (fails the test) on an unknown option
         if args.command == "run":
             assert args.benchmark == "synthetic-quick" and args.translator == ["l1-ssim"]
-        else:
-            assert args.against.parts[0] == "benchbias"  # the benchbias checkout's path
-            assert (REPO / args.against.relative_to("benchbias")).is_file()
+        else:  # run in the example plugin's repository, which holds its reference leaderboard
+            assert (EXAMPLE / args.against).is_file() and args.method == ["l1-ssim"]
     example = (REPO / "tests" / "example_plugin" / "benchbias_l1_ssim.py").read_text()
     assert 'name = "l1-ssim"' in example
