@@ -24,7 +24,7 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 from monai.config import KeysCollection
@@ -449,6 +449,23 @@ def scan_cases(layout: DatasetLayout, root: Path, modalities: tuple[str, ...]) -
     return list(layout.cases(root, modalities)), []
 
 
+def _case_files(cases: Sequence[Case], source: str, target: str) -> Iterator[tuple[str, Path, int | None, os.stat_result]]:
+    """(case id, path, channel, stat) of the source, target and label file of every case."""
+    for case in cases:
+        for entry in (case.images[source], case.images[target], case.label):
+            path, channel = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, None)
+            path = Path(path)
+            try:
+                stat = path.stat()
+            except OSError:
+                raise DataError(f"case {case.case_id}: {path}: missing file") from None
+            yield case.case_id, path, channel, stat
+
+
+def _what_is_read(layout: DatasetLayout, source: str, target: str, options: SliceConfig) -> dict[str, Any]:
+    return {"version": SLICE_CACHE_VERSION, "layout": layout.name, "source": source, "target": target, "options": asdict(options)}
+
+
 def fingerprint(
     cases: Sequence[Case],
     layout: DatasetLayout,
@@ -459,27 +476,15 @@ def fingerprint(
 ) -> str:
     """Identifies the prepared slices: every file's path (and channel), size and mtime, the cases
     found unusable while listing, the layout, modalities and all slice options."""
-    files = []
-    for case in cases:
-        for entry in (case.images[source], case.images[target], case.label):
-            path, channel = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, None)
-            path = Path(path)
-            try:
-                stat = path.stat()
-            except OSError:
-                raise DataError(f"case {case.case_id}: {path}: missing file") from None
-            files.append([case.case_id, str(path.resolve()), channel, stat.st_size, stat.st_mtime_ns])
-    return stable_hash(
-        {
-            "version": SLICE_CACHE_VERSION,
-            "layout": layout.name,
-            "source": source,
-            "target": target,
-            "options": asdict(options),
-            "files": files,
-            "unusable": sorted(map(list, problems)),
-        }
-    )
+    files = [[case_id, str(path.resolve()), channel, stat.st_size, stat.st_mtime_ns] for case_id, path, channel, stat in _case_files(cases, source, target)]
+    return stable_hash({**_what_is_read(layout, source, target, options), "files": files, "unusable": sorted(map(list, problems))})
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:  # a layout may point outside the folder (links): keep the name
+        return path.name
 
 
 def portable_identity(
@@ -489,30 +494,9 @@ def portable_identity(
     """Identifies the data wherever it lies (unlike :func:`fingerprint`, a cache key): the layout,
     modalities, slice options, and each case read with its files' paths relative to ``root`` and
     sizes, plus the cases left out. Two copies of BraTS on two machines give the same identity."""
-    kept = set(read)
-    files = []
-    for case in cases:
-        if case.case_id not in kept:
-            continue
-        for entry in (case.images[source], case.images[target], case.label):
-            path, channel = (entry[0], entry[1]) if isinstance(entry, tuple) else (entry, None)
-            path = Path(path)
-            try:
-                relative = path.resolve().relative_to(root.resolve()).as_posix()
-            except ValueError:  # a layout may point outside the folder (links): keep the name
-                relative = path.name
-            files.append([case.case_id, relative, channel, path.stat().st_size])
-    return stable_hash(
-        {
-            "version": SLICE_CACHE_VERSION,
-            "layout": layout.name,
-            "source": source,
-            "target": target,
-            "options": asdict(options),
-            "files": sorted(files),
-            "left_out": sorted(case for case, _ in skipped),
-        }
-    )
+    kept = [case for case in cases if case.case_id in set(read)]
+    files = sorted([case_id, _relative(path, root), channel, stat.st_size] for case_id, path, channel, stat in _case_files(kept, source, target))
+    return stable_hash({**_what_is_read(layout, source, target, options), "files": files, "left_out": sorted(case for case, _ in skipped)})
 
 
 @dataclass
