@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbias.leaderboard import text_table
+from benchbias.summary import fmt
 from benchbias.validation import kind_of, load_leaderboard, load_results
 
 
@@ -127,10 +128,6 @@ def load_scored(path: Path) -> Scored:
     return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], methods)
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _delta(a: float | None, b: float | None, digits: int = 3) -> str:
     return "n/a" if a is None or b is None else f"{b - a:+.{digits}f}"
 
@@ -161,9 +158,9 @@ def compare(a: Scored, b: Scored) -> str:
         ea, eb = a.method(name), b.method(name)
         summary = [["summary", "A", "B", "B - A"]]
         for score in CHECKED_SCORES:
-            summary.append([score.label, _num(score(ea["summary"])), _num(score(eb["summary"])), _delta(score(ea["summary"]), score(eb["summary"]))])
+            summary.append([score.label, fmt(score(ea["summary"])), fmt(score(eb["summary"])), _delta(score(ea["summary"]), score(eb["summary"]))])
         rho_a, rho_b = ea["summary"]["overall"]["spearman_rho"], eb["summary"]["overall"]["spearman_rho"]
-        summary.append(["Spearman rho (tumor-called vs fraction)", _num(rho_a, 2), _num(rho_b, 2), _delta(rho_a, rho_b, 2)])
+        summary.append(["Spearman rho (tumor-called vs fraction)", fmt(rho_a, 2), fmt(rho_b, 2), _delta(rho_a, rho_b, 2)])
         fractions = [["target fraction", "healthy in: A", "B", "B - A", "tumor in: A", "B", "B - A", "flip: B - A", "MAE: A", "B", "B - A"]]
         rows_b = {row["ratio"]: row["mean"] for row in eb["per_fraction"]}
         for row in ea["per_fraction"]:
@@ -172,8 +169,8 @@ def compare(a: Scored, b: Scored) -> str:
                 continue
             h, t = "tumor_called_healthy_inputs", "tumor_called_tumor_inputs"
             fractions.append(
-                [f"{row['ratio']:g}", _num(ma[h], 2), _num(mb[h], 2), _delta(ma[h], mb[h], 2), _num(ma[t], 2), _num(mb[t], 2),
-                 _delta(ma[t], mb[t], 2), _delta(ma["flip_rate"], mb["flip_rate"], 2), _num(ma["mae"], 4), _num(mb["mae"], 4), _delta(ma["mae"], mb["mae"], 4)]
+                [f"{row['ratio']:g}", fmt(ma[h], 2), fmt(mb[h], 2), _delta(ma[h], mb[h], 2), fmt(ma[t], 2), fmt(mb[t], 2),
+                 _delta(ma[t], mb[t], 2), _delta(ma["flip_rate"], mb["flip_rate"], 2), fmt(ma["mae"], 4), fmt(mb["mae"], 4), _delta(ma["mae"], mb["mae"], 4)]
             )
         lines += ["", f"== {name}: A {ea['version']} ({ea['summary']['n_seeds']} seeds), B {eb['version']} ({eb['summary']['n_seeds']} seeds)"]
         lines += [text_table(summary), "", text_table(fractions)]
@@ -238,5 +235,5 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
             if score is CHECKED_SCORES[0]:
                 seeds = ",".join(map(str, sorted(_seeds(mine))))
                 label = f"{name} ({ref['version']}; seeds {seeds}" + (" matched)" if matched else ")")
-            rows.append([label, score.label, _num(before, digits), _num(after, digits), _delta(before, after, digits), allowed_text, verdict])
+            rows.append([label, score.label, fmt(before, digits), fmt(after, digits), _delta(before, after, digits), allowed_text, verdict])
     return CheckResult(rows, worse)

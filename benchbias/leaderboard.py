@@ -17,7 +17,7 @@ from typing import Any
 from benchbias.config import ConfigError, find_benchmark, load_benchmark
 from benchbias.jsonio import dumps, write_atomically
 from benchbias.schemas import LEADERBOARD_SCHEMA
-from benchbias.summary import CONFIDENCE, RANKING_RULE, ranking_key
+from benchbias.summary import CONFIDENCE, RANKING_RULE, fmt, fmt_ci, ranking_key
 from benchbias.validation import check_leaderboard, load_leaderboard
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
@@ -158,16 +158,6 @@ def write(board: dict[str, Any], path: Path) -> None:
 # ---- rendering ----------------------------------------------------------------------------
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _with_ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
-    if ci is None:
-        return _num(value, digits)
-    return f"{_num(value, digits)} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
 def ranked_rows(board: dict[str, Any]) -> list[list[str]]:
     """Header plus one row per entry, in ranking order."""
     rows = [["rank", "method", "version", "bias", "slope healthy", "slope tumor", "Spearman rho", "flip rate", "MAE", "seeds", "classifier acc.", "device", "submitted"]]
@@ -178,14 +168,14 @@ def ranked_rows(board: dict[str, Any]) -> list[list[str]]:
                 str(i),
                 e["method"],
                 e["version"],
-                _with_ci(s["bias"], ci["bias"]),
-                _with_ci(s["healthy_inputs"]["slope"], ci["slope_healthy"]),
-                _with_ci(s["tumor_inputs"]["slope"], ci["slope_tumor"]),
-                _num(s["overall"]["spearman_rho"], 2),
-                _with_ci(s["mean_flip_rate"], ci["mean_flip_rate"]),
-                _with_ci(s["mean_mae"], ci["mean_mae"], 4),
+                fmt_ci(s["bias"], ci["bias"]),
+                fmt_ci(s["healthy_inputs"]["slope"], ci["slope_healthy"]),
+                fmt_ci(s["tumor_inputs"]["slope"], ci["slope_tumor"]),
+                fmt(s["overall"]["spearman_rho"], 2),
+                fmt_ci(s["mean_flip_rate"], ci["mean_flip_rate"]),
+                fmt_ci(s["mean_mae"], ci["mean_mae"], 4),
                 ",".join(map(str, e["seeds"])),
-                _num(e["classifier"]["holdout_accuracy"]),
+                fmt(e["classifier"]["holdout_accuracy"]),
                 e["device"],
                 e["submitted"][:10],
             ]
@@ -209,7 +199,7 @@ def _fraction_rows(board: dict[str, Any], score: str, digits: int) -> list[list[
     rows = [["method", *[f"{f:g}" for f in fractions]]]
     for e in sorted(board["entries"], key=lambda e: ranking_key(e["summary"])):
         by_ratio = {row["ratio"]: row["mean"][score] for row in e["per_fraction"]}
-        rows.append([e["method"], *[_num(by_ratio.get(f), digits) for f in fractions]])
+        rows.append([e["method"], *[fmt(by_ratio.get(f), digits) for f in fractions]])
     return rows
 
 
@@ -242,6 +232,6 @@ def render(board: dict[str, Any]) -> str:
             f"{e['steps']} steps): {where}; params `{dumps(e['params']).strip().replace(chr(10), '').replace('  ', '')}`; "
             f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
             f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
-            f"monai {e['packages'].get('monai', '?')}; classifier {e['classifier']['name']} accuracy {_num(e['classifier']['holdout_accuracy'])}."
+            f"monai {e['packages'].get('monai', '?')}; classifier {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."
         )
     return "\n\n".join(parts) + "\n"

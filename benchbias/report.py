@@ -31,6 +31,7 @@ from matplotlib.ticker import PercentFormatter
 
 from benchbias.jsonio import read_json, write_atomically
 from benchbias.results import ranked_table, ratio_table
+from benchbias.summary import fmt
 
 FIGURE2 = "figure2.png"
 FIGURE3 = "figure3.png"
@@ -308,10 +309,6 @@ FIGURE3_CAPTION = (
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 NUMERIC = ' class="num"'

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from benchbias.summary import fmt, fmt_ci
+
 PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel", "jsonschema")
 
 
@@ -52,14 +54,6 @@ def provenance(device: torch.device) -> dict[str, Any]:
     }
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
-    return _fmt(value, digits) + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
-
-
 def ranked_table(results: dict) -> str:
     """Markdown: one row per method, in ranking order; with several seeds, 95% intervals over seeds."""
     lines = [
@@ -71,9 +65,9 @@ def ranked_table(results: dict) -> str:
         h, t, o = s["healthy_inputs"], s["tumor_inputs"], s["overall"]
         ci = s.get("ci95", {})
         lines.append(
-            f"| {row['rank']} | {row['method']} | {_ci(s['bias'], ci.get('bias'))} | {_fmt(h['slope'])} ({_fmt(h['slope_p'], 2)}) | "
-            f"{_fmt(t['slope'])} ({_fmt(t['slope_p'], 2)}) | {_fmt(o['spearman_rho'], 2)} ({_fmt(o['spearman_p'], 2)}) | "
-            f"{_ci(s['mean_flip_rate'], ci.get('mean_flip_rate'))} | {_ci(s['mean_mae'], ci.get('mean_mae'), 4)} |"
+            f"| {row['rank']} | {row['method']} | {fmt_ci(s['bias'], ci.get('bias'))} | {fmt(h['slope'])} ({fmt(h['slope_p'], 2)}) | "
+            f"{fmt(t['slope'])} ({fmt(t['slope_p'], 2)}) | {fmt(o['spearman_rho'], 2)} ({fmt(o['spearman_p'], 2)}) | "
+            f"{fmt_ci(s['mean_flip_rate'], ci.get('mean_flip_rate'))} | {fmt_ci(s['mean_mae'], ci.get('mean_mae'), 4)} |"
         )
     return "\n".join(lines)
 
@@ -87,8 +81,8 @@ def ratio_table(method: dict) -> str:
     for cell in method["cells"]:
         s = cell["scores"]
         lines.append(
-            f"| {cell['ratio']:.1f} | {cell['seed']} | {_fmt(s['tumor_called_healthy_inputs'], 2)} | "
-            f"{_fmt(s['tumor_called_tumor_inputs'], 2)} | {_fmt(s['added'], 2)} | {_fmt(s['removed'], 2)} | "
-            f"{_fmt(s['mae'], 4)} | {_fmt(s['mae_inside_tumor'], 4)} | {_fmt(s['mae_outside_tumor'], 4)} |"
+            f"| {cell['ratio']:.1f} | {cell['seed']} | {fmt(s['tumor_called_healthy_inputs'], 2)} | "
+            f"{fmt(s['tumor_called_tumor_inputs'], 2)} | {fmt(s['added'], 2)} | {fmt(s['removed'], 2)} | "
+            f"{fmt(s['mae'], 4)} | {fmt(s['mae_inside_tumor'], 4)} | {fmt(s['mae_outside_tumor'], 4)} |"
         )
     return "\n".join(lines)

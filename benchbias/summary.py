@@ -135,6 +135,16 @@ def per_fraction(cells: Sequence[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A score for a table: fixed digits, "n/a" when undefined."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
+    """A score followed by its confidence interval in brackets, when it has one."""
+    return fmt(value, digits) + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
 def ranking_key(summary: dict[str, Any]) -> tuple[float, float, float]:
     missing = math.inf
     return (
