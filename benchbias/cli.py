@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from benchbias import __version__
+from benchbias.errors import BenchbiasError
 
 DEFAULT_BENCHMARK = "synthetic-quick"
 EXIT_BAD_INPUT = 2
@@ -49,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replace", action="store_true", help="with --submit: overwrite entries of the same method and version")
     _plugin_dir_option(run)
 
+    selftest = sub.add_parser("selftest", help="run the canary translators on a benchmark and check that its verdict catches each (exit 1 if not)")
+    selftest.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or YAML path")
+    selftest.add_argument("--out", type=Path, help="results folder (default: benchbias-runs/<benchmark>-selftest); a rerun resumes it")
+    selftest.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    selftest.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    selftest.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    selftest.add_argument("--seeds", type=int, nargs="+", metavar="N", help="translator seeds instead of the benchmark's")
+    selftest.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _plugin_dir_option(selftest)
+
     plugins = sub.add_parser("plugins", help="list translators, classifiers and data layouts with their origin")
     _plugin_dir_option(plugins)
 
@@ -88,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed increase of a score, absolute (bias=0.1) or relative to the reference (mae=5%%); repeatable",
     )
 
+    judge = sub.add_parser("judge", help="the benchmark's pinned judge (tumor classifier)").add_subparsers(dest="judge_command", required=True)
+    judge_train = judge.add_parser("train", help="train the benchmark's judge and pin it as judges/<benchmark>.pt beside its YAML file")
+    judge_train.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or YAML path")
+    judge_train.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    judge_train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    judge_train.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+    judge_train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _plugin_dir_option(judge_train)
+    judge_show = judge.add_parser("show", help="print the pinned judge's record: sha256, accuracy, robustness table")
+    judge_show.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or YAML path")
+
     schema = sub.add_parser("schema", help="print the JSON Schema of results or leaderboard files")
     schema.add_argument("kind", choices=["results", "leaderboard"])
     return parser
@@ -108,25 +130,18 @@ def parse_params(items: list[str]) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import torch
-
     from benchbias import leaderboard
-    from benchbias.config import find_benchmark, load_benchmark, with_translators
-    from benchbias.config import ConfigError
+    from benchbias.config import ConfigError, find_benchmark, load_benchmark, with_translators
     from benchbias.plugins import load_registry
     from benchbias.results import ranked_table, ratio_table
     from benchbias.runner import Run, RunOptions
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     bench = load_benchmark(find_benchmark(args.benchmark))
     if args.param and not args.translator:
         raise ConfigError("--param: applies to --translator plugins, and none was given")
     bench = with_translators(bench, args.translator, parse_params(args.param))
-    if args.seeds:
-        if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-            raise ConfigError(f"--seeds {' '.join(map(str, args.seeds))}: must be distinct non-negative integers")
-        bench = dataclasses.replace(bench, seeds=tuple(args.seeds))
+    bench = with_seeds(bench, args.seeds)
     methods = tuple(args.methods) or tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
@@ -138,7 +153,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = run.execute()
     prov = results["provenance"]
     print(f"\nbenchmark {bench.name}: {prov['cells_run']} cells run, {prov['cells_reused']} reused, wall time {prov['wall_time_s']:.1f} s on {prov['device']}")
-    print(f"classifier {results['classifier']['name']}: holdout accuracy {results['classifier']['holdout_accuracy']:.3f} on real {bench.dataset.target}")
+    judge = results["classifier"]
+    print(
+        f"judge {judge['name']} {judge['sha256'][:12]} ({'pinned' if judge['pinned'] else 'cached, not pinned'}): holdout accuracy "
+        f"{judge['holdout_accuracy']:.3f} on real {bench.dataset.target}; a benign perturbation moves its rates by at most {judge['robustness']['max_shift']:.2f}"
+    )
+    if judge["quality_problems"]:
+        print(f"WARNING: the judge falls short of the standard: {'; '.join(judge['quality_problems'])}")
     for name, method in results["methods"].items():
         print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'})\n{ratio_table(method)}")
     print(f"\n{ranked_table(results)}\n\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
@@ -146,6 +167,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         path, done = leaderboard.submit(results, str(out / "results.json"), replace=args.replace)
         print(f"leaderboard {path} and {path.with_suffix('.md')}: {'; '.join(done)}")
     return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from benchbias import selftest
+    from benchbias.config import find_benchmark, load_benchmark
+    from benchbias.plugins import load_registry
+    from benchbias.results import ranked_table
+    from benchbias.runner import Run, RunOptions
+
+    set_threads(args.threads)
+    bench = with_seeds(load_benchmark(find_benchmark(args.benchmark)), args.seeds)
+    registry = load_registry(args.plugin_dir)
+    references = [m.name for m in bench.methods]
+    bench = selftest.with_canaries(bench, registry)
+    out = args.out or Path("benchbias-runs") / f"{bench.name}-selftest"
+    options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress)
+    results = Run(bench, registry, options).execute()
+    print(f"\n{ranked_table(results)}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
+    verdicts = selftest.properties(results, references)
+    for verdict in verdicts:
+        print(verdict.line())
+    missed = [v for v in verdicts if not v.passed]
+    print(f"\n{len(verdicts) - len(missed)} of {len(verdicts)} canaries caught; report: {out / 'report.html'}")
+    return 1 if missed else 0
+
+
+def with_seeds(bench, seeds: list[int] | None):
+    from benchbias.config import ConfigError
+
+    if not seeds:
+        return bench
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"--seeds {' '.join(map(str, seeds))}: must be distinct non-negative integers")
+    return dataclasses.replace(bench, seeds=tuple(seeds))
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -180,6 +235,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_show(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
+    from benchbias.tables import text_table
     from benchbias.validation import load_leaderboard
 
     path = leaderboard.leaderboard_path(args.benchmark)
@@ -191,7 +247,7 @@ def cmd_leaderboard_show(args: argparse.Namespace) -> int:
         print(leaderboard.render(board), end="")
     else:
         print(f"{board['benchmark']}: {len(board['entries'])} entries; {board['ranking_rule']}\n")
-        print(leaderboard.text_table(leaderboard.ranked_rows(board)))
+        print(text_table(leaderboard.ranked_rows(board)))
     return 0
 
 
@@ -243,7 +299,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from benchbias.compare import check, load_scored, parse_tolerances
-    from benchbias.leaderboard import text_table
+    from benchbias.tables import text_table
 
     tolerances = parse_tolerances(args.tolerance)
     result = check(load_scored(args.results), load_scored(args.against), tolerances, args.method or None)
@@ -255,6 +311,87 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1
 
 
+def robustness_lines(info: dict) -> list[str]:
+    """The judge's robustness table as text: tumor-called rates on the real holdout, by input class."""
+    from benchbias.tables import text_table
+
+    table = info["robustness"]
+    rows = [["real T1 holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"]]
+    base = table["unperturbed"]
+    rows.append(["unperturbed", f"{base['healthy_inputs']:.2f}", f"{base['tumor_inputs']:.2f}", ""])
+    for row in table["perturbed"]:
+        rows.append([row["perturbation"], f"{row['healthy_inputs']:.2f}", f"{row['tumor_inputs']:.2f}", f"{row['max_shift']:.2f}"])
+    return text_table(rows).splitlines()
+
+
+def judge_summary(info: dict) -> list[str]:
+    from benchbias import judge
+
+    problems = judge.quality_problems(info)
+    lines = [
+        f"judge {info['name']} sha256 {info['sha256']}",
+        f"holdout accuracy {info['holdout_accuracy']:.3f} (sensitivity {info['holdout_sensitivity']:.3f}, specificity {info['holdout_specificity']:.3f}); "
+        f"trained {info['steps']} steps on {info['train_slices']} real slices in {info['train_time_s']:.0f} s",
+        *robustness_lines(info),
+        "meets the standard (accuracy >= 0.93, every benign perturbation moves each rate by <= 0.05)" if not problems
+        else "WARNING: this judge falls short: " + "; ".join(problems),
+    ]
+    return lines
+
+
+def cmd_judge_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from benchbias import judge
+    from benchbias.config import find_benchmark, load_benchmark
+    from benchbias.jsonio import read_json
+    from benchbias.plugins import load_registry
+    from benchbias.runner import Run, RunOptions
+
+    set_threads(args.threads)
+    path = find_benchmark(args.benchmark)
+    bench = load_benchmark(path)
+    run = Run(bench, load_registry(args.plugin_dir), RunOptions(out=Path("benchbias-runs") / bench.name, device=args.device, data_path=args.data, progress=not args.no_progress))
+    run.prepare()
+    blob, info = run.train_judge()
+    files = judge.JudgeFiles.beside(path, bench.name)
+    old = read_json(files.info) if files.info.is_file() else None
+    judge.store(files, blob, info)
+    print("\n".join(judge_summary(info)))
+    print(f"\npinned: {files.weights} ({len(blob) / 1024:.0f} KB) and {files.info.name}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if old is None:
+        print("no judge was pinned for this benchmark before")
+    else:
+        print("changed: " + "; ".join(judge.differences(old, info)))
+    return 0
+
+
+def cmd_judge_show(args: argparse.Namespace) -> int:
+    from benchbias import judge
+    from benchbias.config import find_benchmark, load_benchmark
+    from benchbias.jsonio import read_json
+
+    path = find_benchmark(args.benchmark)
+    files = judge.JudgeFiles.beside(path, load_benchmark(path).name)
+    if not files.exist():
+        print(f"benchbias: error: {files.weights}: no pinned judge for {path}; create it with: benchbias judge train {path}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n".join(judge_summary(read_json(files.info))))
+    return 0
+
+
+def set_threads(threads: int | None) -> None:
+    from benchbias.config import ConfigError
+
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads {threads}: must be a positive number of CPU threads")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from benchbias.jsonio import dumps
     from benchbias.schemas import SCHEMAS
@@ -263,33 +400,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def bad_input_errors() -> tuple[type[Exception], ...]:
-    """The errors that mean "your input is wrong": one line, exit 2. Imported lazily (the data and
-    plugin modules pull in torch and MONAI, which leaderboard commands do not need)."""
-    from benchbias.compare import CheckError
-    from benchbias.config import ConfigError
-    from benchbias.leaderboard import LeaderboardError
-    from benchbias.validation import InvalidFile
-
-    errors: list[type[Exception]] = [ConfigError, LeaderboardError, InvalidFile, CheckError]
-    for module, name in (("benchbias.data.slices", "DataError"), ("benchbias.plugins", "PluginError"), ("benchbias.protocol", "ProtocolError"), ("benchbias.runner", "TranslatorOutputError")):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
+    handlers = {"run": cmd_run, "selftest": cmd_selftest, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
     if args.command == "data":
         handler = {"synth": cmd_synth, "prepare": cmd_prepare}[args.data_command]
+    elif args.command == "judge":
+        handler = {"train": cmd_judge_train, "show": cmd_judge_show}[args.judge_command]
     elif args.command == "leaderboard":
         handler = {"show": cmd_leaderboard_show, "submit": cmd_leaderboard_submit, "validate": cmd_leaderboard_validate, "render": cmd_leaderboard_render}[args.board_command]
     else:
         handler = handlers[args.command]
     try:
         return handler(args)
-    except bad_input_errors() as exc:
+    except BenchbiasError as exc:
         print(f"benchbias: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -9,58 +9,59 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbias.leaderboard import text_table
-from benchbias.summary import fmt
+from benchbias.errors import BenchbiasError
+from benchbias.summary import SWEEP, fmt
+from benchbias.tables import text_table
 from benchbias.validation import kind_of, load_leaderboard, load_results
 
 
-class CheckError(ValueError):
+class CheckError(BenchbiasError, ValueError):
     """The two files cannot be compared (other protocol, missing method, bad tolerance)."""
 
 
 @dataclass(frozen=True)
 class Score:
-    """A summary score that ``check`` guards; higher is worse for every one of them."""
+    """A sweep score that ``check`` guards; higher is worse for every one of them."""
 
-    name: str
-    label: str
-    key: str  # in the summary's per-seed values and ``ci95``
+    name: str  # the ``--tolerance`` name
+    key: str  # in the summary, its per-seed values and ``ci95``
     tolerance: float  # the default allowed increase, in the score's own units
-    absolute: bool = False  # the magnitude counts (slopes)
+
+    @property
+    def label(self) -> str:
+        return SWEEP[self.key].label
+
+    @property
+    def digits(self) -> int:
+        return SWEEP[self.key].digits
 
     def __call__(self, summary: dict[str, Any]) -> float | None:
-        value = {
-            "slope_healthy": summary["healthy_inputs"]["slope"],
-            "slope_tumor": summary["tumor_inputs"]["slope"],
-        }.get(self.key, summary.get(self.key))
-        return None if value is None else (abs(value) if self.absolute else value)
+        return summary.get(self.key)
 
     def of_seeds(self, summary: dict[str, Any], seeds: set[int]) -> float | None:
         """The mean of the score's per-seed values over ``seeds``."""
         values = [row[self.key] for row in summary["per_seed"] if row["seed"] in seeds]
         if not values or None in values:
             return None
-        return sum(abs(v) if self.absolute else v for v in values) / len(values)
+        return sum(values) / len(values)
 
     def upper_bound(self, summary: dict[str, Any]) -> float | None:
         """The upper end of the score's 95% interval over seeds, when several seeds ran."""
         ci = summary["ci95"][self.key]
-        if ci is None:
-            return None
-        return max(abs(ci[0]), abs(ci[1])) if self.absolute else ci[1]
+        return None if ci is None else ci[1]
 
 
 # Defaults: two standard deviations of the difference between two single-seed runs (2 x sqrt(2) x
 # the seed-to-seed SD, pooled over l1, pix2pix, condgan and cyclegan on synthetic-quick; README,
 # "Comparing runs and checking a method in CI"). Other hardware or thread counts move one seed's
-# scores (CondGAN's bias: 0.436 at 1 thread, 0.386 at 2); on one machine with fixed threads a rerun
-# is identical.
+# scores; on one machine with fixed threads a rerun is identical.
 CHECKED_SCORES = (
-    Score("bias", "bias (mean |slope|)", "bias", 0.25),
-    Score("slope_healthy", "|slope| healthy inputs (hallucination)", "slope_healthy", 0.2, absolute=True),
-    Score("slope_tumor", "|slope| tumor inputs (erasure)", "slope_tumor", 0.35, absolute=True),
-    Score("flip_rate", "mean flip rate", "mean_flip_rate", 0.08),
-    Score("mae", "mean MAE", "mean_mae", 0.004),
+    Score("changed", "changed", 0.06),
+    Score("hallucination", "hallucination", 0.1),
+    Score("erasure", "erasure", 0.1),
+    Score("sensitivity", "sensitivity", 0.25),
+    Score("flip_rate", "mean_flip_rate", 0.08),
+    Score("mae", "mean_mae", 0.004),
 )
 SCORES = {s.name: s for s in CHECKED_SCORES}
 
@@ -104,6 +105,7 @@ class Scored:
     benchmark: str
     protocol_hash: str
     dataset_fingerprint: str
+    judge_sha256: str
     methods: dict[str, list[dict[str, Any]]]  # name -> entries (several versions on a leaderboard)
 
     def method(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -120,12 +122,13 @@ def load_scored(path: Path) -> Scored:
     if kind_of(path) == "results":
         data = load_results(path)
         methods = {name: [{"method": name, **m}] for name, m in data["methods"].items()}
-        return Scored(path, "results", data["benchmark"]["name"], data["benchmark"]["protocol_hash"], data["dataset"]["fingerprint"], methods)
+        bench = data["benchmark"]
+        return Scored(path, "results", bench["name"], bench["protocol_hash"], data["dataset"]["fingerprint"], data["classifier"]["sha256"], methods)
     data = load_leaderboard(path)
     methods: dict[str, list[dict[str, Any]]] = {}
     for e in data["entries"]:
         methods.setdefault(e["method"], []).append(e)
-    return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], methods)
+    return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], data["judge_sha256"], methods)
 
 
 def _delta(a: float | None, b: float | None, digits: int = 3) -> str:
@@ -136,7 +139,7 @@ def same_protocol(a: Scored, b: Scored) -> list[str]:
     """What differs between the two files' protocols (empty when comparable)."""
     return [
         f"{key}: {getattr(a, key)[:12]} ({a.path.name}) vs {getattr(b, key)[:12]} ({b.path.name})"
-        for key in ("protocol_hash", "dataset_fingerprint")
+        for key in ("protocol_hash", "dataset_fingerprint", "judge_sha256")
         if getattr(a, key) != getattr(b, key)
     ]
 
@@ -158,7 +161,8 @@ def compare(a: Scored, b: Scored) -> str:
         ea, eb = a.method(name), b.method(name)
         summary = [["summary", "A", "B", "B - A"]]
         for score in CHECKED_SCORES:
-            summary.append([score.label, fmt(score(ea["summary"])), fmt(score(eb["summary"])), _delta(score(ea["summary"]), score(eb["summary"]))])
+            a_value, b_value = score(ea["summary"]), score(eb["summary"])
+            summary.append([score.label, fmt(a_value, score.digits), fmt(b_value, score.digits), _delta(a_value, b_value, score.digits)])
         rho_a, rho_b = ea["summary"]["overall"]["spearman_rho"], eb["summary"]["overall"]["spearman_rho"]
         summary.append(["Spearman rho (tumor-called vs fraction)", fmt(rho_a, 2), fmt(rho_b, 2), _delta(rho_a, rho_b, 2)])
         fractions = [["target fraction", "healthy in: A", "B", "B - A", "tumor in: A", "B", "B - A", "flip: B - A", "MAE: A", "B", "B - A"]]
@@ -218,7 +222,7 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
             else:
                 before, after = score(ref["summary"]), score(mine["summary"])
             tol = tolerances[score.name]
-            digits = 4 if score.name == "mae" else 3
+            digits = score.digits
             allowed_text = str(tol)
             if before is None or after is None:
                 verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")

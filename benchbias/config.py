@@ -13,10 +13,12 @@ from typing import Any
 
 import yaml
 
+from benchbias.errors import BenchbiasError
+
 DEFAULT_FRACTIONS = tuple(round(0.1 * i, 1) for i in range(11))
 
 
-class ConfigError(ValueError):
+class ConfigError(BenchbiasError, ValueError):
     """A benchmark file is invalid; the message names the file and the field."""
 
 

@@ -15,8 +15,10 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping
 import numpy as np
 import torch
 
+from benchbias.errors import BenchbiasError
 
-class ParamError(ValueError):
+
+class ParamError(BenchbiasError, ValueError):
     """A plugin parameter is unknown or has a bad value."""
 
 
@@ -155,7 +157,8 @@ class Translator(Configurable, ABC):
 
     @abstractmethod
     def translate(self, source: torch.Tensor) -> torch.Tensor:
-        """Translate a batch ``(N, 1, H, W)`` in [-1, 1]; return the same shape in [-1, 1] on the CPU."""
+        """Translate a batch ``(N, 1, H, W)`` in [-1, 1]; return a ``torch.Tensor`` of the same shape.
+        Values outside [-1, 1] are clamped for scoring, and their share is recorded per cell."""
 
 
 class Classifier(Configurable, ABC):

@@ -14,16 +14,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from benchbias.config import ConfigError, find_benchmark, load_benchmark
+from benchbias.errors import BenchbiasError
 from benchbias.jsonio import dumps, write_atomically
 from benchbias.schemas import LEADERBOARD_SCHEMA
-from benchbias.summary import CONFIDENCE, RANKING_RULE, fmt, fmt_ci, ranking_key
+from benchbias.summary import CONFIDENCE, RANKING_RULE, fmt, ranking_key
+from benchbias.tables import SCORE_COLUMNS, markdown_table, verdict_rows
 from benchbias.validation import check_leaderboard, load_leaderboard
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
+LOCK_TIMEOUT_S = 120
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(BenchbiasError, ValueError):
     """A submission does not fit the leaderboard; the message names the field."""
 
 
@@ -57,7 +62,7 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
         "protocol_hash": bench["protocol_hash"],
         "dataset_fingerprint": results["dataset"]["fingerprint"],
         "seeds": prov["seeds"],
-        "classifier": {k: c[k] for k in ("name", "version", "origin", "holdout_accuracy", "holdout_sensitivity", "holdout_specificity")},
+        "classifier": {k: c[k] for k in ("name", "version", "origin", "holdout_accuracy", "holdout_sensitivity", "holdout_specificity", "sha256")},
         "packages": prov["packages"],
         "python": prov["python"],
         "platform": prov["platform"],
@@ -95,6 +100,12 @@ def check_protocol(results: dict[str, Any], board: dict[str, Any] | None, source
                 f"{source}: {key}: {value[:12]} differs from the leaderboard's {board[key][:12]} ({bench['name']}.json); "
                 "scores made under another protocol or data set are not comparable"
             )
+    judge = results["classifier"]["sha256"]
+    if judge != board["judge_sha256"]:
+        raise LeaderboardError(
+            f"{source}: classifier.sha256: judged by {judge[:12]}, the leaderboard's judge is {board['judge_sha256'][:12]} "
+            f"({bench['name']}.json); scores from another judge are not comparable (use the benchmark's pinned judge)"
+        )
 
 
 def new_board(results: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +115,7 @@ def new_board(results: dict[str, Any]) -> dict[str, Any]:
         "benchmark": bench["name"],
         "protocol_hash": bench["protocol_hash"],
         "dataset_fingerprint": results["dataset"]["fingerprint"],
+        "judge_sha256": results["classifier"]["sha256"],
         "target_fractions": list(bench["config"]["domains"]["target_fractions"]),
         "ranking_rule": RANKING_RULE,
         "updated": now(),
@@ -118,6 +130,13 @@ def submit(
     what was done per method. A method already there at the same version is refused unless ``replace``."""
     name = results["benchmark"]["name"]
     path = leaderboard_path(name, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The whole read-modify-write under one lock: two submits at once must both land.
+    with FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT_S):
+        return _submit(results, source, path, name, replace, methods)
+
+
+def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace: bool, methods: tuple[str, ...]) -> tuple[Path, list[str]]:
     board = load_leaderboard(path) if path.is_file() else None
     check_protocol(results, board, source)
     board = board or new_board(results)
@@ -137,7 +156,7 @@ def submit(
             )
         board["entries"] = [e for i, e in enumerate(board["entries"]) if i not in same] + [new]
         done.append(f"{'replaced' if same else 'added'} {method} ({new['version']})")
-    board["entries"].sort(key=lambda e: ranking_key(e["summary"]))
+    board["entries"] = ranked(board)
     board["updated"] = now()
     write(board, path)
     return path, done
@@ -146,7 +165,9 @@ def submit(
 def write(board: dict[str, Any], path: Path) -> None:
     """Validate and render everything first, then replace the JSON, the Markdown and the figure,
     each through a temporary file: a failure leaves every file not yet renamed as it was."""
-    from benchbias.leaderboard_figure import leaderboard_png  # matplotlib: only when writing
+    from benchbias.leaderboard_figure import (
+        leaderboard_png,  # matplotlib: only when writing
+    )
 
     check_leaderboard(board, f"{path} (about to be written)")
     text, markdown, figure = dumps(board), render(board), leaderboard_png(board)
@@ -158,46 +179,23 @@ def write(board: dict[str, Any], path: Path) -> None:
 # ---- rendering ----------------------------------------------------------------------------
 
 
+def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries in ranking order (the method name, then the version, break exact ties)."""
+    return sorted(board["entries"], key=lambda e: (ranking_key(e["summary"]), e["method"], e["version"]))
+
+
 def ranked_rows(board: dict[str, Any]) -> list[list[str]]:
     """Header plus one row per entry, in ranking order."""
-    rows = [["rank", "method", "version", "bias", "slope healthy", "slope tumor", "Spearman rho", "flip rate", "MAE", "seeds", "classifier acc.", "device", "submitted"]]
-    for i, e in enumerate(sorted(board["entries"], key=lambda e: ranking_key(e["summary"])), start=1):
-        s, ci = e["summary"], e["summary"]["ci95"]
-        rows.append(
-            [
-                str(i),
-                e["method"],
-                e["version"],
-                fmt_ci(s["bias"], ci["bias"]),
-                fmt_ci(s["healthy_inputs"]["slope"], ci["slope_healthy"]),
-                fmt_ci(s["tumor_inputs"]["slope"], ci["slope_tumor"]),
-                fmt(s["overall"]["spearman_rho"], 2),
-                fmt_ci(s["mean_flip_rate"], ci["mean_flip_rate"]),
-                fmt_ci(s["mean_mae"], ci["mean_mae"], 4),
-                ",".join(map(str, e["seeds"])),
-                fmt(e["classifier"]["holdout_accuracy"]),
-                e["device"],
-                e["submitted"][:10],
-            ]
-        )
-    return rows
-
-
-def markdown_table(rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    head, *body = rows
-    align = ["---:" if i in right else "---" for i in range(len(head))]
-    return "\n".join("| " + " | ".join(r) + " |" for r in [head, align, *body])
-
-
-def text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+    entries = ranked(board)
+    extra_header = ["version", "seeds", "judge", "device", "submitted"]
+    extra = [[e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10]] for e in entries]
+    return verdict_rows([(e["method"], e["summary"]) for e in entries], extra_header, extra)
 
 
 def _fraction_rows(board: dict[str, Any], score: str, digits: int) -> list[list[str]]:
     fractions = board["target_fractions"]
     rows = [["method", *[f"{f:g}" for f in fractions]]]
-    for e in sorted(board["entries"], key=lambda e: ranking_key(e["summary"])):
+    for e in ranked(board):
         by_ratio = {row["ratio"]: row["mean"][score] for row in e["per_fraction"]}
         rows.append([e["method"], *[fmt(by_ratio.get(f), digits) for f in fractions]])
     return rows
@@ -212,10 +210,17 @@ def render(board: dict[str, Any]) -> str:
         f"# Leaderboard: {board['benchmark']}",
         f"<!-- generated by benchbias from {board['benchmark']}.json; do not edit by hand -->",
         f"Protocol hash `{board['protocol_hash'][:16]}`, dataset fingerprint `{board['dataset_fingerprint'][:16]}`, "
+        f"judge sha256 `{board['judge_sha256'][:16]}`, "
         f"target tumor fractions {', '.join(f'{f:g}' for f in board['target_fractions'])}. Updated {board['updated']}.",
         f"Ranking: {board['ranking_rule']}. {seeds_note}",
-        markdown_table(ranked_rows(board), right={0, 3, 4, 5, 6, 7, 8, 10}),
+        markdown_table(ranked_rows(board), right={0, *SCORE_COLUMNS}),
         f"![Tumor-called rates and pixel error against the target tumor fraction, one row per entry]({board['benchmark']}.png)",
+        "## Hallucination, by target tumor fraction",
+        "Of the healthy holdout slices the judge calls healthy on their real T1, the share it calls tumor after translation.",
+        markdown_table(_fraction_rows(board, "hallucination", 2), right=set(range(1, 20))),
+        "## Erasure, by target tumor fraction",
+        "Of the tumor holdout slices the judge calls tumor on their real T1, the share it calls healthy after translation.",
+        markdown_table(_fraction_rows(board, "erasure", 2), right=set(range(1, 20))),
         "## Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)",
         markdown_table(_fraction_rows(board, "tumor_called_healthy_inputs", 2), right=set(range(1, 20))),
         "## Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)",
@@ -224,7 +229,7 @@ def render(board: dict[str, Any]) -> str:
         markdown_table(_fraction_rows(board, "mae", 4), right=set(range(1, 20))),
         "## Entries",
     ]
-    for e in sorted(board["entries"], key=lambda e: ranking_key(e["summary"])):
+    for e in ranked(board):
         o = e["origin"]
         where = f"{o['source']} `{o['location']}`" + (f", sha256 `{o['sha256'][:12]}`" if o["sha256"] else "")
         parts.append(
@@ -232,6 +237,6 @@ def render(board: dict[str, Any]) -> str:
             f"{e['steps']} steps): {where}; params `{dumps(e['params']).strip().replace(chr(10), '').replace('  ', '')}`; "
             f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
             f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
-            f"monai {e['packages'].get('monai', '?')}; classifier {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."
+            f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."
         )
     return "\n\n".join(parts) + "\n"

@@ -5,17 +5,16 @@ shaded band its 95% interval over seeds (when several seeds ran).
 """
 from __future__ import annotations
 
-from typing import Any
-
 import io
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image
 from matplotlib.ticker import PercentFormatter
+from PIL import Image
 
+from benchbias.leaderboard import ranked
 from benchbias.report import plain, render_png
-from benchbias.summary import ranking_key
 
 DPI = 72  # the file is committed with the leaderboard: keep it small (and 64 colours, about 60 KB)
 COLUMNS = (
@@ -30,7 +29,7 @@ def _values(rows: list[dict[str, Any]], pick) -> np.ndarray:
 
 
 def leaderboard_png(board: dict[str, Any]) -> bytes:
-    entries = sorted(board["entries"], key=lambda e: ranking_key(e["summary"]))
+    entries = ranked(board)
     fig = Figure(figsize=(10, 0.5 + 1.9 * max(1, len(entries))), layout="constrained")
     fig.suptitle(plain(f"{board['benchmark']}: what each method calls tumor as the training target gets more tumors"), fontsize=11)
     axes = fig.subplots(max(1, len(entries)), len(COLUMNS), squeeze=False, sharex=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import pluggy
 
 from benchbias import hookspecs
 from benchbias.contract import Classifier, DatasetLayout, Translator
+from benchbias.errors import BenchbiasError
 
 ENTRY_POINT_GROUP = "benchbias"
 PLUGIN_DIRS_ENV = "BENCHBIAS_PLUGIN_DIRS"
@@ -30,7 +32,7 @@ KINDS = {
 }
 
 
-class PluginError(Exception):
+class PluginError(BenchbiasError, ValueError):
     """A plugin failed to load or registered something invalid."""
 
 
@@ -68,12 +70,36 @@ class Registered:
     cls: type
     origin: Origin
 
+    @property
+    def code_sha256(self) -> str:
+        """The class's code identity: the sha256 of every source file of its own classes (the class
+        and its bases outside benchbias's contract), so an edit to a plugin recomputes its cells."""
+        return code_sha256(self.cls)
+
+
+def code_sha256(cls: type) -> str:
+    digest = hashlib.sha256()
+    files = []
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] in ("builtins", "abc", "typing") or klass.__module__ == "benchbias.contract":
+            continue
+        try:
+            path = inspect.getsourcefile(klass)
+        except TypeError:  # defined in a REPL or built in
+            path = None
+        if path and path not in files:
+            files.append(path)
+    for path in files:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
 
 @dataclass
 class Registry:
     """Every registered class by kind and name, with the origin it came from."""
 
     entries: dict[str, dict[str, Registered]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    broken: list[BrokenPlugin] = field(default_factory=list)
 
     def add(self, kind: str, cls: type, origin: Origin) -> None:
         base = KINDS[kind][1]
@@ -94,7 +120,8 @@ class Registry:
             return self.entries[kind][name]
         except KeyError:
             known = ", ".join(sorted(self.entries[kind])) or "none"
-            raise PluginError(f"unknown {kind} '{name}' (available: {known})") from None
+            skipped = "".join(f"; skipped {b}" for b in self.broken)
+            raise PluginError(f"unknown {kind} '{name}' (available: {known}){skipped}") from None
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.entries[kind])
@@ -133,23 +160,43 @@ def _file_origin(path: Path, baselines: Path) -> Origin:
     return Origin("file", str(path), sha256=digest)
 
 
-def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, Origin]]:
-    """A PluginManager with entry points and folder plugins loaded; also each plugin's origin."""
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An installed entry point that failed to import: skipped, and named when a run needs it."""
+
+    entry_point: str
+    distribution: str
+    version: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"entry point '{self.entry_point}' of {self.distribution} {self.version} failed to import ({self.error}); fix or uninstall it: pip uninstall {self.distribution}"
+
+
+def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, Origin], list[BrokenPlugin]]:
+    """A PluginManager with entry points and folder plugins loaded; also each plugin's origin and the
+    installed entry points that failed to import (skipped with a warning: one broken package must
+    not stop runs that do not use it)."""
     pm = pluggy.PluginManager("benchbias")
     pm.add_hookspecs(hookspecs)
     origins: dict[str, Origin] = {}
+    broken: list[BrokenPlugin] = []
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        dist_name, dist_version = (dist.name, dist.version) if dist else ("unknown distribution", "?")
         try:
             module = ep.load()
         except Exception as exc:
-            raise PluginError(f"entry point '{ep.name} = {ep.value}': failed to load: {type(exc).__name__}: {exc}") from exc
+            failure = BrokenPlugin(f"{ep.name} = {ep.value}", dist_name, dist_version, f"{type(exc).__name__}: {exc}".splitlines()[0])
+            broken.append(failure)
+            print(f"benchbias: warning: skipping {failure}", file=sys.stderr)
+            continue
         plugin_name = f"entrypoint:{ep.name}"
         if pm.is_registered(module):  # the same module exposed twice: register once
             continue
         pm.register(module, name=plugin_name)
-        dist = ep.dist
-        origins[plugin_name] = Origin("entry point", ep.name, dist.name if dist else "unknown", dist.version if dist else "unknown")
+        origins[plugin_name] = Origin("entry point", ep.name, dist_name, dist_version)
 
     seen: set[Path] = set()
     folders = [Path(f) for f in (*default_plugin_dirs(), *plugin_dirs)]
@@ -164,13 +211,25 @@ def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.Plugi
             plugin_name = f"file:{path.resolve()}"
             pm.register(_import_file(path), name=plugin_name)
             origins[plugin_name] = _file_origin(path.resolve(), folders[0].resolve())
-    return pm, origins
+    check_hooks(pm, origins)
+    return pm, origins, broken
+
+
+def check_hooks(pm: pluggy.PluginManager, origins: dict[str, Origin]) -> None:
+    """A hook implementation that matches no hook (a misspelt ``register_translator``) is an error
+    naming its plugin, not a silently ignored function."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        origin = origins.get(pm.get_name(exc.plugin) or "")
+        known = ", ".join(sorted(name for name in dir(hookspecs) if name.startswith("register_")))
+        raise PluginError(f"{origin or exc.plugin}: {exc} (the hooks are: {known})") from None
 
 
 def load_registry(plugin_dirs: Iterable[Path] = ()) -> Registry:
     """Discover every plugin and collect what each one registers, attributing it to its origin."""
-    pm, origins = build_plugin_manager(plugin_dirs)
-    registry = Registry()
+    pm, origins, broken = build_plugin_manager(plugin_dirs)
+    registry = Registry(broken=broken)
     for kind, (hook_name, _) in KINDS.items():
         # Each implementation is called on its own so that every registration is attributed to the
         # plugin that made it (needed to name both origins of a duplicate name).

@@ -7,9 +7,10 @@ import numpy as np
 
 from benchbias.config import DomainConfig, SplitConfig
 from benchbias.data.slices import SliceSet
+from benchbias.errors import BenchbiasError
 
 
-class ProtocolError(ValueError):
+class ProtocolError(BenchbiasError, ValueError):
     """The data cannot supply what the protocol asks for; the message names the field and counts."""
 
 

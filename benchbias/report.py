@@ -352,17 +352,41 @@ def origin_text(origin: dict | None) -> str:
     return f"{release}{origin['source']} {origin['location']}"
 
 
+def robustness_markdown(robustness: dict) -> str:
+    """The judge's robustness table: tumor-called rates on the real holdout under benign perturbations."""
+    base = robustness["unperturbed"]
+    lines = [
+        "| real target holdout | healthy inputs called tumor | tumor inputs called tumor | largest change |",
+        "|---|---:|---:|---:|",
+        f"| unperturbed | {fmt(base['healthy_inputs'], 2)} | {fmt(base['tumor_inputs'], 2)} |  |",
+    ]
+    lines += [
+        f"| {row['perturbation']} | {fmt(row['healthy_inputs'], 2)} | {fmt(row['tumor_inputs'], 2)} | {fmt(row['max_shift'], 2)} |"
+        for row in robustness["perturbed"]
+    ]
+    return "\n".join(lines)
+
+
 def classifier_html(results: dict) -> str:
     c = results.get("classifier", {})
-    return facts(
+    problems = c.get("quality_problems") or []
+    verdict = (
+        f'<p><strong>Warning: this judge falls short of the standard:</strong> {esc("; ".join(problems))}.</p>'
+        if problems
+        else "<p>The judge meets the standard: holdout accuracy at least 0.93, and no benign perturbation moves a rate by more than 0.05.</p>"
+    )
+    robustness = c.get("robustness")
+    table = markdown_table_html(robustness_markdown(robustness)) if robustness else ""
+    return verdict + facts(
         [
-            ("classifier", f"{c.get('name', 'n/a')} ({origin_text(c.get('origin'))})"),
+            ("judge", f"{c.get('name', 'n/a')} ({origin_text(c.get('origin'))})"),
+            ("weights sha256", f"{c.get('sha256', 'n/a')} ({'pinned with the benchmark' if c.get('pinned') else 'trained for this protocol, kept in the cache'})"),
             ("holdout accuracy", fmt(c.get("holdout_accuracy"))),
             ("holdout sensitivity", fmt(c.get("holdout_sensitivity"))),
             ("holdout specificity", fmt(c.get("holdout_specificity"))),
             ("trained on", f"{c.get('train_slices', 'n/a')} real target slices ({c.get('train_tumor_slices', 'n/a')} with tumor), {c.get('steps', 'n/a')} steps"),
         ]
-    )
+    ) + table
 
 
 def methods_html(results: dict) -> str:
@@ -426,7 +450,7 @@ says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Hona
 {markdown_table_html(ranked_table(results))}
 <p><strong>Ranking rule:</strong> {esc(results.get("ranking_rule", "n/a"))}.</p>
 
-<h2>Classifier</h2>
+<h2>The judge</h2>
 {classifier_html(results)}
 
 <h2>Classifier calls against the target tumor fraction (Figure 2)</h2>

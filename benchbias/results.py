@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from benchbias.summary import fmt, fmt_ci
+from benchbias.summary import fmt
+from benchbias.tables import SCORE_COLUMNS, markdown_table, verdict_rows
 
 PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel", "jsonschema")
 
@@ -55,34 +56,25 @@ def provenance(device: torch.device) -> dict[str, Any]:
 
 
 def ranked_table(results: dict) -> str:
-    """Markdown: one row per method, in ranking order; with several seeds, 95% intervals over seeds."""
-    lines = [
-        "| rank | method | bias | slope healthy (p) | slope tumor (p) | Spearman rho (p) | flip rate | MAE |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in results["ranking"]:
-        s = results["methods"][row["method"]]["summary"]
-        h, t, o = s["healthy_inputs"], s["tumor_inputs"], s["overall"]
-        ci = s.get("ci95", {})
-        lines.append(
-            f"| {row['rank']} | {row['method']} | {fmt_ci(s['bias'], ci.get('bias'))} | {fmt(h['slope'])} ({fmt(h['slope_p'], 2)}) | "
-            f"{fmt(t['slope'])} ({fmt(t['slope_p'], 2)}) | {fmt(o['spearman_rho'], 2)} ({fmt(o['spearman_p'], 2)}) | "
-            f"{fmt_ci(s['mean_flip_rate'], ci.get('mean_flip_rate'))} | {fmt_ci(s['mean_mae'], ci.get('mean_mae'), 4)} |"
-        )
-    return "\n".join(lines)
+    """Markdown: the verdict, one row per method in ranking order; with several seeds, 95% intervals
+    over seeds. The last columns give the Figure 2 slopes (tumor-called rate against the fraction)."""
+    ranked = [(row["method"], results["methods"][row["method"]]["summary"]) for row in results["ranking"]]
+    extra = [[fmt(s["healthy_inputs"]["slope"]), fmt(s["tumor_inputs"]["slope"])] for _, s in ranked]
+    rows = verdict_rows(ranked, ["slope healthy in", "slope tumor in"], extra)
+    return markdown_table(rows, right={0, *SCORE_COLUMNS, len(rows[0]) - 2, len(rows[0]) - 1})
 
 
 def ratio_table(method: dict) -> str:
     """Markdown: one row per (target fraction, seed) cell of a method."""
     lines = [
-        "| target tumor fraction | seed | tumor-called (healthy in) | tumor-called (tumor in) | added | removed | MAE | MAE in tumor | MAE outside |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target tumor fraction | seed | tumor-called (healthy in) | tumor-called (tumor in) | hallucination | erasure | MAE | MAE in tumor | MAE outside | out of range |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cell in method["cells"]:
         s = cell["scores"]
         lines.append(
             f"| {cell['ratio']:.1f} | {cell['seed']} | {fmt(s['tumor_called_healthy_inputs'], 2)} | "
-            f"{fmt(s['tumor_called_tumor_inputs'], 2)} | {fmt(s['added'], 2)} | {fmt(s['removed'], 2)} | "
-            f"{fmt(s['mae'], 4)} | {fmt(s['mae_inside_tumor'], 4)} | {fmt(s['mae_outside_tumor'], 4)} |"
+            f"{fmt(s['tumor_called_tumor_inputs'], 2)} | {fmt(s['hallucination'], 2)} | {fmt(s['erasure'], 2)} | "
+            f"{fmt(s['mae'], 4)} | {fmt(s['mae_inside_tumor'], 4)} | {fmt(s['mae_outside_tumor'], 4)} | {fmt(s['out_of_range'], 3)} |"
         )
     return "\n".join(lines)

@@ -1,10 +1,13 @@
-"""Run a benchmark: prepare data, train the classifier once, then every (method, fraction, seed) cell.
+"""Run a benchmark: prepare data, load (or train once) the pinned judge, then every (method, fraction,
+seed) cell.
 
 Each cell is an independent unit of work, stored in ``cells/<method>/`` as soon as it finishes and
 skipped on a rerun when its fingerprint matches; ``results.json`` is assembled from the cells.
 """
 from __future__ import annotations
 
+import hashlib
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -15,26 +18,35 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchbias import __version__
+from benchbias import __version__, judge
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
 from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slices import SliceSet
+from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
+from benchbias.errors import BenchbiasError
 from benchbias.jsonio import read_json, write_atomically, write_json
-from benchbias.data.sources import PreparedData, prepare_dataset
 from benchbias.plugins import Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
 from benchbias.results import provenance
 from benchbias.schemas import RESULTS_SCHEMA
-from benchbias.validation import check_results
 from benchbias.scores import cell_scores
 from benchbias.summary import RANKING_RULE, method_summary, per_fraction, rank
+from benchbias.validation import check_results
 
 TRANSLATE_BATCH = 64
-CELL_FORMAT = 2  # bump when what a cell computes changes, so stored cells are recomputed
+CELL_FORMAT = 3  # bump when what a cell computes changes, so stored cells are recomputed
+# The shared training core every baseline builds on: a change to it recomputes their cells.
+# (What the runner itself computes per cell is versioned by CELL_FORMAT.)
+CORE_MODULES = ("contract.py", "protocol.py", "translation.py", "networks.py", "losses.py", "image_pool.py")
 
 
-class TranslatorOutputError(ValueError):
+def core_code_sha256() -> str:
+    folder = Path(__file__).parent
+    return stable_hash({name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in CORE_MODULES})
+
+
+class TranslatorOutputError(BenchbiasError, ValueError):
     """A translator returned something that is not a translation of the holdout slices."""
 
 
@@ -90,6 +102,7 @@ class Run:
         # Validate every plugin and parameter before any work starts.
         self.translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file) for m in self.methods}
         self.classifier, self.classifier_entry = instantiate(registry, "classifier", bench.classifier, "classifier", bench.source_file)
+        self.judge_trained = False
 
     # ---- stages ---------------------------------------------------------------------------
 
@@ -127,41 +140,40 @@ class Run:
         workdir.mkdir(parents=True, exist_ok=True)
         return TrainContext(seed=seed, device=self.device, steps=steps, workdir=workdir, amp=self.options.amp, on_step=on_step), bar
 
-    def train_classifier(self) -> dict[str, Any]:
-        """Trained once per run on real target slices of the training subjects; reused on a rerun.
-        Its seed is the split seed, a part of the protocol: runs of other translator seeds share it."""
-        cfg = self.bench.classifier
-        seed = self.bench.split.seed
-        key = stable_hash({"protocol": self.protocol_key, "plugin": cfg.plugin, "params": self.classifier.hparams, "steps": cfg.steps, "seed": seed})
-        weights, info_path = self.out / "classifier" / "weights.pt", self.out / "classifier" / "classifier.json"
-        if info_path.is_file() and weights.is_file() and read_json(info_path).get("fingerprint") == key:
-            self.classifier.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            self.classifier.device = torch.device("cpu")
-            return read_json(info_path)
+    def resolve_judge(self) -> dict[str, Any]:
+        """Load the benchmark's pinned judge (``judges/<benchmark>.pt`` beside its YAML file), else the
+        one cached for this protocol and data, else train one into the cache. Its seed is the split
+        seed, a part of the protocol: runs of other translator seeds share it."""
+        protocol_hash, identity = self.bench.protocol_hash(), self.data.identity
+        pinned = judge.JudgeFiles.beside(Path(self.bench.source_file), self.bench.name)
+        cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, identity)
+        if pinned.exist():
+            return {**judge.load(pinned, self.classifier, protocol_hash, identity), "pinned": True, "file": str(pinned.weights)}
+        if cached.exist():
+            try:
+                return {**judge.load(cached, self.classifier, protocol_hash, identity), "pinned": False, "file": str(cached.weights)}
+            except judge.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
+                print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
+        blob, info = self.train_judge()
+        judge.store(cached, blob, info)
+        self.judge_trained = True
+        print(f"judge: trained {info['sha256'][:12]} for this protocol and kept in {cached.weights}; pin it with: benchbias judge train {self.bench.source_file}", file=sys.stderr)
+        return {**info, "pinned": False, "file": str(cached.weights)}
+
+    def train_judge(self) -> tuple[bytes, dict[str, Any]]:
+        """Train the judge on real target slices of the training subjects (after :meth:`prepare`)."""
         train = self.slices.take(self.split.train)
-        torch.manual_seed(seed)
-        ctx, bar = self._context(seed, cfg.steps, self.out / "classifier", f"classifier {cfg.plugin}")
-        start = time.perf_counter()
-        with bar:
-            self.classifier.fit(to_network(train.target), torch.from_numpy(train.is_tumor).long(), ctx)
-        seconds = time.perf_counter() - start
-        called = self.classifier.predict_proba(to_network(self.holdout.target)).numpy() > 0.5
-        truth = self.holdout.is_tumor
-        info = {
-            "fingerprint": key,
-            "name": cfg.plugin,
-            "params": self.classifier.hparams,
-            "steps": cfg.steps,
-            "train_slices": len(train),
-            "train_tumor_slices": int(train.is_tumor.sum()),
-            "train_time_s": round(seconds, 2),
-            "holdout_accuracy": float((called == truth).mean()),
-            "holdout_sensitivity": float(called[truth].mean()),
-            "holdout_specificity": float((~called[~truth]).mean()),
-        }
-        write_atomically(weights, lambda handle: torch.save(self.classifier.state_dict(), handle))
-        write_json(info_path, info)
-        return info
+        blob, info = judge.train(
+            self.classifier,
+            self.bench.classifier,
+            self.bench.split.seed,
+            to_network(train.target),
+            torch.from_numpy(train.is_tumor).long(),
+            to_network(self.holdout.target),
+            self.holdout.is_tumor,
+            lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label),
+        )
+        return blob, {**info, "protocol_hash": self.bench.protocol_hash(), "dataset_fingerprint": self.data.identity}
 
     def cells(self) -> list[tuple[ModelConfig, int, float]]:
         return [(m, seed, ratio) for m in self.methods for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions]
@@ -169,20 +181,33 @@ class Run:
     def cell_path(self, method: ModelConfig, seed: int, ratio: float) -> Path:
         return self.out / "cells" / method.name / f"r{ratio:.3f}-s{seed}.json"
 
-    def cell_key(self, method: ModelConfig, seed: int, ratio: float, classifier_key: str) -> str:
-        translator, _ = self.translators[method.name]
+    def cell_key(self, method: ModelConfig, seed: int, ratio: float, judge_sha256: str) -> str:
+        """What a cell's scores depend on: a change to any of it recomputes the cell on a rerun."""
+        translator, entry = self.translators[method.name]
         return stable_hash(
             {
                 "format": CELL_FORMAT,
                 "protocol": self.protocol_key,
-                "classifier": classifier_key,
+                "judge": judge_sha256,
                 "plugin": method.plugin,
+                "code": entry.code_sha256,
+                "core": core_code_sha256(),
                 "params": translator.hparams,
                 "steps": method.steps,
                 "seed": seed,
                 "ratio": ratio,
+                "compute": self.compute_settings(),
             }
         )
+
+    def compute_settings(self) -> dict[str, Any]:
+        """Device kind, CPU threads and mixed precision: each changes a trained network's numbers."""
+        cuda = self.device.type == "cuda"
+        return {
+            "device": torch.cuda.get_device_name(self.device) if cuda else "cpu",
+            "threads": None if cuda else torch.get_num_threads(),
+            "amp": bool(self.options.amp and cuda),
+        }
 
     def run_cell(self, method: ModelConfig, seed: int, ratio: float, key: str, label: str) -> dict[str, Any]:
         """Train one translator at one target fraction and score its holdout translations."""
@@ -204,19 +229,24 @@ class Run:
             translator.fit(data, ctx)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        raw = torch.cat([translator.translate(b) for b in self.holdout_source.split(TRANSLATE_BATCH)])
         where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {ratio:g}, seed {seed}"
+        raw = torch.cat([self._translate(translator, batch, where) for batch in self.holdout_source.split(TRANSLATE_BATCH)])
         if raw.shape != self.holdout_source.shape:
             raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(self.holdout_source.shape)}")
         if not torch.isfinite(raw).all():
             raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
+        out_of_range = float((raw.abs() > 1.0).float().mean())  # recorded, then clamped
         translated = from_network(raw)
         p_translated = self.classifier.predict_proba(translated * 2.0 - 1.0).numpy()
         translate_seconds = time.perf_counter() - start
-        scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real)
+        scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real, out_of_range)
         examples = self.example_indices()
         example_images = translated[examples, 0].numpy().astype(np.float16)
-        write_atomically(workdir / "examples.npz", lambda h: np.savez_compressed(h, translated=example_images, holdout_index=examples))
+        # The judge's probability on every translation, so the classification scores can be recomputed.
+        write_atomically(
+            workdir / "examples.npz",
+            lambda h: np.savez_compressed(h, translated=example_images, holdout_index=examples, p_tumor=p_translated.astype(np.float32)),
+        )
         return {
             "fingerprint": key,
             "method": method.name,
@@ -227,6 +257,13 @@ class Run:
             "translate_time_s": round(translate_seconds, 2),
             "scores": scores,
         }
+
+    @staticmethod
+    def _translate(translator: Translator, batch: torch.Tensor, where: str) -> torch.Tensor:
+        out = translator.translate(batch)
+        if not isinstance(out, torch.Tensor):
+            raise TranslatorOutputError(f"{where}: translate() returned {type(out).__module__}.{type(out).__name__}; it must return a torch.Tensor")
+        return out.detach().to("cpu", torch.float32)
 
     def save_examples(self) -> None:
         """The example slices' source and real target, for the figures (``examples.npz``)."""
@@ -254,8 +291,7 @@ class Run:
         started = datetime.now(timezone.utc)
         wall = time.perf_counter()
         self.prepare()
-        classifier = self.train_classifier()
-        classifier_key = classifier["fingerprint"]
+        classifier = self.resolve_judge()
         self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
         self.save_examples()
 
@@ -264,7 +300,7 @@ class Run:
         skipped = 0
         for i, (method, seed, ratio) in enumerate(todo, start=1):
             path = self.cell_path(method, seed, ratio)
-            key = self.cell_key(method, seed, ratio, classifier_key)
+            key = self.cell_key(method, seed, ratio, classifier["sha256"])
             if path.is_file() and read_json(path).get("fingerprint") == key:
                 done[(method.name, seed, ratio)] = read_json(path)
                 skipped += 1
@@ -300,7 +336,8 @@ class Run:
             },
             "dataset": self.dataset_summary(),
             "classifier": {
-                **{k: v for k, v in classifier.items() if k not in ("fingerprint", "origin")},
+                **{k: v for k, v in classifier.items() if k not in ("format", "protocol_hash", "dataset_fingerprint")},
+                "quality_problems": judge.quality_problems(classifier),
                 "version": self.classifier_entry.origin.release,
                 "origin": self.classifier_entry.origin.to_dict(),
             },
@@ -316,7 +353,8 @@ class Run:
                 "wall_time_s": round(time.perf_counter() - wall, 1),
                 "cells_run": len(todo) - skipped,
                 "cells_reused": skipped,
-                "compute_time_s": round(sum(c["train_time_s"] + c["translate_time_s"] for c in done.values()) + classifier["train_time_s"], 1),
+                "compute_time_s": round(sum(c["train_time_s"] + c["translate_time_s"] for c in done.values()) + (classifier["train_time_s"] if self.judge_trained else 0.0), 1),
+                "compute_settings": self.compute_settings(),
             },
         }
         check_results(results, str(self.out / "results.json"))  # what others will read must be valid

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbias.summary import FRACTION_SCORES, SEED_SCORES
+from benchbias.summary import FRACTION_SCORES, SEED_SCORES, SWEEP
 
-RESULTS_SCHEMA = "benchbias.results/2"
-LEADERBOARD_SCHEMA = "benchbias.leaderboard/1"
+RESULTS_SCHEMA = "benchbias.results/3"
+LEADERBOARD_SCHEMA = "benchbias.leaderboard/2"
 
 _NUMBER = {"type": "number"}
 _RATE = {"type": "number", "minimum": 0, "maximum": 1}
@@ -44,6 +44,8 @@ DEFS: dict[str, Any] = {
             "tumor_called": _RATE,
             "tumor_called_healthy_inputs": _NULLABLE_RATE,
             "tumor_called_tumor_inputs": _NULLABLE_RATE,
+            "hallucination": _NULLABLE_RATE,
+            "erasure": _NULLABLE_RATE,
             "added": _NULLABLE_RATE,
             "removed": _NULLABLE_RATE,
             "flip_rate": _RATE,
@@ -52,6 +54,7 @@ DEFS: dict[str, Any] = {
             "mae_tumor_inputs": _NULLABLE_RATE,
             "mae_inside_tumor": _NULLABLE_RATE,
             "mae_outside_tumor": _RATE,
+            "out_of_range": _RATE,
         }
     ),
     "cell": _object({"ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"}}, extra=True),
@@ -69,9 +72,9 @@ DEFS: dict[str, Any] = {
             "overall": {"$ref": "#/$defs/trend"},
             "healthy_inputs": {"$ref": "#/$defs/trend"},
             "tumor_inputs": {"$ref": "#/$defs/trend"},
-            "bias": {"type": ["number", "null"], "minimum": 0},
-            "mean_flip_rate": _RATE,
-            "mean_mae": _RATE,
+            "hallucination_trend": {"$ref": "#/$defs/trend"},
+            "erasure_trend": {"$ref": "#/$defs/trend"},
+            **{k: _NULLABLE_RATE for k in SWEEP},
             "n_seeds": {"type": "integer", "minimum": 1},
             "per_seed": {
                 "type": "array",
@@ -110,8 +113,12 @@ DEFS: dict[str, Any] = {
             "holdout_accuracy": _RATE,
             "holdout_sensitivity": _NULLABLE_RATE,
             "holdout_specificity": _NULLABLE_RATE,
+            "sha256": _HASH,
         },
         extra=True,
+    ),
+    "compute_settings": _object(
+        {"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}
     ),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
@@ -158,6 +165,7 @@ RESULTS: dict[str, Any] = {
                     "cells_run": _COUNT,
                     "cells_reused": _COUNT,
                     "compute_time_s": _SECONDS,
+                    "compute_settings": {"$ref": "#/$defs/compute_settings"},
                 }
             ),
         }
@@ -199,6 +207,7 @@ LEADERBOARD: dict[str, Any] = {
             "benchmark": _TEXT,
             "protocol_hash": _HASH,
             "dataset_fingerprint": _TEXT,
+            "judge_sha256": _HASH,
             "target_fractions": {"type": "array", "items": _RATE, "minItems": 2, "uniqueItems": True},
             "ranking_rule": _TEXT,
             "updated": _DATE,

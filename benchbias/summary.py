@@ -1,11 +1,18 @@
-"""A method's scores over the sweep: bias (trend of tumor calls against the target tumor fraction),
-per-fraction means, 95% confidence intervals over seeds, and the leaderboard ranking.
+"""A method's scores over the sweep (the verdict), per-fraction means, 95% confidence intervals over
+seeds, and the leaderboard ranking.
+
+The verdict answers what a translator's user fears: how often does translation change a diagnosis,
+and how much does that depend on the composition of the training target? Per cell (scores.py) the
+judge's call on each translation is compared with its call on the real target slice of the same
+holdout slice; here those rates are averaged over the sweep of target tumor fractions and their
+trend against the fraction is fitted. README, "What is measured", gives the formulas.
 
 Only numpy and scipy: leaderboards, ``compare`` and ``check`` use this without importing torch.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -18,6 +25,8 @@ FRACTION_SCORES = (
     "tumor_called",
     "tumor_called_healthy_inputs",
     "tumor_called_tumor_inputs",
+    "hallucination",
+    "erasure",
     "added",
     "removed",
     "flip_rate",
@@ -25,13 +34,44 @@ FRACTION_SCORES = (
     "mae_inside_tumor",
     "mae_outside_tumor",
 )
-# Per-seed summary scores, each with the range its confidence interval is clipped to.
-SEED_SCORES = ("bias", "slope_healthy", "slope_tumor", "mean_flip_rate", "mean_mae")
-BOUNDS = {"bias": (0.0, None), "mean_flip_rate": (0.0, 1.0), "mean_mae": (0.0, 1.0), **{k: (0.0, 1.0) for k in FRACTION_SCORES}}
 
+
+@dataclass(frozen=True)
+class SweepScore:
+    """A score of a method over the whole sweep: lower is better for every one of them."""
+
+    name: str
+    label: str
+    help: str
+    digits: int = 3
+    bounds: tuple[float | None, float | None] = (0.0, 1.0)
+
+
+# The verdict's columns, in the order tables show them (README, "What is measured").
+SWEEP_SCORES = (
+    SweepScore("changed", "changed diagnoses", "mean over the sweep of (hallucination + erasure) / 2: the primary score"),
+    SweepScore("hallucination", "hallucination", "healthy slices (called healthy on the real T1) called tumor after translation"),
+    SweepScore("erasure", "erasure", "tumor slices (called tumor on the real T1) called healthy after translation"),
+    SweepScore("sensitivity", "composition sensitivity", "max(|slope| of hallucination, |slope| of erasure) against the target tumor fraction"),
+    SweepScore("mean_flip_rate", "flip rate", "translations whose call differs from the call on the real T1"),
+    SweepScore("mean_mae", "MAE", "mean absolute pixel error on the [0, 1] scale", digits=4),
+)
+SWEEP = {s.name: s for s in SWEEP_SCORES}
+# Per-seed values kept in every summary (the sweep scores plus the paper's two Figure 2 slopes).
+SEED_SCORES = (*SWEEP, "slope_healthy", "slope_tumor")
+BOUNDS = {
+    **{s.name: s.bounds for s in SWEEP_SCORES},
+    "slope_healthy": (-1.0, 1.0),
+    "slope_tumor": (-1.0, 1.0),
+    **{k: (0.0, 1.0) for k in FRACTION_SCORES},
+}
+
+RANK_DIGITS = 2  # scores equal to a percentage point are ties, ordered by the next score
 RANKING_RULE = (
-    "ranked by bias (mean |slope| of the tumor-called rate against the target tumor fraction, over healthy "
-    "and tumor inputs; lower is better), then mean flip rate, then mean absolute pixel error"
+    "ranked by changed diagnoses (the mean over target fractions of the hallucination and erasure rates, "
+    "halved; lower is better), then composition sensitivity, then mean absolute pixel error; changed "
+    "diagnoses and sensitivity are compared to two decimals, so entries within a percentage point are "
+    "ordered by the next score"
 )
 
 
@@ -41,21 +81,25 @@ def _finite(value: float | None) -> float | None:
 
 def trend(ratios: Sequence[float], rates: Sequence[float | None]) -> dict[str, float | None]:
     """Slope of ``rates`` against ``ratios`` (least squares) and Spearman's rho, with p-values.
-    Constant rates have no rank correlation: rho and its p-value are reported as null."""
+
+    Rates that do not change at all have slope exactly 0 and no p-value or rank correlation (null):
+    fitting a line to equal floats returns round-off (about 1e-32) with p = 1, which would otherwise
+    decide the order of tied entries."""
     empty = {"slope": None, "intercept": None, "slope_p": None, "spearman_rho": None, "spearman_p": None}
     pairs = [(x, y) for x, y in zip(ratios, rates) if y is not None]
     if len({x for x, _ in pairs}) < 2:
         return empty
     x, y = np.array(pairs, dtype=float).T
+    if np.ptp(y) == 0:
+        return {**empty, "slope": 0.0, "intercept": float(y[0])}
     fit = stats.linregress(x, y)
-    constant = np.ptp(y) == 0
-    rho = None if constant else stats.spearmanr(x, y)
+    rho = stats.spearmanr(x, y)
     return {
         "slope": _finite(fit.slope),
         "intercept": _finite(fit.intercept),
         "slope_p": _finite(fit.pvalue),
-        "spearman_rho": None if constant else _finite(rho.statistic),
-        "spearman_p": None if constant else _finite(rho.pvalue),
+        "spearman_rho": _finite(rho.statistic),
+        "spearman_p": _finite(rho.pvalue),
     }
 
 
@@ -84,21 +128,34 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 def _sweep(cells: Sequence[dict]) -> dict[str, Any]:
     ratios = [c["ratio"] for c in cells]
+
+    def trend_of(score: str) -> dict[str, float | None]:
+        return trend(ratios, [c["scores"][score] for c in cells])
+
     sweep = {
-        "overall": trend(ratios, [c["scores"]["tumor_called"] for c in cells]),
-        "healthy_inputs": trend(ratios, [c["scores"]["tumor_called_healthy_inputs"] for c in cells]),
-        "tumor_inputs": trend(ratios, [c["scores"]["tumor_called_tumor_inputs"] for c in cells]),
+        "overall": trend_of("tumor_called"),
+        "healthy_inputs": trend_of("tumor_called_healthy_inputs"),
+        "tumor_inputs": trend_of("tumor_called_tumor_inputs"),
+        "hallucination_trend": trend_of("hallucination"),
+        "erasure_trend": trend_of("erasure"),
     }
-    slopes = [sweep[k]["slope"] for k in ("healthy_inputs", "tumor_inputs")]
-    sweep["bias"] = float(np.mean(np.abs(slopes))) if None not in slopes else None
+    sweep["hallucination"] = _mean(c["scores"]["hallucination"] for c in cells)
+    sweep["erasure"] = _mean(c["scores"]["erasure"] for c in cells)
+    parts = [sweep["hallucination"], sweep["erasure"]]
+    sweep["changed"] = None if None in parts else (parts[0] + parts[1]) / 2
+    # The larger of the two slopes: a class already saturated (tumor inputs all called tumor) cannot
+    # dilute the effect on the other, as an average of the two would.
+    slopes = [sweep[k]["slope"] for k in ("hallucination_trend", "erasure_trend")]
+    known = [abs(v) for v in slopes if v is not None]
+    sweep["sensitivity"] = max(known) if known else None
     sweep["mean_flip_rate"] = _mean(c["scores"]["flip_rate"] for c in cells)
     sweep["mean_mae"] = _mean(c["scores"]["mae"] for c in cells)
     return sweep
 
 
 def method_summary(cells: Sequence[dict]) -> dict[str, Any]:
-    """Bias, flip rate and pixel error over the sweep with all seeds pooled, plus each seed's own
-    values and their 95% confidence intervals (null when a single seed ran)."""
+    """The sweep scores with all seeds pooled, plus each seed's own values and their 95% confidence
+    intervals (null when a single seed ran)."""
     summary = _sweep(cells)
     per_seed = []
     for seed in sorted({c["seed"] for c in cells}):
@@ -106,16 +163,14 @@ def method_summary(cells: Sequence[dict]) -> dict[str, Any]:
         per_seed.append(
             {
                 "seed": seed,
-                "bias": s["bias"],
+                **{name: s[name] for name in SWEEP},
                 "slope_healthy": s["healthy_inputs"]["slope"],
                 "slope_tumor": s["tumor_inputs"]["slope"],
-                "mean_flip_rate": s["mean_flip_rate"],
-                "mean_mae": s["mean_mae"],
             }
         )
     summary["n_seeds"] = len(per_seed)
     summary["per_seed"] = per_seed
-    summary["ci95"] = {name: interval((s[name] for s in per_seed), BOUNDS.get(name, (None, None))) for name in SEED_SCORES}
+    summary["ci95"] = {name: interval((s[name] for s in per_seed), BOUNDS[name]) for name in SEED_SCORES}
     return summary
 
 
@@ -146,18 +201,18 @@ def fmt_ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
 
 
 def ranking_key(summary: dict[str, Any]) -> tuple[float, float, float]:
-    missing = math.inf
-    return (
-        summary["bias"] if summary["bias"] is not None else missing,
-        summary["mean_flip_rate"] if summary["mean_flip_rate"] is not None else missing,
-        summary["mean_mae"] if summary["mean_mae"] is not None else missing,
-    )
+    """:data:`RANKING_RULE` as a sort key; an undefined score sorts last."""
+
+    def value(name: str, digits: int | None = None) -> float:
+        v = summary[name]
+        if v is None:
+            return math.inf
+        return round(v, digits) if digits is not None else v
+
+    return (value("changed", RANK_DIGITS), value("sensitivity", RANK_DIGITS), value("mean_mae"))
 
 
 def rank(summaries: dict[str, dict]) -> list[dict[str, Any]]:
-    """Methods in :data:`RANKING_RULE` order."""
-    ordered = sorted(summaries.items(), key=lambda item: ranking_key(item[1]))
-    return [
-        {"rank": i + 1, "method": name, "bias": s["bias"], "mean_flip_rate": s["mean_flip_rate"], "mean_mae": s["mean_mae"]}
-        for i, (name, s) in enumerate(ordered)
-    ]
+    """Methods in :data:`RANKING_RULE` order (the method name breaks exact ties)."""
+    ordered = sorted(summaries.items(), key=lambda item: (ranking_key(item[1]), item[0]))
+    return [{"rank": i + 1, "method": name, **{s: summary[s] for s in SWEEP}} for i, (name, summary) in enumerate(ordered)]

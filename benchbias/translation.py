@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Iterable, Iterator
 import torch
 from torch import nn
 
-from benchbias.contract import Param, PairedSlices, TrainContext, Translator, UnpairedDomains
+from benchbias.contract import PairedSlices, Param, TrainContext, Translator, UnpairedDomains
 from benchbias.image_pool import ImagePool
 from benchbias.losses import GAN_MODES, GANLoss
 from benchbias.networks import init_weights, patch_discriminator, resnet_generator

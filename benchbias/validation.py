@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from benchbias.config import protocol_of, stable_hash
+from benchbias.errors import BenchbiasError
 from benchbias.jsonio import NonFinite, read_json
 from benchbias.schemas import LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
 from benchbias.summary import method_summary, per_fraction, rank
@@ -25,7 +26,7 @@ _EXPECTED = {"results": RESULTS_SCHEMA, "leaderboard": LEADERBOARD_SCHEMA}
 TOLERANCE = 1e-9  # recomputed summaries agree with stored ones to float round-off
 
 
-class InvalidFile(ValueError):
+class InvalidFile(BenchbiasError, ValueError):
     """A results or leaderboard file failed validation; the message names the file and the field."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
@@ -123,6 +124,8 @@ def check_leaderboard(data: Any, source: str) -> dict[str, Any]:
         for key in ("benchmark", "protocol_hash", "dataset_fingerprint"):
             if entry[key] != data[key]:
                 raise InvalidFile(source, f"{where}.{key}", f"{entry[key]!r} differs from the leaderboard's {data[key]!r}")
+        if entry["classifier"]["sha256"] != data["judge_sha256"]:
+            raise InvalidFile(source, f"{where}.classifier.sha256", f"{entry['classifier']['sha256']!r} differs from the leaderboard's judge_sha256")
         identity = (entry["method"], entry["version"])
         if identity in seen:
             raise InvalidFile(source, f"{where}", f"method {entry['method']!r} version {entry['version']!r} appears twice")

@@ -1,12 +1,15 @@
 """The paper's impartial classifier: 4 stride-2 conv layers with ReLU, one linear layer, 2-way softmax.
 
-Trained on real target-modality (T1) slices with balanced batches and cross-entropy."""
+Trained on real target-modality (T1) slices with balanced batches and cross-entropy. Training batches
+are flipped and, by default, perturbed in intensity, contrast, sharpness and noise (MONAI's random
+transforms), so that a global drift of a translation's brightness or blur is not read as a tumor."""
 import torch
 import torch.nn.functional as F
 
 from benchbias import hookimpl
 from benchbias.contract import Classifier, Param
 from benchbias.networks import impartial_cnn
+from benchbias.robustness import IntensityAugmentation
 
 
 def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -25,6 +28,7 @@ class ImpartialCNN(Classifier):
         "lr": Param(1e-3, "Adam learning rate", minimum=0.0),
         "weight_decay": Param(1e-4, "Adam weight decay", minimum=0.0),
         "augment": Param(True, "random left-right and up-down flips of training batches"),
+        "intensity_augment": Param(True, "random intensity scale, gamma, Gaussian blur and noise on training batches"),
     }
 
     def __init__(self, **params) -> None:
@@ -47,12 +51,15 @@ class ImpartialCNN(Classifier):
         half = self.hparams["batch_size"] // 2
         by_class = [torch.nonzero(labels == c).flatten() for c in (0, 1)]
         draws = [ctx.batches(len(idx), min(half, len(idx))) for idx in by_class]
+        perturb = IntensityAugmentation(seed=ctx.seed) if self.hparams["intensity_augment"] else None
         self.network.train()
         for _ in ctx.loop():
             batch = torch.cat([idx[next(draw).to(idx.device)] for idx, draw in zip(by_class, draws)])
             x = images[batch]
             if self.hparams["augment"]:
                 x = random_flips(x, ctx.generator)
+            if perturb is not None:
+                x = perturb(x)
             with ctx.autocast():
                 loss = F.cross_entropy(self.network(x), labels[batch])
             optimizer.zero_grad(set_to_none=True)

@@ -26,7 +26,6 @@ from benchbias.contract import Case
 from benchbias.data.layouts import LabelRules, ScanningLayout, canonical_modality, check_labels, hidden, normalise_name
 from benchbias.data.slices import DataError
 
-
 TASK01_LABELS = frozenset({0, 1, 2, 3})
 
 

@@ -9,6 +9,8 @@ from support import REPO
 
 from benchbias.cli import build_parser
 from benchbias.config import load_benchmark
+from benchbias.jsonio import read_json
+from benchbias.judge import JudgeFiles
 from benchbias.leaderboard import render
 from benchbias.validation import load_leaderboard
 
@@ -39,6 +41,8 @@ def test_committed_leaderboard_validates_and_matches_its_benchmark(path):
     bench = load_benchmark(REPO / "benchmarks" / f"{board['benchmark']}.yaml")
     assert board["protocol_hash"] == bench.protocol_hash(), f"{path.name} was made under another protocol than the committed benchmark file"
     assert board["target_fractions"] == list(bench.domains.target_fractions)
+    pinned = read_json(JudgeFiles.beside(REPO / "benchmarks" / f"{board['benchmark']}.yaml", board["benchmark"]).info)
+    assert board["judge_sha256"] == pinned["sha256"], f"{path.name} was scored by another judge than the pinned one"
     assert path.with_suffix(".md").read_text() == render(board), "the .md must be the rendering of the .json"
     figure = path.with_suffix(".png").read_bytes()
     assert figure.startswith(b"\x89PNG\r\n\x1a\n") and len(figure) < 300_000

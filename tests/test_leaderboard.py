@@ -71,12 +71,12 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert "added l1 (benchbias " in result.stdout and "added pix2pix" in result.stdout
     path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json"
     board = load_leaderboard(path)
-    assert board["schema"] == "benchbias.leaderboard/1" and board["target_fractions"] == [0.0, 0.5, 1.0]
+    assert board["schema"] == "benchbias.leaderboard/2" and board["target_fractions"] == [0.0, 0.5, 1.0]
     entry = next(e for e in board["entries"] if e["method"] == "l1")
     assert entry["origin"]["distribution"] == "benchbias" and len(entry["origin"]["sha256"]) == 64
     assert entry["params"]["filters"] == 8 and entry["seeds"] == [0, 1]
     assert {(c["ratio"], c["seed"]) for c in entry["cells"]} == {(r, s) for r in (0.0, 0.5, 1.0) for s in (0, 1)}
-    assert entry["summary"]["n_seeds"] == 2 and all(entry["summary"]["ci95"][k] is not None for k in ("bias", "mean_mae"))
+    assert entry["summary"]["n_seeds"] == 2 and all(entry["summary"]["ci95"][k] is not None for k in ("changed", "sensitivity", "mean_mae"))
     low, high = entry["summary"]["ci95"]["mean_mae"]
     assert low <= entry["summary"]["mean_mae"] <= high
     assert entry["packages"]["torch"] and entry["device"].startswith("cpu") and entry["wall_time_s"] > 0
@@ -231,10 +231,10 @@ def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     path = tmp_path / "boards" / "synthetic-smoke.json"
     board = json.loads(path.read_text())
-    board["entries"][0]["summary"]["bias"] = 0.0 if board["entries"][0]["summary"]["bias"] else 0.5
+    board["entries"][0]["summary"]["changed"] = 0.0 if board["entries"][0]["summary"]["changed"] else 0.5
     path.write_text(json.dumps(board))
-    one_line_error(run_cli("leaderboard", "show", str(path)), "entries[0].summary.bias", "computed from the cells")
-    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, results, "r2.json")), "--replace", env=boards), "entries[0].summary.bias")
+    one_line_error(run_cli("leaderboard", "show", str(path)), "entries[0].summary.changed", "computed from the cells")
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, results, "r2.json")), "--replace", env=boards), "entries[0].summary.changed")
 
 
 def test_markdown_edited_by_hand_fails_validation_and_render_restores_it(tmp_path, results, boards):
@@ -289,11 +289,13 @@ def test_submit_failing_before_the_rename_leaves_both_files(tmp_path, results, m
 
 
 def worse_results(results, method="l1", mae_factor=1.0):
-    """Valid results in which ``method`` hallucinates: its tumor-called rate on healthy inputs equals
-    the target tumor fraction (slope 1); its pixel errors are scaled by ``mae_factor``."""
+    """Valid results in which ``method`` hallucinates: its tumor-called rate on healthy inputs and its
+    hallucination rate equal the target tumor fraction (slope 1); its pixel errors are scaled by
+    ``mae_factor``."""
     data = copy.deepcopy(results)
     for cell in data["methods"][method]["cells"]:
         cell["scores"]["tumor_called_healthy_inputs"] = cell["ratio"]
+        cell["scores"]["hallucination"] = cell["ratio"]
         cell["scores"]["mae"] = min(1.0, cell["scores"]["mae"] * mae_factor)
     return rescore(data)
 
@@ -304,7 +306,7 @@ def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boa
     result = run_cli("check", str(two_seed_results), "--against", str(board))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "check passed" in result.stdout and "WORSE" not in result.stdout
-    assert result.stdout.count(" ok") == 10, "five scores for each of two methods"
+    assert result.stdout.count(" ok") == 12, "six scores for each of two methods"
 
 
 def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, boards):
@@ -313,17 +315,17 @@ def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, 
     worse = write(tmp_path, worse_results(results, mae_factor=1.5), "worse.json")
     failed = run_cli("check", str(worse), "--against", board)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "check FAILED" in failed.stdout and "l1 slope_healthy" in failed.stdout and "l1 mae" in failed.stdout
+    assert "check FAILED" in failed.stdout and "l1 sensitivity" in failed.stdout and "l1 mae" in failed.stdout
     rows = [line for line in failed.stdout.splitlines() if "WORSE" in line]
-    assert any("|slope| healthy inputs" in row for row in rows) and any("mean MAE" in row for row in rows)
+    assert any("composition sensitivity" in row for row in rows) and any("MAE" in row for row in rows)
     assert not any("pix2pix" in row for row in rows) and not any("flip rate" in row for row in rows)
 
     # Slope 1 against about 0, MAE up 50% (beyond the two-seed interval): tolerances above those
     # pass, and each one counts alone.
-    loose = ["--tolerance", "slope_healthy=1.5", "--tolerance", "bias=1.0", "--tolerance", "mae=60%"]
+    loose = ["--tolerance", "sensitivity=1.5", "--tolerance", "hallucination=1", "--tolerance", "changed=1", "--tolerance", "mae=60%"]
     assert run_cli("check", str(worse), "--against", board, *loose).returncode == 0
     tight_mae = run_cli("check", str(worse), "--against", board, *loose, "--tolerance", "mae=20%")
-    assert tight_mae.returncode == 1 and "l1 mae" in tight_mae.stdout and "slope" not in tight_mae.stdout.split("FAILED")[1]
+    assert tight_mae.returncode == 1 and "l1 mae" in tight_mae.stdout and "sensitivity" not in tight_mae.stdout.split("FAILED")[1]
     only_other = run_cli("check", str(worse), "--against", board, "--method", "pix2pix")
     assert only_other.returncode == 0 and "l1 (" not in only_other.stdout
     one_line_error(run_cli("check", str(worse), "--against", board, "--tolerance", "speed=1"), "unknown score 'speed'")
@@ -349,7 +351,7 @@ def test_compare_prints_per_fraction_and_summary_differences(tmp_path, results):
         line = next(line for line in l1.splitlines() if line.startswith(f"{row['ratio']:g} "))
         before = row["mean"]["tumor_called_healthy_inputs"]
         assert line.split()[1:4] == [f"{before:.2f}", f"{row['ratio']:.2f}", f"{row['ratio'] - before:+.2f}"], line
-    assert "|slope| healthy inputs" in l1 and "B - A" in l1
+    assert "composition sensitivity" in l1 and "B - A" in l1
 
 
 def test_schema_command_prints_valid_json_schemas():
@@ -364,7 +366,7 @@ def test_schema_command_prints_valid_json_schemas():
 def summary_of(maes_by_seed, first_seed=0):
     """A method summary from synthetic cells: no bias, the given per-seed pixel errors."""
     cells = [
-        {"ratio": r, "seed": seed, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9, "flip_rate": 0.1, "mae": mae}}
+        {"ratio": r, "seed": seed, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9, "hallucination": 0.1, "erasure": 0.1, "flip_rate": 0.1, "mae": mae}}
         for seed, mae in enumerate(maes_by_seed, start=first_seed)
         for r in (0.0, 0.5, 1.0)
     ]
@@ -375,7 +377,7 @@ def test_check_allows_the_reference_seed_spread_but_not_more():
     from benchbias.compare import Scored, check, parse_tolerances
 
     def scored(summary):
-        return Scored(Path("x.json"), "results", "b", "h" * 64, "d", {"m": [{"version": "v", "summary": summary}]})
+        return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": summary}]})
 
     defaults = parse_tolerances([])
     reference = scored(summary_of([0.040, 0.050, 0.060]))  # seeds 0-2: mean 0.05, 95% CI [0.025, 0.075]
@@ -388,7 +390,7 @@ def test_check_allows_the_reference_seed_spread_but_not_more():
     # Seed 2 alone is compared with the reference's seed 2 (0.06), not with the mean of three.
     matched = check(scored(summary_of([0.06], first_seed=2)), reference, defaults)
     assert matched.passed and "seeds 2 matched" in matched.rows[1][0]
-    mae_row = next(row for row in matched.rows if row[1] == "mean MAE")
+    mae_row = next(row for row in matched.rows if row[1] == "MAE")
     assert mae_row[2:5] == ["0.0600", "0.0600", "+0.0000"]
 
     single = scored(summary_of([0.05]))  # one seed: only the tolerance (0.004) applies

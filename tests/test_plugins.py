@@ -5,7 +5,6 @@ import pytest
 from support import run_cli
 
 import benchbias
-
 from benchbias.contract import Param, ParamError, resolve_params
 from benchbias.plugins import PluginError, load_registry
 
@@ -115,3 +114,54 @@ def test_params_are_validated():
         resolve_params("x", declared, {"mode": "wgan"})
     with pytest.raises(ParamError, match="must be int, got bool"):
         resolve_params("x", declared, {"blocks": True})
+
+
+# ---- the plugin gate: faults stay with the plugin that has them ----------------------------
+
+
+def fake_distribution(site, module, source, dist="acme-benchbias", version="1.2.3"):
+    """A distribution laid out as pip installs it: a module plus a .dist-info with an entry point."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    dist_info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (dist_info / "entry_points.txt").write_text(f"[benchbias]\n{module} = {module}\n")
+
+
+def test_an_entry_point_that_fails_to_import_is_skipped_with_a_warning(tmp_path):
+    site = tmp_path / "site"
+    fake_distribution(site, "broken_translator", "import no_such_module_anywhere\n")
+    env = {"PYTHONPATH": str(site)}
+    listing = run_cli("plugins", env=env, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert "l1 " in listing.stdout
+    warning = [line for line in listing.stderr.splitlines() if line.strip()]
+    assert len(warning) == 1 and warning[0].startswith("benchbias: warning: skipping entry point 'broken_translator")
+    assert "acme-benchbias 1.2.3" in warning[0] and "ModuleNotFoundError" in warning[0] and "pip uninstall acme-benchbias" in warning[0]
+    # Only a run that needs one of its methods fails, and it says why.
+    needed = run_cli("run", "synthetic-smoke", "--translator", "broken", "--no-progress", "--out", str(tmp_path / "r"), env=env, cwd=tmp_path)
+    assert needed.returncode == 2
+    error = needed.stderr.strip().splitlines()[-1]
+    assert "unknown translator 'broken'" in error and "skipped entry point 'broken_translator" in error
+
+
+def test_a_misspelt_hook_is_an_error_naming_the_plugin(tmp_path):
+    (tmp_path / "typo").mkdir()
+    path = tmp_path / "typo" / "typo.py"
+    path.write_text(PLUGIN_SOURCE.format(cls="Typo", name="typo", paired=False).replace("def register_translators", "def register_translator"))
+    with pytest.raises(PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_translators"):
+        load_registry([tmp_path / "typo"])
+    result = run_cli("plugins", "--plugin-dir", str(tmp_path / "typo"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(path.resolve()) in result.stderr
+
+
+def test_code_identity_follows_the_plugin_source(tmp_path):
+    path = write_plugin(tmp_path / "mine", "identity.py", "identity")
+    before = load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256
+    assert before == load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256
+    path.write_text(path.read_text() + "\n# a comment changes the code identity\n")
+    assert load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256 != before
+    # A baseline's identity covers the shared core it inherits from, not only its own file.
+    l1 = load_registry().get("translator", "l1")
+    assert l1.code_sha256 != l1.origin.sha256

@@ -15,8 +15,9 @@ from PIL import Image
 
 from benchbias.config import find_benchmark, load_benchmark
 from benchbias.plugins import load_registry
-from benchbias.report import mean_score_by_fraction, markdown_table_html, write_report
+from benchbias.report import markdown_table_html, mean_score_by_fraction, write_report
 from benchbias.runner import Run, RunOptions
+from benchbias.summary import SWEEP
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "l1<script>$x_1$"  # HTML and matplotlib mathtext must both take it literally
@@ -168,11 +169,13 @@ def test_null_scores_do_not_crash(run_folder, tmp_path):
         for cell in method["cells"]:
             cell["scores"] = {key: None for key in cell["scores"]}
         summary = method["summary"]
-        for key in ("overall", "healthy_inputs", "tumor_inputs"):
+        for key in ("overall", "healthy_inputs", "tumor_inputs", "hallucination_trend", "erasure_trend"):
             summary[key] = {k: None for k in summary[key]}
-        summary.update(bias=None, mean_flip_rate=None, mean_mae=None)
+        nothing = {name: None for name in SWEEP}
+        summary.update(nothing)
+        summary["ci95"] = {k: None for k in summary["ci95"]}
     for row in results["ranking"]:
-        row.update(bias=None, mean_flip_rate=None, mean_mae=None)
+        row.update(nothing)
     results["classifier"]["holdout_accuracy"] = None
 
     paths = write_report(folder, results)

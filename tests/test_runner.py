@@ -7,7 +7,7 @@ import torch
 import yaml
 from support import REPO
 
-from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
+from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark, with_translators
 from benchbias.plugins import load_registry
 from benchbias.runner import Run, RunOptions
 from benchbias.scores import cell_scores
@@ -116,7 +116,7 @@ def test_trend_slope_and_spearman():
     assert t["slope"] == pytest.approx(0.5) and t["intercept"] == pytest.approx(0.1)
     assert t["spearman_rho"] == pytest.approx(1.0)
     flat = trend([0.0, 0.5, 1.0], [0.2, 0.2, 0.2])
-    assert flat["slope"] == pytest.approx(0.0) and flat["spearman_rho"] is None
+    assert flat["slope"] == 0.0 and flat["slope_p"] is None and flat["spearman_rho"] is None
 
 
 DIVERGING = '''
@@ -159,3 +159,76 @@ def test_nan_translations_stop_the_run_naming_the_cell_and_keep_finished_cells(t
     assert "NaN or infinite" in lines[0]
     assert [p.name for p in (out / "cells" / "diverging").glob("*.json")] == ["r0.000-s0.json"]
     assert not (out / "results.json").exists()
+
+
+NUMPY_OR_LOUD = '''
+import numpy as np
+from benchbias import hookimpl
+from benchbias.contract import Translator
+
+
+class Loud(Translator):
+    """Identity times {gain}; returns {kind}."""
+    name = "loud"
+    paired = True
+
+    def fit(self, data, ctx):
+        for _ in ctx.loop():
+            pass
+
+    def translate(self, source):
+        out = source * {gain}
+        return out.numpy() if "{kind}" == "numpy" else out
+
+
+@hookimpl
+def register_translators(register):
+    register(Loud)
+'''
+
+
+def loud_plugin(folder, gain=1.0, kind="tensor"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "loud.py").write_text(NUMPY_OR_LOUD.format(gain=gain, kind=kind))
+    return folder
+
+
+def test_translate_must_return_a_tensor(tmp_path):
+    from support import run_cli
+
+    plugins = loud_plugin(tmp_path / "plugins", kind="numpy")
+    result = run_cli("run", "synthetic-smoke", "--translator", "loud", "--plugin-dir", str(plugins), "--out", str(tmp_path / "run"), "--no-progress")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "methods.loud (plugin loud) at target fraction 0, seed 0: translate() returned numpy.ndarray" in lines[0]
+    assert "must return a torch.Tensor" in lines[0]
+
+
+def test_out_of_range_output_is_recorded_and_an_edited_plugin_is_recomputed(tmp_path):
+    bench = with_translators(smoke(), ["loud"], {})
+    plugins = loud_plugin(tmp_path / "plugins", gain=1.0)
+
+    def go(threads=None):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads or previous)
+        try:
+            registry = load_registry([plugins])
+            return Run(bench, registry, RunOptions(out=tmp_path / "run", progress=False, device="cpu", methods=("loud",))).execute()
+        finally:
+            torch.set_num_threads(previous)
+
+    first = go()
+    assert first["provenance"]["cells_run"] == 3
+    assert all(c["scores"]["out_of_range"] == 0.0 for c in first["methods"]["loud"]["cells"])
+    assert go()["provenance"]["cells_reused"] == 3, "nothing changed: every cell is reused"
+
+    loud_plugin(plugins, gain=1.5)  # the same name, params and steps; other code
+    edited = go()
+    assert edited["provenance"]["cells_run"] == 3, "an edited plugin file must not reuse the old code's cells"
+    shares = [c["scores"]["out_of_range"] for c in edited["methods"]["loud"]["cells"]]
+    assert all(0.0 < share < 1.0 for share in shares), shares  # bright pixels pushed past 1, recorded
+    assert edited["methods"]["loud"]["version"] != first["methods"]["loud"]["version"]
+
+    other_threads = 2 if torch.get_num_threads() != 2 else 1
+    assert go(other_threads)["provenance"]["cells_run"] == 3, "cells made with another thread count are not mixed in"
+    assert edited["provenance"]["compute_settings"]["device"] == "cpu"

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from benchbias.config import SliceConfig, stable_hash
 from benchbias.contract import Case, DatasetLayout
+from benchbias.errors import BenchbiasError
 from benchbias.jsonio import write_atomically
 
 SLICE_CACHE_VERSION = 2
@@ -48,7 +49,7 @@ MAX_SUFFIX = "_max"
 AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): two files of one case must agree this closely
 
 
-class DataError(ValueError):
+class DataError(BenchbiasError, ValueError):
     """A data set, case or file is unusable; the message names it."""
 
 

@@ -1,0 +1,146 @@
+"""The pinned judge: trained once, identified by the sha256 of its weights, refused when another judge
+scored a submission; and robust to benign intensity changes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from support import REPO, run_cli
+
+from benchbias import judge
+from benchbias.jsonio import read_json
+from benchbias.robustness import IntensityAugmentation, benign_perturbations, robustness_table
+
+
+def one_line_error(result, *needles):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("benchbias: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """A copy of the smoke benchmark under another name, with its judge pinned by `judge train`."""
+    folder = tmp_path_factory.mktemp("judged")
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["name"] = "judged"
+    path = folder / "judged.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
+    trained = run_cli("judge", "train", str(path), "--no-progress", "--threads", "1", env=env)
+    assert trained.returncode == 0, trained.stderr
+    return path, env, trained
+
+
+def test_judge_train_pins_weights_with_their_sha256(judged):
+    path, env, trained = judged
+    files = judge.JudgeFiles.beside(path, "judged")
+    info = read_json(files.info)
+    assert info["sha256"] == judge.sha256_of(files.weights) and len(info["sha256"]) == 64
+    assert info["protocol_hash"] and info["dataset_fingerprint"] and info["trained_with"]["threads"] == 1
+    assert f"judge impartial-cnn sha256 {info['sha256']}" in trained.stdout
+    assert "no judge was pinned for this benchmark before" in trained.stdout
+    # The robustness table is printed and stored: every benign perturbation, both input classes.
+    names = [row["perturbation"] for row in info["robustness"]["perturbed"]]
+    assert names == [p.name for p in benign_perturbations()] and "intensity x0.9" in trained.stdout
+    # Retraining on the same machine and thread count gives the same weights, and says so.
+    again = run_cli("judge", "train", str(path), "--no-progress", "--threads", "1", env=env)
+    assert again.returncode == 0 and "changed: weights identical (sha256 unchanged)" in again.stdout
+
+
+def test_runs_score_with_the_pinned_judge_and_record_it(judged, tmp_path):
+    path, env, _ = judged
+    info = read_json(judge.JudgeFiles.beside(path, "judged").info)
+    result = run_cli("run", str(path), "--methods", "l1", "--no-progress", "--out", str(tmp_path / "run"), env=env)
+    assert result.returncode == 0, result.stderr
+    results = read_json(tmp_path / "run" / "results.json")
+    assert results["classifier"]["sha256"] == info["sha256"] and results["classifier"]["pinned"] is True
+    assert results["classifier"]["robustness"] == info["robustness"]
+    assert f"judge impartial-cnn {info['sha256'][:12]} (pinned)" in result.stdout
+    assert "judge" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_replaced_or_foreign_weights_are_refused_in_one_line(judged, tmp_path):
+    path, env, _ = judged
+    copy = tmp_path / "judged.yaml"
+    copy.write_text(path.read_text())
+    (tmp_path / "judges").mkdir()
+    files = judge.JudgeFiles.beside(path, "judged")
+    info = read_json(files.info)
+    (tmp_path / "judges" / "judged.json").write_text(json.dumps(info))
+    weights = bytearray(files.weights.read_bytes())
+    weights[-40] ^= 0xFF
+    (tmp_path / "judges" / "judged.pt").write_bytes(bytes(weights))
+    out = ["--methods", "l1", "--no-progress", "--out", str(tmp_path / "run")]
+    one_line_error(run_cli("run", str(copy), *out, env=env), "judged.pt: sha256", "recorded in judged.json")
+    # Weights of another protocol: the record says which.
+    (tmp_path / "judges" / "judged.pt").write_bytes(files.weights.read_bytes())
+    (tmp_path / "judges" / "judged.json").write_text(json.dumps({**info, "protocol_hash": "0" * 64}))
+    one_line_error(run_cli("run", str(copy), *out, env=env), "judged.json: protocol_hash", "benchbias judge train")
+
+
+def test_submit_and_check_refuse_results_of_another_judge(judged, tmp_path):
+    path, env, _ = judged
+    boards = {**env, "BENCHBIAS_LEADERBOARDS": str(tmp_path / "boards")}
+    assert run_cli("run", str(path), "--methods", "l1", "--no-progress", "--out", str(tmp_path / "run"), env=env).returncode == 0
+    results = read_json(tmp_path / "run" / "results.json")
+    assert run_cli("leaderboard", "submit", str(tmp_path / "run" / "results.json"), env=boards).returncode == 0
+    board = read_json(tmp_path / "boards" / "judged.json")
+    assert board["judge_sha256"] == results["classifier"]["sha256"] == board["entries"][0]["classifier"]["sha256"]
+
+    other = {**results, "classifier": {**results["classifier"], "sha256": "f" * 64}}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    one_line_error(
+        run_cli("leaderboard", "submit", str(tmp_path / "other.json"), "--replace", env=boards),
+        "classifier.sha256: judged by ffffffffffff", "another judge",
+    )
+    one_line_error(run_cli("check", str(tmp_path / "other.json"), "--against", str(tmp_path / "boards" / "judged.json")), "judge_sha256")
+
+
+def test_a_benchmark_without_a_pinned_judge_trains_one_into_the_cache_once(tmp_path):
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["name"] = "unpinned"
+    path = tmp_path / "unpinned.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    first = run_cli("run", str(path), "--methods", "l1", "--no-progress", "--out", str(tmp_path / "a"))
+    assert first.returncode == 0, first.stderr
+    assert "judge: trained" in first.stderr and "benchbias judge train" in first.stderr
+    second = run_cli("run", str(path), "--methods", "l1", "--no-progress", "--out", str(tmp_path / "b"))
+    assert second.returncode == 0 and "judge: trained" not in second.stderr
+    a, b = read_json(tmp_path / "a" / "results.json"), read_json(tmp_path / "b" / "results.json")
+    assert a["classifier"]["sha256"] == b["classifier"]["sha256"] and a["classifier"]["pinned"] is False
+
+
+def test_committed_judges_match_their_records_and_the_quick_judge_meets_the_standard():
+    for name in ("synthetic-smoke", "synthetic-quick"):
+        files = judge.JudgeFiles.beside(REPO / "benchmarks" / f"{name}.yaml", name)
+        info = read_json(files.info)
+        assert judge.sha256_of(files.weights) == info["sha256"]
+        assert files.weights.stat().st_size < 1_000_000
+    quick = read_json(judge.JudgeFiles.beside(REPO / "benchmarks" / "synthetic-quick.yaml", "synthetic-quick").info)
+    assert judge.quality_problems(quick) == []
+    assert quick["holdout_accuracy"] >= 0.93 and quick["robustness"]["max_shift"] <= 0.05
+
+
+def test_augmentation_is_seeded_and_stays_in_range():
+    images = torch.rand(10, 1, 16, 16) * 2 - 1
+    a, b = IntensityAugmentation(seed=3)(images), IntensityAugmentation(seed=3)(images)
+    assert torch.equal(a, b) and a.shape == images.shape
+    assert a.min() >= -1 and a.max() <= 1 and not torch.equal(a, images)
+
+
+def test_robustness_table_flags_a_brightness_reader():
+    """A 'judge' that thresholds mean brightness is what augmentation must prevent: the table catches it."""
+    images = torch.rand(40, 1, 16, 16) * 0.5 + 0.2  # [0, 1] scale
+    is_tumor = np.arange(40) % 2 == 1
+    images[is_tumor] *= 0.8  # tumor slices are a little darker
+
+    def brightness(batch):
+        return (((batch + 1) / 2).mean(dim=(1, 2, 3)) < 0.38).float()
+
+    table = robustness_table(brightness, images * 2 - 1, is_tumor)
+    assert not table["robust"] and table["max_shift"] > 0.05
+    assert table["unperturbed"] == {"healthy_inputs": 0.0, "tumor_inputs": 1.0}
