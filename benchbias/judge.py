@@ -65,9 +65,10 @@ def _weights_bytes(classifier: Classifier) -> bytes:
     return handle.getvalue()
 
 
-def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_fingerprint: str) -> dict[str, Any]:
-    """Load pinned weights into ``classifier`` after checking that they are the recorded ones and
-    that they were trained for this protocol and data; return the judge's record."""
+def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_fingerprint: str, code_sha256: str) -> dict[str, Any]:
+    """Load pinned weights into ``classifier`` after checking that they are the recorded ones, that
+    they were trained for this protocol and data, and that the classifier's code has not changed
+    since; return the judge's record."""
     try:
         info = read_json(files.info)
     except (OSError, ValueError) as exc:
@@ -77,10 +78,10 @@ def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_
     actual = sha256_of(files.weights)
     if actual != info.get("sha256"):
         raise JudgeError(f"{files.weights}: sha256 {actual[:12]} differs from {str(info.get('sha256'))[:12]} recorded in {files.info.name} (weights replaced or damaged)")
-    for key, mine in (("protocol_hash", protocol_hash), ("dataset_fingerprint", dataset_fingerprint)):
+    for key, mine in (("protocol_hash", protocol_hash), ("dataset_fingerprint", dataset_fingerprint), ("code_sha256", code_sha256)):
         if info.get(key) != mine:
             raise JudgeError(
-                f"{files.info}: {key}: the judge was trained for {str(info.get(key))[:12]}, this run is {mine[:12]}; "
+                f"{files.info}: {key}: the judge was trained with {str(info.get(key))[:12]}, this run has {mine[:12]}; "
                 "retrain it with: benchbias judge train"
             )
     try:
@@ -160,7 +161,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if old.get("sha256") == new["sha256"]:
         return ["weights identical (sha256 unchanged)"]
     lines.append(f"sha256 {str(old.get('sha256'))[:12]} -> {new['sha256'][:12]}")
-    for key in ("protocol_hash", "dataset_fingerprint", "steps", "params"):
+    for key in ("protocol_hash", "dataset_fingerprint", "code_sha256", "steps", "params"):
         if old.get(key) != new.get(key):
             lines.append(f"{key}: {old.get(key)} -> {new.get(key)}")
     for key in ("holdout_accuracy", "holdout_sensitivity", "holdout_specificity"):

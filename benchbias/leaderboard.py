@@ -130,6 +130,7 @@ def submit(
     what was done per method. A method already there at the same version is refused unless ``replace``."""
     name = results["benchmark"]["name"]
     path = leaderboard_path(name, folder)
+    check_protocol(results, None, source)  # against the benchmark file: nothing is written when it fails
     path.parent.mkdir(parents=True, exist_ok=True)
     # The whole read-modify-write under one lock: two submits at once must both land.
     with FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT_S):

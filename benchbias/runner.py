@@ -144,14 +144,14 @@ class Run:
         """Load the benchmark's pinned judge (``judges/<benchmark>.pt`` beside its YAML file), else the
         one cached for this protocol and data, else train one into the cache. Its seed is the split
         seed, a part of the protocol: runs of other translator seeds share it."""
-        protocol_hash, identity = self.bench.protocol_hash(), self.data.identity
+        protocol_hash, identity, code = self.bench.protocol_hash(), self.data.identity, self.classifier_entry.code_sha256
         pinned = judge.JudgeFiles.beside(Path(self.bench.source_file), self.bench.name)
         cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, identity)
         if pinned.exist():
-            return {**judge.load(pinned, self.classifier, protocol_hash, identity), "pinned": True, "file": str(pinned.weights)}
+            return {**judge.load(pinned, self.classifier, protocol_hash, identity, code), "pinned": True, "file": str(pinned.weights)}
         if cached.exist():
             try:
-                return {**judge.load(cached, self.classifier, protocol_hash, identity), "pinned": False, "file": str(cached.weights)}
+                return {**judge.load(cached, self.classifier, protocol_hash, identity, code), "pinned": False, "file": str(cached.weights)}
             except judge.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
                 print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
         blob, info = self.train_judge()
@@ -173,7 +173,8 @@ class Run:
             self.holdout.is_tumor,
             lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label),
         )
-        return blob, {**info, "protocol_hash": self.bench.protocol_hash(), "dataset_fingerprint": self.data.identity}
+        identity = {"protocol_hash": self.bench.protocol_hash(), "dataset_fingerprint": self.data.identity, "code_sha256": self.classifier_entry.code_sha256}
+        return blob, {**info, **identity}
 
     def cells(self) -> list[tuple[ModelConfig, int, float]]:
         return [(m, seed, ratio) for m in self.methods for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions]

@@ -86,7 +86,32 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert "![" in markdown and "(synthetic-smoke.png)" in markdown
     assert "do not edit by hand" in markdown and "95% t-intervals over seeds" in markdown
     assert f"{entry['summary']['mean_mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
-    assert markdown.count("| l1 |") == 4, "ranked table plus three per-fraction tables"
+    assert markdown.count("| l1 |") == 6, "ranked table plus five per-fraction tables"
+
+
+def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boards, tmp_path):
+    """Each submit is a read-modify-write of the same file: without a lock the last writer wins."""
+    import os
+    import shutil
+    import subprocess
+
+    exe = shutil.which("benchbias")
+    env = {**os.environ, **boards}
+    results = json.loads(two_seed_results.read_text())
+    files = []
+    for i, version in enumerate(("9.1", "9.2", "9.3")):  # three versions of l1, plus pix2pix
+        variant = copy.deepcopy(results)
+        variant["methods"]["l1"]["version"] = f"benchbias {version}"
+        files.append(write(tmp_path, variant, f"r{i}.json"))
+    commands = [[exe, "leaderboard", "submit", str(f), "--methods", "l1"] for f in files]
+    commands.append([exe, "leaderboard", "submit", str(two_seed_results), "--methods", "pix2pix"])
+    processes = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    board = load_leaderboard(Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json")
+    assert sorted((e["method"], e["version"]) for e in board["entries"]) == sorted(
+        [("l1", "benchbias 9.1"), ("l1", "benchbias 9.2"), ("l1", "benchbias 9.3"), ("pix2pix", results["methods"]["pix2pix"]["version"])]
+    )
 
 
 def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, boards):
