@@ -446,7 +446,7 @@ def report_html(results: dict, figures: dict[str, bytes]) -> str:
 <p>Translators are trained FLAIR &rarr; T1 at each target tumor fraction and a classifier trained on real T1 slices
 says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Honari 2018).</p>
 
-<h2>Leaderboard</h2>
+<h2>Verdict: this run's ranking</h2>
 {markdown_table_html(ranked_table(results))}
 <p><strong>Ranking rule:</strong> {esc(results.get("ranking_rule", "n/a"))}.</p>
 

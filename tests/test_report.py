@@ -146,7 +146,8 @@ def test_html_is_self_contained_and_complete(two_methods):
     assert results["benchmark"]["config_hash"] in page and results["benchmark"]["protocol_hash"] in page
     assert results["dataset"]["fingerprint"] in page
     assert results["ranking_rule"] in page
-    assert page.count("<table>") == 3, "the leaderboard and one table per method"
+    assert page.count("<table>") == 4, "the verdict, the judge's robustness table and one table per method"
+    assert "intensity x0.9" in page and results["classifier"]["sha256"] in page
     assert "<h3>l1</h3>" in page
     assert f"benchbias {results['methods']['l1']['origin']['version']}, file benchbias_plugins/l1.py" in page
     assert "impartial-cnn (benchbias " in page and "file benchbias_plugins/impartial_cnn.py" in page

@@ -18,6 +18,8 @@ def mini(tmp_path_factory):
     out = tmp_path_factory.mktemp("selftest")
     env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
     result = run_cli("selftest", "synthetic-mini", "--out", str(out), "--no-progress", env=env)
+    # Kept aside: a later test reruns into the same folder (to reuse its cells) and rewrites results.json.
+    (out / "selftest-results.json").write_bytes((out / "results.json").read_bytes())
     return out, env, result
 
 
@@ -31,7 +33,7 @@ def test_selftest_catches_every_canary(mini):
 
 def test_canaries_rank_as_the_verdict_says(mini):
     out, _, _ = mini
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "selftest-results.json").read_text())
     ranks = {row["method"]: row["rank"] for row in results["ranking"]}
     for canary in (selftest.PAINTER, selftest.ERASER, selftest.SAMPLER):
         assert ranks[canary] > max(ranks["l1"], ranks["pix2pix"]), (canary, ranks)
@@ -60,7 +62,7 @@ def test_selftest_reports_a_canary_that_a_ranking_rule_lets_through(mini):
     """Ranked by composition sensitivity alone (the old 'bias'), the constant painter tops the board:
     the property check must say MISSED."""
     out, _, _ = mini
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "selftest-results.json").read_text())
     gamed = copy.deepcopy(results)
     order = sorted(gamed["methods"], key=lambda m: (gamed["methods"][m]["summary"]["sensitivity"], m))
     gamed["ranking"] = [{"rank": i + 1, "method": m} for i, m in enumerate(order)]
