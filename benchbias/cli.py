@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
 from benchbias import __version__
 from benchbias.errors import BenchbiasError
+from benchbias.jsonio import FULL_DISK, OutOfSpace
 
 DEFAULT_BENCHMARK = "synthetic-quick"
 EXIT_BAD_INPUT = 2
@@ -125,7 +127,10 @@ def parse_params(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--param {item}: expected KEY=VALUE")
-        params[key] = yaml.safe_load(value)
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--param {item}: VALUE is not valid YAML") from None
     return params
 
 
@@ -145,6 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     methods = tuple(args.methods) or tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
+    problem = folder_problem(out)
+    if problem:
+        raise ConfigError(f"--out {out}: {problem}")
     run = Run(
         bench,
         registry,
@@ -171,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     from benchbias import selftest
-    from benchbias.config import find_benchmark, load_benchmark
+    from benchbias.config import ConfigError, find_benchmark, load_benchmark
     from benchbias.plugins import load_registry
     from benchbias.results import ranked_table
     from benchbias.runner import Run, RunOptions
@@ -182,6 +190,9 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     references = [m.name for m in bench.methods]
     bench = selftest.with_canaries(bench, registry)
     out = args.out or Path("benchbias-runs") / f"{bench.name}-selftest"
+    problem = folder_problem(out)
+    if problem:
+        raise ConfigError(f"--out {out}: {problem}")
     options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress)
     results = Run(bench, registry, options).execute()
     print(f"\n{ranked_table(results)}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
@@ -222,9 +233,23 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.subjects < 1 or min(args.shape) < 16:
         print("benchbias: error: --subjects must be >= 1 and every --shape entry >= 16", file=sys.stderr)
         return EXIT_BAD_INPUT
+    problem = folder_problem(args.out)
+    if problem:
+        print(f"benchbias: error: data synth {args.out}: {problem} (it writes a folder of subjects)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     paths = write_dataset(args.out, SynthSpec(subjects=args.subjects, seed=args.seed, shape=tuple(args.shape)), progress=True)
     print(f"wrote {len(paths)} subjects to {args.out}")
     return 0
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) a folder: it, or a folder above it, is a file."""
+    for part in (path, *path.parents):
+        if part.exists():
+            if part.is_dir():
+                return None
+            return "is a file, not a folder" if part == path else f"{part} is a file, so it cannot hold a folder"
+    return None
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -400,6 +425,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def after_full_disk(args: argparse.Namespace) -> str:
+    if args.command in ("run", "selftest"):
+        return "finished cells are kept; free some space and rerun the same command to resume"
+    return "files are replaced atomically, so the old ones are intact; free some space and try again"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": cmd_run, "selftest": cmd_selftest, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
@@ -413,8 +444,17 @@ def main(argv: list[str] | None = None) -> int:
         handler = handlers[args.command]
     try:
         return handler(args)
+    except OutOfSpace as exc:
+        print(f"benchbias: error: {exc.strerror}; {after_full_disk(args)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except BenchbiasError as exc:
         print(f"benchbias: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"benchbias: error: {where}cannot write: {os.strerror(exc.errno).lower()}; {after_full_disk(args)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("benchbias: interrupted; finished cells are kept and a rerun resumes", file=sys.stderr)

@@ -321,16 +321,49 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     )
 
 
-def load_benchmark(path: Path) -> Benchmark:
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(f"line {mark.line + 1}, column {mark.column + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file strictly: UTF-8 text, valid syntax, no duplicate keys, not empty.
+    Every problem is one line naming the file (and the line and column where YAML says)."""
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); a benchmark file is YAML") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: is not a text file (contains NUL bytes); a benchmark file is YAML")
+    if not text.strip() or all(line.lstrip().startswith("#") for line in text.splitlines() if line.strip()):
+        raise ConfigError(f"{path}: is empty")
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: invalid YAML: {where}{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_benchmark(raw, str(path))
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+
+
+def load_benchmark(path: Path) -> Benchmark:
+    return parse_benchmark(read_yaml(path), str(path))
 
 
 def benchmark_dirs() -> list[Path]:

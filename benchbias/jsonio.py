@@ -6,11 +6,21 @@ schema validation rejects them and names the field that holds them.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
+
+from benchbias.errors import BenchbiasError
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+class OutOfSpace(BenchbiasError, OSError):
+    """The disk (or quota) is full while writing a file; the message names the file."""
 
 
 class NonFinite(str):
@@ -26,13 +36,43 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are meant to be shared
+        _share(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in FULL_DISK:
+            raise OutOfSpace(exc.errno, f"{path}: cannot write: {os.strerror(exc.errno).lower()}") from None
         raise
+
+
+def replace_together(contents: dict[Path, bytes]) -> None:
+    """Write several files that must agree (results.json, its report and figures): every temporary
+    file is written first, then all are renamed into place. A failure while writing (a full disk)
+    replaces none of them; the renames need no space."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in contents.items():
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            _share(tmp)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in FULL_DISK:
+            raise OutOfSpace(exc.errno, f"{staged[-1][1]}: cannot write: {os.strerror(exc.errno).lower()}") from None
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def _share(tmp: str) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are meant to be shared
 
 
 def dumps(data: Any) -> str:

@@ -18,6 +18,8 @@ import base64
 import html
 import io
 import math
+import sys
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,7 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from benchbias.jsonio import read_json, write_atomically
+from benchbias.jsonio import dumps, read_json, replace_together
 from benchbias.results import ranked_table, ratio_table
 from benchbias.summary import fmt
 
@@ -43,11 +45,14 @@ MASK_CONTOUR = "#ff3030"
 INPUT_ROWS = (("healthy_inputs", "healthy"), ("tumor_inputs", "tumor"))
 
 
-def write_report(out_dir: Path, results: dict | None = None) -> dict[str, Path]:
-    """Write figure2.png, figure3.png and report.html into ``out_dir`` (atomically); return their paths.
+def write_report(out_dir: Path, results: dict | None = None, with_results: bool = False) -> dict[str, Path]:
+    """Write figure2.png, figure3.png and report.html into ``out_dir``; return their paths.
 
-    ``results`` defaults to ``out_dir/results.json``. Example images are read from ``out_dir``
-    (``examples.npz`` and ``cells/<method>/r<ratio>-s<seed>/examples.npz``); missing ones are drawn as gaps.
+    ``results`` defaults to ``out_dir/results.json``; ``with_results`` writes it too, as
+    ``results.json``. All of them are rendered and written to temporary files before any is
+    renamed into place, so a failure (a full disk, a bad example file) leaves the old set, which agrees.
+    Example images are read from ``out_dir`` (``examples.npz`` and
+    ``cells/<method>/r<ratio>-s<seed>/examples.npz``); missing or unreadable ones are drawn as gaps.
     """
     out_dir = Path(out_dir)
     if results is None:
@@ -56,10 +61,10 @@ def write_report(out_dir: Path, results: dict | None = None) -> dict[str, Path]:
     figure3_png = render_png(draw_figure3(results, out_dir))
     page = report_html(results, {FIGURE2: figure2_png, FIGURE3: figure3_png})
     contents = {"figure2": (FIGURE2, figure2_png), "figure3": (FIGURE3, figure3_png), "html": (REPORT, page.encode())}
-    paths = {}
-    for key, (file_name, content) in contents.items():
-        paths[key] = out_dir / file_name
-        write_atomically(paths[key], lambda handle, content=content: handle.write(content))
+    if with_results:
+        contents["results"] = ("results.json", dumps(results).encode())
+    paths = {key: out_dir / file_name for key, (file_name, _) in contents.items()}
+    replace_together({paths[key]: content for key, (_, content) in contents.items()})
     return paths
 
 
@@ -201,20 +206,28 @@ def draw_calls_panel(ax, method: dict, inputs: str, ratios: list[float], mae_top
 # ---- figure 3: example translations ------------------------------------------------------------
 
 
-def load_examples(out_dir: Path) -> dict[str, np.ndarray] | None:
-    path = out_dir / "examples.npz"
+def read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of an ``.npz`` file benchbias wrote; None (drawn as a gap) when it is missing or unreadable."""
     if not path.is_file():
         return None
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        print(f"benchbias: warning: {path}: cannot be read ({type(exc).__name__}); drawn as a gap", file=sys.stderr)
+        return None
+
+
+def load_examples(out_dir: Path) -> dict[str, np.ndarray] | None:
+    arrays = read_npz(out_dir / "examples.npz")
+    return arrays if arrays and {"source", "target", "tumor_mask", "is_tumor"} <= set(arrays) else None
 
 
 def load_translations(out_dir: Path, method: str, ratio: float, seed: int | None) -> np.ndarray | None:
-    path = out_dir / "cells" / method / f"r{ratio:.3f}-s{seed}" / "examples.npz"
-    if seed is None or not path.is_file():
+    if seed is None:
         return None
-    with np.load(path) as data:
-        return data["translated"].astype(np.float32) if "translated" in data.files else None
+    arrays = read_npz(out_dir / "cells" / method / f"r{ratio:.3f}-s{seed}" / "examples.npz")
+    return arrays["translated"].astype(np.float32) if arrays and "translated" in arrays else None
 
 
 def draw_figure3(results: dict, out_dir: Path) -> Figure:

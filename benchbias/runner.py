@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,14 +26,14 @@ from benchbias.data.slices import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import read_json, write_atomically, write_json
-from benchbias.plugins import Registry
+from benchbias.plugins import PluginError, Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
 from benchbias.results import provenance
 from benchbias.schemas import RESULTS_SCHEMA
 from benchbias.scores import cell_scores
 from benchbias.summary import RANKING_RULE, method_summary, per_fraction, rank
-from benchbias.validation import check_results
+from benchbias.validation import cell_problem, check_results
 
 TRANSLATE_BATCH = 64
 CELL_FORMAT = 3  # bump when what a cell computes changes, so stored cells are recomputed
@@ -64,9 +65,18 @@ class RunOptions:
 def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {name}: unknown device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: benchbias runs on cpu or cuda, not {device.type}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def to_network(images: np.ndarray) -> torch.Tensor:
@@ -80,11 +90,56 @@ def from_network(images: torch.Tensor) -> torch.Tensor:
 
 def instantiate(registry: Registry, kind: str, model: ModelConfig, where: str, source: str):
     """The plugin class instantiated with validated params, plus its registry entry."""
-    entry = registry.get(kind, model.plugin)
+    try:
+        entry = registry.get(kind, model.plugin)
+    except PluginError as exc:
+        field = f"{where}.plugin" if kind == "translator" and model.plugin != model.name else (where if kind == "translator" else f"{where}.name")
+        raise PluginError(f"{source}: {field}: {exc}") from None
     try:
         return entry.cls(**model.params), entry
     except ParamError as exc:
         raise ConfigError(f"{source}: {where}.params: {exc}") from None
+
+
+def warn(message: str) -> None:
+    print(f"benchbias: warning: {message}", file=sys.stderr)
+
+
+def stored_cell(path: Path, key: str) -> dict[str, Any] | None:
+    """The finished cell stored at ``path`` when it is intact and its fingerprint is ``key``, else
+    None (compute it). benchbias wrote these files itself, so one that cannot be read is stale, not
+    fatal: one warning line naming it, and the cell is computed again."""
+    if not path.is_file():
+        return None
+    try:
+        cell = read_json(path)
+        problem = cell_problem(cell)
+    except (OSError, ValueError) as exc:
+        cell, problem = None, f"cannot be read ({type(exc).__name__})"
+    if problem is None and cell["fingerprint"] != key:
+        return None  # stale: the protocol, plugin, judge or compute settings changed
+    if problem is None:
+        problem = examples_problem(path.with_suffix("") / "examples.npz")
+    if problem is not None:
+        warn(f"{path}: {problem}; computing this cell again")
+        return None
+    return cell
+
+
+def examples_problem(path: Path) -> str | None:
+    """Why a cell's ``examples.npz`` cannot be used, or None when it can."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"translated", "holdout_index", "p_tumor"} - set(data.files)
+            if missing:
+                return f"{path.name} lacks {', '.join(sorted(missing))}"
+            for name in data.files:
+                data[name]  # decompress every array: a truncated member fails here
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        return f"{path.name} cannot be read ({type(exc).__name__})"
+    return None
 
 
 class Run:
@@ -302,8 +357,9 @@ class Run:
         for i, (method, seed, ratio) in enumerate(todo, start=1):
             path = self.cell_path(method, seed, ratio)
             key = self.cell_key(method, seed, ratio, classifier["sha256"])
-            if path.is_file() and read_json(path).get("fingerprint") == key:
-                done[(method.name, seed, ratio)] = read_json(path)
+            stored = stored_cell(path, key)
+            if stored is not None:
+                done[(method.name, seed, ratio)] = stored
                 skipped += 1
                 continue
             label = f"[{i}/{len(todo)}] {method.name} r={ratio:.2f} seed={seed}"
@@ -359,8 +415,7 @@ class Run:
             },
         }
         check_results(results, str(self.out / "results.json"))  # what others will read must be valid
-        write_json(self.out / "results.json", results)
-        write_report(self.out, results)
+        write_report(self.out, results, with_results=True)
         return results
 
     def dataset_summary(self) -> dict[str, Any]:

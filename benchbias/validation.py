@@ -18,10 +18,13 @@ from jsonschema.exceptions import ValidationError, best_match
 from benchbias.config import protocol_of, stable_hash
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import NonFinite, read_json
-from benchbias.schemas import LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
+from benchbias.schemas import DEFS, LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
 from benchbias.summary import method_summary, per_fraction, rank
 
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in (("results", RESULTS), ("leaderboard", LEADERBOARD))}
+_CELL = Draft202012Validator(
+    {"$defs": DEFS, "allOf": [{"$ref": "#/$defs/cell"}], "required": ["fingerprint", "method"], "properties": {"fingerprint": {"type": "string"}}}
+)
 _EXPECTED = {"results": RESULTS_SCHEMA, "leaderboard": LEADERBOARD_SCHEMA}
 TOLERANCE = 1e-9  # recomputed summaries agree with stored ones to float round-off
 
@@ -99,6 +102,15 @@ def check_method(method: dict[str, Any], where: str, source: str, ratios: list[f
         if found:
             path, stored, value = found
             raise InvalidFile(source, path, f"{stored!r} does not match {value!r} computed from the cells (edited by hand?)")
+
+
+def cell_problem(cell: Any) -> str | None:
+    """Why a stored cell file (``cells/<method>/*.json``) cannot be used, or None when it can."""
+    error = best_match(_CELL.iter_errors(cell))
+    if error is None:
+        return None
+    where, problem = _describe(error)
+    return f"{where or '(top level)'}: {problem}"
 
 
 def check_results(data: Any, source: str) -> dict[str, Any]:

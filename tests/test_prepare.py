@@ -57,7 +57,7 @@ def corrupt_mha(root):
 
 def missing_modality(root):
     (write_brats2018(root, "Z") / "Z_t1.nii.gz").unlink()
-    return r"case Z: missing file \S*/Z/Z_t1.nii.gz$"
+    return r"case Z: missing file \S*/Z/Z_t1.nii.gz; to leave unusable cases out, prepare once with: benchbias data prepare \S+ --benchmark BENCHMARK --skip-bad$"
 
 
 def shape_mismatch(root):
@@ -83,7 +83,7 @@ def unexpected_labels(root):
 
 def empty_case_folder(root):
     (root / "Z").mkdir()
-    return r"case Z: missing file \S*/Z/Z_flair.nii.gz$"
+    return r"case Z: missing file \S*/Z/Z_flair.nii.gz; to leave unusable cases out"
 
 
 BAD = [truncated_gzip, not_gzip_at_all, corrupt_mha, missing_modality, shape_mismatch, affine_mismatch, unexpected_labels, empty_case_folder]
@@ -109,7 +109,7 @@ def test_empty_and_missing_folders(tmp_path, capsys):
     code, _, err = prepare_cli(capsys, tmp_path / "empty")
     assert code == 2 and err.strip() == (
         f"benchbias: error: {tmp_path / 'empty'}: matches no known data layout (known: brats2013, brats2018, brats2023, "
-        "msd-task01); name one with dataset.layout or --layout"
+        "msd-task01); name one with dataset.layout in the benchmark file (or data prepare --layout)"
     )
     code, _, err = prepare_cli(capsys, tmp_path / "empty", "--layout", "brats2018")
     assert code == 2 and err.strip() == f"benchbias: error: {tmp_path / 'empty'}: no cases found for layout 'brats2018'"

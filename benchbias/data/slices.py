@@ -49,6 +49,9 @@ MAX_SUFFIX = "_max"
 AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): two files of one case must agree this closely
 
 
+SKIP_BAD_HINT = "; to leave unusable cases out, prepare once with: benchbias data prepare {root} --benchmark BENCHMARK --skip-bad"
+
+
 class DataError(BenchbiasError, ValueError):
     """A data set, case or file is unusable; the message names it."""
 
@@ -578,7 +581,7 @@ def prepare(
             identity = portable_identity(root, cases, read, skipped, layout, source, target, options)
             return Prepared(slices, key, cached, "reused", read, skipped, meta, identity)
     if problems and not skip_bad:
-        raise DataError(problems[0][1])
+        raise DataError(f"{problems[0][1]}{SKIP_BAD_HINT.format(root=root)}")
 
     started = time.perf_counter()
     maxima, read, skipped = [], [], list(problems)
@@ -589,7 +592,7 @@ def prepare(
                 part, peaks = read_case(case, layout, source, target, options)
             except DataError as exc:
                 if not skip_bad:
-                    raise
+                    raise DataError(f"{exc}{SKIP_BAD_HINT.format(root=root)}") from None
                 skipped.append((case.case_id, str(exc)))
                 continue
             spill.add(part)

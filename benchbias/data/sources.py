@@ -2,7 +2,9 @@
 cache on first use) or a local folder in a registered layout (named, or detected)."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,9 +38,20 @@ class PreparedData:
 def ensure_synthetic(spec: synthetic.SynthSpec, cache: Path, progress: bool = True) -> Path:
     """The synthetic data set for ``spec``, generated on first use."""
     root = cache / "synthetic" / stable_hash({"version": synthetic.GENERATOR_VERSION, **asdict(spec)})[:16]
-    if not (root / "synthetic.json").is_file():  # written last: its presence means complete
+    if not complete_synthetic(root, spec):
+        if root.exists():
+            print(f"benchbias: warning: the generated data set {root} is incomplete; generating it again", file=sys.stderr)
         synthetic.write_dataset(root, spec, progress=progress)
     return root
+
+
+def complete_synthetic(root: Path, spec: synthetic.SynthSpec) -> bool:
+    """Whether ``root`` holds the whole data set of ``spec``: its metadata file, written last, reads back."""
+    try:
+        meta = json.loads((root / synthetic.METADATA_FILE).read_text())
+        return meta["spec"] == json.loads(json.dumps(asdict(spec))) and meta["generator_version"] == synthetic.GENERATOR_VERSION
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def detect_layout(root: Path, registry: Registry) -> DatasetLayout:
@@ -46,10 +59,10 @@ def detect_layout(root: Path, registry: Registry) -> DatasetLayout:
     matching = [entry.cls for entry in registry.entries["dataset"].values() if entry.cls.matches(root)]
     if not matching:
         known = ", ".join(registry.names("dataset"))
-        raise DataError(f"{root}: matches no known data layout (known: {known}); name one with dataset.layout or --layout")
+        raise DataError(f"{root}: matches no known data layout (known: {known}); name one with dataset.layout in the benchmark file (or data prepare --layout)")
     if len(matching) > 1:
         names = ", ".join(sorted(cls.name for cls in matching))
-        raise DataError(f"{root}: matches several data layouts ({names}); name one with dataset.layout or --layout")
+        raise DataError(f"{root}: matches several data layouts ({names}); name one with dataset.layout in the benchmark file (or data prepare --layout)")
     return matching[0]()
 
 
@@ -91,7 +104,18 @@ def prepare_dataset(
     """Prepared slices for the benchmark's data. ``data_path`` overrides ``dataset.path``. A cache
     prepared by ``benchbias data prepare`` (or an earlier run) with the same files and options is reused."""
     root, layout = resolve_data(dataset, registry, data_path, progress=progress)
-    prepared: Prepared = prepare(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
+    generated = dataset.synthetic is not None and data_path is None
+    try:
+        prepared: Prepared = prepare(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
+    except DataError as exc:
+        if not generated:
+            raise
+        # benchbias wrote these files from a known recipe: a damaged one is regenerated, not fatal.
+        reason = str(exc).split("; to leave unusable cases out")[0]
+        print(f"benchbias: warning: the generated data set {root} is damaged ({reason}); generating it again", file=sys.stderr)
+        shutil.rmtree(root)
+        root, layout = resolve_data(dataset, registry, data_path, progress=progress)
+        prepared = prepare(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
     if prepared.skipped:
         shown = "; ".join(f"{case}" for case, _ in prepared.skipped[:10]) + ("; ..." if len(prepared.skipped) > 10 else "")
         print(f"benchbias: note: {len(prepared.skipped)} case(s) were skipped when these slices were prepared: {shown}", file=sys.stderr)

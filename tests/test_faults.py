@@ -1,0 +1,254 @@
+"""Fault injection: every bad input is one line with exit 2, and every damaged file benchbias wrote
+itself (a cell, its example slices, the generated data set) is recomputed, never fatal.
+
+The ``main()`` calls run the command line in-process (the same code path as the console script,
+without a new interpreter per case); ``test_cli.py`` covers the subprocess path."""
+import errno
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+from support import REPO
+
+from benchbias import jsonio
+from benchbias.cli import main
+from benchbias.jsonio import read_json
+
+SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("benchbias: error: "), lines[0]
+    return lines[0][len("benchbias: error: "):]
+
+
+# ---- bad input: one line, exit 2 ----------------------------------------------------------------
+
+
+def smoke_text() -> str:
+    return SMOKE.read_text()
+
+
+BAD_BENCHMARKS = {
+    "binary": (b"\x00\x01\xff\xfe name", r"is not UTF-8 text \(byte 0xff at offset 2\)"),
+    "nul bytes": (b"name: a\x00b\n", r"is not a text file \(contains NUL bytes\)"),
+    "syntax": (b"name: a\n  b: [\n", r"invalid YAML: line 2, column 4: mapping values are not allowed here"),
+    "unclosed": (b"name: [unclosed\n", r"invalid YAML: line 2, column 1: "),
+    "empty": (b"", r"is empty$"),
+    "comments only": (b"# nothing here\n\n", r"is empty$"),
+    "duplicate key": (smoke_text().encode() + b"seeds: [1]\n", r"line \d+, column 1: duplicate key 'seeds'"),
+    "nested duplicate": (smoke_text().replace("  seed: 0\ndomains:", "  seed: 0\n  seed: 1\ndomains:").encode(), r"duplicate key 'seed'"),
+    "unknown method": (smoke_text().replace("\n  l1:\n", "\n  l2:\n").encode(), r"methods\.l2: unknown translator 'l2' \(available: .*l1"),
+    "unknown plugin": (smoke_text().replace("\n  l1:\n", "\n  l1:\n    plugin: l3\n").encode(), r"methods\.l1\.plugin: unknown translator 'l3'"),
+    "unknown classifier": (smoke_text().replace("name: impartial-cnn", "name: nosuch").encode(), r"classifier\.name: unknown classifier 'nosuch'"),
+    "not a mapping": (b"- a\n- b\n", r"\(top level\)|: must be a mapping, got list"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_BENCHMARKS, ids=str)
+def test_bad_benchmark_file_is_one_line_naming_it(tmp_path, capsys, case):
+    content, expected = BAD_BENCHMARKS[case]
+    path = tmp_path / "bench.yaml"
+    path.write_bytes(content)
+    code, _, err = cli(capsys, "run", path, "--out", tmp_path / "out", "--no-progress")
+    assert code == 2
+    message = one_error_line(err)
+    assert message.startswith(f"{path}: "), message
+    assert re.search(expected, message), message
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+BAD_OPTIONS = {
+    "threads 0": (["--threads", "0"], r"^--threads 0: must be a positive number"),
+    "threads -2": (["--threads", "-2"], r"^--threads -2: must be a positive number"),
+    "device tpu": (["--device", "tpu"], r"^--device tpu: unknown device \(use auto, cpu, cuda or cuda:N\)"),
+    "device mps": (["--device", "meta"], r"^--device meta: benchbias runs on cpu or cuda, not meta"),
+    "bad param": (["--translator", "l1", "--param", "filters=[1"], r"^--param filters=\[1: VALUE is not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS, ids=str)
+def test_bad_run_option_is_one_line_naming_it(tmp_path, capsys, case):
+    options, expected = BAD_OPTIONS[case]
+    code, _, err = cli(capsys, "run", SMOKE, "--out", tmp_path / "out", "--no-progress", *options)
+    assert code == 2 and re.search(expected, one_error_line(err))
+
+
+def test_output_folder_that_is_a_file(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    code, _, err = cli(capsys, "run", SMOKE, "--out", afile)
+    assert code == 2 and one_error_line(err) == f"--out {afile}: is a file, not a folder"
+    code, _, err = cli(capsys, "selftest", SMOKE, "--out", afile / "below")
+    assert code == 2 and one_error_line(err) == f"--out {afile / 'below'}: {afile} is a file, so it cannot hold a folder"
+    code, _, err = cli(capsys, "data", "synth", afile, "--subjects", "2")
+    assert code == 2 and one_error_line(err) == f"data synth {afile}: is a file, not a folder (it writes a folder of subjects)"
+    assert afile.read_text() == "keep me"
+
+
+# ---- damaged run folders heal ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished smoke run of l1 (3 cells), copied by each test that damages it."""
+    out = tmp_path_factory.mktemp("faults") / "run"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BENCHBIAS_CACHE", str(tmp_path_factory.getbasetemp() / "benchbias-cache"))
+    try:
+        assert main(["run", str(SMOKE), "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    finally:
+        mp.undo()
+    return out
+
+
+def scores_of(results: dict) -> list:
+    return [(c["ratio"], c["seed"], c["scores"]) for c in results["methods"]["l1"]["cells"]]
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+DAMAGES = {
+    "truncated cell": (lambda out: truncate(out / "cells/l1/r0.500-s0.json"), "r0.500-s0.json: cannot be read (JSONDecodeError)"),
+    "cell of another shape": (lambda out: (out / "cells/l1/r0.500-s0.json").write_text('{"a": 1}'), "r0.500-s0.json: fingerprint: is missing"),
+    "garbage cell examples": (
+        lambda out: (out / "cells/l1/r0.500-s0/examples.npz").write_bytes(b"garbage"), "r0.500-s0.json: examples.npz cannot be read (ValueError)"
+    ),
+    "truncated cell examples": (lambda out: truncate(out / "cells/l1/r0.500-s0/examples.npz"), "r0.500-s0.json: examples.npz cannot be read (BadZipFile)"),
+    "missing cell examples": (lambda out: (out / "cells/l1/r0.500-s0/examples.npz").unlink(), "r0.500-s0.json: examples.npz is missing"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGES, ids=str)
+def test_a_damaged_cell_is_named_and_recomputed_to_the_same_scores(finished_run, tmp_path, capsys, case):
+    damage, warning = DAMAGES[case]
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    damage(out)
+    code, _, err = cli(capsys, "run", SMOKE, "--methods", "l1", "--out", out, "--no-progress", "--threads", "1")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "warning" in line] == [f"benchbias: warning: {out}/cells/l1/{warning}; computing this cell again"]
+    results, original = read_json(out / "results.json"), read_json(finished_run / "results.json")
+    assert results["provenance"]["cells_run"] == 1 and results["provenance"]["cells_reused"] == 2
+    assert scores_of(results) == scores_of(original)  # deterministic: the recomputed cell is the same cell
+    with np.load(out / "cells/l1/r0.500-s0/examples.npz", allow_pickle=False) as arrays:
+        assert arrays["translated"].shape[0] == 2
+
+
+def test_garbage_run_examples_and_results_are_rewritten(finished_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "examples.npz").write_bytes(b"garbage")
+    (out / "results.json").write_bytes(b"garbage")
+    (out / "report.html").write_text("stale")
+    code, _, err = cli(capsys, "run", SMOKE, "--methods", "l1", "--out", out, "--no-progress", "--threads", "1")
+    assert code == 0, err
+    assert scores_of(read_json(out / "results.json")) == scores_of(read_json(finished_run / "results.json"))
+    assert "<html" in (out / "report.html").read_text()
+    with np.load(out / "examples.npz", allow_pickle=False) as arrays:
+        assert {"source", "target", "tumor_mask", "is_tumor"} <= set(arrays.files)
+
+
+def test_report_of_unreadable_examples_draws_gaps_with_a_warning(finished_run, tmp_path, capsys):
+    from benchbias.report import write_report
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "cells/l1/r1.000-s0/examples.npz").write_bytes(b"garbage")
+    paths = write_report(out)
+    assert paths["figure3"].read_bytes().startswith(b"\x89PNG")
+    assert f"{out}/cells/l1/r1.000-s0/examples.npz: cannot be read (ValueError); drawn as a gap" in capsys.readouterr().err
+
+
+def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(finished_run, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    for cell in (out / "cells/l1").glob("r[01].*-s0.json"):  # keep r0.500 only: two cells to compute
+        cell.unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        """A handle whose writes fail as on a full disk, for the file named ``victim``."""
+
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    victims = []
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        handle = real_fdopen(fd, mode, *args, **kwargs)
+        name = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else ""
+        if victims and victims[0] in os.path.basename(name):
+            return FullDisk(handle)
+        return handle
+
+    monkeypatch.setattr(jsonio.os, "fdopen", fdopen)
+    run = ["run", SMOKE, "--methods", "l1", "--out", out, "--no-progress", "--threads", "1"]
+
+    victims[:] = [".r1.000-s0.json."]  # the second cell to finish
+    code, _, err = cli(capsys, *run)
+    assert code == 2
+    assert one_error_line(err) == (
+        f"{out}/cells/l1/r1.000-s0.json: cannot write: no space left on device; "
+        "finished cells are kept; free some space and rerun the same command to resume"
+    )
+    assert (out / "cells/l1/r0.000-s0.json").is_file() and not (out / "cells/l1/r1.000-s0.json").exists()
+    assert not list(out.rglob("*.tmp"))
+
+    victims[:] = [".figure3.png."]  # the disk fills while the report is written: nothing is replaced
+    code, _, err = cli(capsys, *run)
+    assert code == 2 and one_error_line(err).startswith(f"{out}/figure3.png: cannot write: no space left on device")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # old results, report and figures: still a set
+    assert not list(out.rglob("*.tmp"))
+
+    victims[:] = []
+    code, _, err = cli(capsys, *run)
+    assert code == 0, err
+    results = read_json(out / "results.json")
+    assert results["provenance"]["cells_reused"] == 3 and scores_of(results) == scores_of(read_json(finished_run / "results.json"))
+
+
+# ---- the generated data set heals -----------------------------------------------------------------
+
+
+def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / "cache"))
+    run = ["run", SMOKE, "--methods", "l1", "--out", tmp_path / "run", "--no-progress", "--threads", "1"]
+    assert cli(capsys, *run)[0] == 0
+    first = read_json(tmp_path / "run" / "results.json")
+    (root,) = (tmp_path / "cache" / "synthetic").iterdir()
+    damaged = sorted(root.glob("*/*_t1.nii.gz"))[3]
+    truncate(damaged)
+    shutil.rmtree(tmp_path / "run")
+    code, _, err = cli(capsys, *run)
+    assert code == 0, err
+    assert f"benchbias: warning: the generated data set {root} is damaged (case {damaged.parent.name}: {damaged}: cannot read" in err
+    assert scores_of(read_json(tmp_path / "run" / "results.json")) == scores_of(first)
+
+    (root / "synthetic.json").write_text("{")  # the metadata, written last, is how completeness is known
+    shutil.rmtree(tmp_path / "run")
+    code, _, err = cli(capsys, *run)
+    assert code == 0 and f"benchbias: warning: the generated data set {root} is incomplete; generating it again" in err
