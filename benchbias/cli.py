@@ -22,12 +22,37 @@ def _plugin_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def known_benchmarks() -> str:
+    """The benchmark names ``run`` finds, each with the first sentence of its description."""
+    import textwrap
+
+    import yaml
+
+    from benchbias.config import benchmark_dirs
+
+    lines, seen = [], set()
+    for folder in benchmark_dirs():
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            if path.stem in seen:
+                continue
+            seen.add(path.stem)
+            try:
+                description = " ".join(str(yaml.safe_load(path.read_text(encoding="utf-8")).get("description", "")).split())
+            except (OSError, ValueError, AttributeError, yaml.YAMLError):
+                description = "(unreadable)"
+            first = description.split(". ")[0].rstrip(".")
+            lines.append(textwrap.fill(first, 100, initial_indent=f"  {path.stem:<17} ", subsequent_indent=" " * 20))
+    return "known benchmarks (give a name, or the path of a YAML file):\n" + "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="benchbias", description="Do medical image translators hallucinate or erase disease?")
     parser.add_argument("--version", action="version", version=f"benchbias {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a benchmark (default: synthetic-quick)")
+    run = sub.add_parser(
+        "run", help="run a benchmark (default: synthetic-quick)", epilog=known_benchmarks(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     run.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or YAML path")
     run.add_argument("--methods", nargs="+", default=[], metavar="NAME", help="run only these methods of the benchmark")
     run.add_argument("--out", type=Path, help="results folder (default: benchbias-runs/<benchmark>); a rerun resumes it")
@@ -160,7 +185,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     results = run.execute()
     prov = results["provenance"]
-    print(f"\nbenchmark {bench.name}: {prov['cells_run']} cells run, {prov['cells_reused']} reused, wall time {prov['wall_time_s']:.1f} s on {prov['device']}")
+    print(
+        f"\nbenchmark {bench.name}: {prov['cells_run']} cells computed now, {prov['cells_reused']} reused; {prov['wall_time_s']:.1f} s wall on {prov['device']}; "
+        f"{prov['compute_time_s']:.1f} s of training and translating behind these results"
+    )
     judge = results["classifier"]
     print(
         f"judge {judge['name']} {judge['sha256'][:12]} ({'pinned' if judge['pinned'] else 'cached, not pinned'}): holdout accuracy "
@@ -273,6 +301,8 @@ def cmd_leaderboard_show(args: argparse.Namespace) -> int:
     else:
         print(f"{board['benchmark']}: {len(board['entries'])} entries; {board['ranking_rule']}\n")
         print(text_table(leaderboard.ranked_rows(board)))
+        if any(len(e["seeds"]) > 1 for e in board["entries"]):
+            print(f"\n{leaderboard.SEEDS_NOTE}")
     return 0
 
 
@@ -425,6 +455,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(message: str) -> str:
+    """The message with line breaks and other control characters escaped (a key or value quoted
+    from a bad file may hold them), so that an error is always one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def after_full_disk(args: argparse.Namespace) -> str:
     if args.command in ("run", "selftest"):
         return "finished cells are kept; free some space and rerun the same command to resume"
@@ -448,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchbias: error: {exc.strerror}; {after_full_disk(args)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BenchbiasError as exc:
-        print(f"benchbias: error: {exc}", file=sys.stderr)
+        print(f"benchbias: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
         if exc.errno not in FULL_DISK:

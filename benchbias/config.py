@@ -149,7 +149,8 @@ class _Reader:
             raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
         for key in value:
             if key not in allowed:
-                raise self.fail(f"{where}.{key}" if where else key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                shown = key if isinstance(key, str) and key.isprintable() and key.strip() else repr(key)
+                raise self.fail(f"{where}.{shown}" if where else shown, f"unknown key (allowed: {', '.join(sorted(allowed))})")
         for key in sorted(required):
             if key not in value:
                 raise self.fail(f"{where}.{key}" if where else key, "is required")

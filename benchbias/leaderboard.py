@@ -202,10 +202,18 @@ def _fraction_rows(board: dict[str, Any], score: str, digits: int) -> list[list[
     return rows
 
 
+SEEDS_NOTE = (
+    f"Scores pool all seeds of an entry; brackets: {CONFIDENCE:.0%} t-interval of its per-seed values "
+    "(composition sensitivity, a maximum of two slopes, may sit off the interval's centre)."
+)
+
+
 def render(board: dict[str, Any]) -> str:
     """The Markdown page of a leaderboard."""
     seeds_note = (
-        f"Brackets are {CONFIDENCE:.0%} t-intervals over seeds; an entry with one seed has none."
+        f"Each score pools all of an entry's seeds; brackets are {CONFIDENCE:.0%} t-intervals of its per-seed values "
+        "(for composition sensitivity, a maximum of two slopes, the pooled value can sit off the interval's centre); "
+        "an entry with one seed has none."
     )
     parts = [
         f"# Leaderboard: {board['benchmark']}",

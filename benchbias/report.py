@@ -435,9 +435,10 @@ def provenance_html(results: dict) -> str:
             ("git commit", prov.get("git_commit") or "n/a (not a git checkout)"),
             ("device", prov.get("device", "n/a")),
             ("started", prov.get("started", "n/a")),
-            ("wall time", f"{prov['wall_time_s']} s" if prov.get("wall_time_s") is not None else "n/a"),
-            ("compute time", f"{prov['compute_time_s']} s" if prov.get("compute_time_s") is not None else "n/a"),
-            ("cells", f"{prov.get('cells_run', 'n/a')} run, {prov.get('cells_reused', 'n/a')} reused"),
+            ("compute behind these results", f"{prov['compute_time_s']} s training and translating, summed over all "
+                f"{prov.get('cells_run', 0) + prov.get('cells_reused', 0)} cells (whenever they ran)" if prov.get("compute_time_s") is not None else "n/a"),
+            ("this invocation", f"{prov['wall_time_s']} s wall; {prov.get('cells_run', 'n/a')} cells computed now, "
+                f"{prov.get('cells_reused', 'n/a')} reused from earlier invocations" if prov.get("wall_time_s") is not None else "n/a"),
         ]
     )
 

@@ -7,6 +7,7 @@ skipped on a rerun when its fingerprint matches; ``results.json`` is assembled f
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 import zipfile
@@ -17,15 +18,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from benchbias import __version__, judge
+from benchbias import __version__, judge, progress
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
 from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slices import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
 from benchbias.errors import BenchbiasError
-from benchbias.jsonio import read_json, write_atomically, write_json
+from benchbias.jsonio import dumps, read_json, write_atomically, write_json
 from benchbias.plugins import PluginError, Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
@@ -184,13 +184,11 @@ class Run:
         self.holdout_target = from_network(to_network(holdout.target))
         self.holdout_mask = torch.from_numpy(holdout.tumor_mask)[:, None]
 
-    def _context(self, seed: int, steps: int, workdir: Path, label: str) -> tuple[TrainContext, tqdm]:
-        bar = tqdm(total=steps, desc=label, unit="step", disable=not self.options.progress, leave=True, dynamic_ncols=True)
+    def _context(self, seed: int, steps: int, workdir: Path, label: str) -> tuple[TrainContext, progress.Steps]:
+        bar = progress.Steps(label, steps, self.options.progress)
 
         def on_step(step: int, losses: dict[str, float] | None) -> None:
-            bar.update(1)
-            if losses:
-                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+            bar.update(losses)
 
         workdir.mkdir(parents=True, exist_ok=True)
         return TrainContext(seed=seed, device=self.device, steps=steps, workdir=workdir, amp=self.options.amp, on_step=on_step), bar
@@ -354,18 +352,21 @@ class Run:
         todo = self.cells()
         done: dict[tuple[str, int, float], dict] = {}
         skipped = 0
+        overall = progress.Cells(len(todo), self.options.progress)
         for i, (method, seed, ratio) in enumerate(todo, start=1):
             path = self.cell_path(method, seed, ratio)
             key = self.cell_key(method, seed, ratio, classifier["sha256"])
+            label = f"{method.name} r={ratio:.2f} seed={seed}"
             stored = stored_cell(path, key)
             if stored is not None:
                 done[(method.name, seed, ratio)] = stored
                 skipped += 1
+                overall.finished(label, reused=True)
                 continue
-            label = f"[{i}/{len(todo)}] {method.name} r={ratio:.2f} seed={seed}"
-            cell = self.run_cell(method, seed, ratio, key, label)
+            cell = self.run_cell(method, seed, ratio, key, f"[{i}/{len(todo)}] {label}")
             write_json(path, cell)
             done[(method.name, seed, ratio)] = cell
+            overall.finished(label)
 
         methods = {}
         for method in self.methods:
@@ -414,7 +415,8 @@ class Run:
                 "compute_settings": self.compute_settings(),
             },
         }
-        check_results(results, str(self.out / "results.json"))  # what others will read must be valid
+        results = json.loads(dumps(results))  # exactly what others will read back (tuples become lists)
+        check_results(results, str(self.out / "results.json"))  # and that must be valid
         write_report(self.out, results, with_results=True)
         return results
 

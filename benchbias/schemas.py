@@ -57,7 +57,14 @@ DEFS: dict[str, Any] = {
             "out_of_range": _RATE,
         }
     ),
-    "cell": _object({"ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"}}, extra=True),
+    "cell": _object(
+        {
+            "ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"},
+            "fingerprint": _TEXT, "method": _TEXT, "target_tumor_slices": _COUNT, "train_time_s": _SECONDS, "translate_time_s": _SECONDS,
+        },
+        extra=True,
+        optional=("fingerprint", "method", "target_tumor_slices", "train_time_s", "translate_time_s"),
+    ),
     "trend": _object(
         {
             "slope": {"type": ["number", "null"]},
@@ -124,6 +131,9 @@ DEFS: dict[str, Any] = {
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
 }
 
+# The resolved benchmark embedded in results: checked here only as far as validation reads it.
+_CONFIG = _object({"domains": _object({"target_fractions": {"type": "array", "minItems": 1, "items": _RATE}}, extra=True)}, extra=True)
+
 _METHOD_FIELDS = {
     "plugin": _TEXT,
     "version": _TEXT,
@@ -143,12 +153,12 @@ RESULTS: dict[str, Any] = {
         {
             "schema": {"const": RESULTS_SCHEMA},
             "benchmark": _object(
-                {"name": _TEXT, "file": {"type": "string"}, "config_hash": _HASH, "protocol_hash": _HASH, "config": {"type": "object"}}
+                {"name": _TEXT, "file": {"type": "string"}, "config_hash": _HASH, "protocol_hash": _HASH, "config": _CONFIG}
             ),
             "dataset": _object({"fingerprint": _TEXT}, extra=True),
             "classifier": {"$ref": "#/$defs/classifier"},
             "methods": {"type": "object", "minProperties": 1, "additionalProperties": _object(_METHOD_FIELDS)},
-            "ranking": {"type": "array"},
+            "ranking": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_rule": {"type": "string"},
             "provenance": _object(
                 {

@@ -4,6 +4,7 @@ itself (a cell, its example slices, the generated data set) is recomputed, never
 The ``main()`` calls run the command line in-process (the same code path as the console script,
 without a new interpreter per case); ``test_cli.py`` covers the subprocess path."""
 import errno
+import json
 import os
 import re
 import shutil
@@ -252,3 +253,143 @@ def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monke
     shutil.rmtree(tmp_path / "run")
     code, _, err = cli(capsys, *run)
     assert code == 0 and f"benchbias: warning: the generated data set {root} is incomplete; generating it again" in err
+
+
+# ---- property-based: mutated files never cause a traceback -----------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(-3, 3), max_size=2),
+)
+
+
+def paths_of(data, prefix=()):
+    """Every key/index path into a parsed YAML or JSON document."""
+    yield prefix
+    children = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in children:
+        yield from paths_of(value, (*prefix, key))
+
+
+@st.composite
+def mutated_document(draw, document):
+    """``document`` (parsed) with one value replaced, deleted, or an unknown key added somewhere."""
+    import copy
+
+    data = copy.deepcopy(document)
+    path = draw(st.sampled_from(list(paths_of(data))[1:]))
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    action = draw(st.sampled_from(["replace", "delete", "add"]))
+    if action == "replace" or (action == "delete" and isinstance(parent, list) and len(parent) == 1):
+        parent[path[-1]] = draw(ODD_VALUES)
+    elif action == "delete":
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[draw(st.text(min_size=1, max_size=6))] = draw(ODD_VALUES)
+    else:
+        parent.append(draw(ODD_VALUES))
+    return data
+
+
+@st.composite
+def mutated_bytes(draw, content: bytes):
+    """``content`` truncated, with random bytes spliced in, or with one byte changed."""
+    at = draw(st.integers(0, len(content)))
+    action = draw(st.sampled_from(["truncate", "splice", "flip"]))
+    if action == "truncate":
+        return content[:at]
+    if action == "splice":
+        return content[:at] + draw(st.binary(min_size=1, max_size=8)) + content[at:]
+    at = min(at, len(content) - 1)
+    return content[:at] + bytes([content[at] ^ draw(st.integers(1, 255))]) + content[at + 1:]
+
+
+class ReachedData(Exception):
+    """Raised where a run would start preparing data: the benchmark file was accepted."""
+
+
+def fuzz_settings(examples: int):
+    """A fixed, derandomized set of examples in CI; BENCHBIAS_FUZZ=N searches N random ones per test."""
+    wide = int(os.environ.get("BENCHBIAS_FUZZ", "0"))
+    return settings(max_examples=wide or examples, deadline=None, derandomize=not wide, suppress_health_check=list(HealthCheck))
+
+
+def run_and_check_exit(args, capsys) -> tuple[int | None, str]:
+    """(exit code, stderr) of ``main(args)``; None when a run reached its data (a valid benchmark)."""
+    try:
+        code = main([str(a) for a in args])
+    except ReachedData:
+        code = None
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    if code == 2:
+        one_error_line(err)
+    return code, err
+
+
+SMOKE_DOCUMENT = __import__("yaml").safe_load(SMOKE.read_text())
+
+
+@fuzz_settings(120)
+@given(content=st.one_of(mutated_bytes(SMOKE.read_bytes()), mutated_document(SMOKE_DOCUMENT).map(lambda d: __import__("yaml").safe_dump(d).encode())))
+def test_fuzz_mutated_benchmark_files_give_one_line_or_a_valid_run(tmp_path_factory, capsys, monkeypatch, content):
+    from benchbias.config import load_benchmark
+    from benchbias.errors import BenchbiasError
+    from benchbias.runner import Run
+
+    def stop(self):
+        raise ReachedData
+
+    monkeypatch.setattr(Run, "prepare", stop)
+    path = tmp_path_factory.mktemp("fuzz") / "bench.yaml"
+    path.write_bytes(content)
+    try:
+        load_benchmark(path)
+        parses = True
+    except BenchbiasError:
+        parses = False
+    code, err = run_and_check_exit(["run", path, "--out", path.parent / "out", "--no-progress"], capsys)
+    assert code in (None, 2), (code, err)
+    if not parses:
+        assert code == 2 and one_error_line(err).startswith(f"{path}: ")
+
+
+@pytest.fixture(scope="module")
+def finished_results(finished_run):
+    return finished_run / "results.json"
+
+
+@fuzz_settings(80)
+@given(data=st.data())
+def test_fuzz_mutated_results_files_give_one_line_or_a_verdict(finished_results, tmp_path_factory, capsys, data):
+    from benchbias.validation import InvalidFile, load_results
+
+    content = finished_results.read_bytes()
+    mutated = data.draw(
+        st.one_of(mutated_bytes(content), mutated_document(read_json(finished_results)).map(lambda d: json.dumps(d, indent=1).encode())), label="results"
+    )
+    folder = tmp_path_factory.mktemp("fuzz")
+    path = folder / "results.json"
+    path.write_bytes(mutated)
+    try:
+        load_results(path)
+        valid = True
+    except InvalidFile:
+        valid = False
+    os.environ["BENCHBIAS_LEADERBOARDS"] = str(folder / "boards")  # a fresh board for each example
+    for command in (["check", path, "--against", finished_results], ["leaderboard", "submit", path]):
+        code, err = run_and_check_exit(command, capsys)
+        if not valid:
+            assert code == 2 and one_error_line(err).startswith(f"{path}: "), (command, err)
+        else:
+            assert code in (0, 1, 2), (command, code, err)

@@ -587,7 +587,7 @@ def prepare(
     maxima, read, skipped = [], [], list(problems)
     spill = SliceSpill(cache_dir)
     try:
-        for case in tqdm(cases, desc="reading cases", unit="case", leave=False, disable=not progress):
+        for case in tqdm(cases, desc="reading cases", unit="case", leave=False, disable=not (progress and sys.stderr.isatty())):
             try:
                 part, peaks = read_case(case, layout, source, target, options)
             except DataError as exc:

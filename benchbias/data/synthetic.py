@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -415,10 +416,12 @@ def write_dataset(out_dir: Path, spec: SynthSpec, progress: bool = False) -> lis
     (out_dir / METADATA_FILE).unlink(missing_ok=True)
     affine = _affine(spec.shape)
     indices = range(spec.subjects)
-    if progress:
+    if progress and sys.stderr.isatty():  # a bar in a log file would be one long line of carriage returns
         from tqdm import tqdm
 
         indices = tqdm(indices, desc="synthetic BraTS", unit="subject")
+    elif progress:
+        print(f"generating the synthetic data set ({spec.subjects} subjects) into {out_dir}", file=sys.stderr)
     subject_dirs = []
     for index in indices:
         name = subject_id(index)

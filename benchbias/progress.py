@@ -1,0 +1,85 @@
+"""Progress that suits where it goes.
+
+On a terminal each cell's training steps show as a tqdm bar. When stderr is a file or a pipe (a CI
+log, ``nohup``), a bar would write every step with carriage returns into one enormous line, so a
+plain line is written every few seconds instead (cell, step, steps/s, ETA). In both cases a line
+after every cell gives the overall count of cells done and the run's ETA.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO
+
+from tqdm.auto import tqdm
+
+LINE_INTERVAL_S = 10.0  # seconds between step lines when stderr is not a terminal
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class Steps:
+    """Progress of one training loop: ``update(losses)`` once per step; a context manager."""
+
+    def __init__(self, label: str, total: int, enabled: bool, stream: IO[str] | None = None, interval: float = LINE_INTERVAL_S) -> None:
+        self.label, self.total, self.enabled, self.interval = label, total, enabled, interval
+        self.stream = stream or sys.stderr
+        self.terminal = enabled and self.stream.isatty()
+        self.bar = tqdm(total=total, desc=label, unit="step", leave=True, dynamic_ncols=True, file=self.stream) if self.terminal else None
+        self.done = 0
+        self.started = self.last_line = time.monotonic()
+
+    def update(self, losses: dict[str, float] | None = None) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if losses:
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+            return
+        now = time.monotonic()
+        if self.enabled and now - self.last_line >= self.interval and self.done < self.total:
+            self.last_line = now
+            rate = self.done / max(now - self.started, 1e-9)
+            print(
+                f"{self.label}: step {self.done}/{self.total}, {rate:.1f} steps/s, ETA {duration((self.total - self.done) / rate)}",
+                file=self.stream, flush=True,
+            )
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Cells:
+    """The overall count: ``finished(reused)`` after each cell prints cells done and the run's ETA,
+    estimated from the cells computed in this invocation (reused ones cost nothing)."""
+
+    def __init__(self, total: int, enabled: bool, stream: IO[str] | None = None) -> None:
+        self.total, self.enabled = total, enabled
+        self.stream = stream or sys.stderr
+        self.done = self.reused = 0
+        self.started = time.monotonic()
+
+    def finished(self, label: str, reused: bool = False) -> None:
+        self.done += 1
+        self.reused += reused
+        if not self.enabled or (reused and self.done < self.total):
+            return
+        elapsed = time.monotonic() - self.started
+        computed = self.done - self.reused
+        remaining = self.total - self.done
+        eta = f"ETA {duration(elapsed / computed * remaining)}" if computed and remaining else "done" if not remaining else "ETA unknown"
+        reused_note = f", {self.reused} reused" if self.reused else ""
+        line = f"cells {self.done}/{self.total} done{reused_note} ({label}); {duration(elapsed)} elapsed, {eta}"
+        if self.stream.isatty():
+            tqdm.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
