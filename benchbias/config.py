@@ -55,7 +55,7 @@ class SliceConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    holdout_subjects: int = 10
+    holdout_subjects: int | tuple[str, ...] = 10  # how many subjects to hold out, or their case ids
     seed: int = 0
     method: str = "random"  # "random" (seeded) or "ordered" (sorted case ids, the last ones held out)
 
@@ -68,6 +68,9 @@ class DomainConfig:
     holdout_size: int = 200
     target_fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     holdout_tumor_fraction: float = 0.5
+    # False: the target domain is drawn from training slices outside the source domain (disjoint).
+    # True: from all training slices, as the paper's notebook drew domain B independently of A.
+    target_overlaps_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ class Benchmark:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("source_file")
+        for section, key, default in ADDED_LATER:
+            if data[section][key] == default:  # so that benchmarks that do not use it keep their hashes
+                del data[section][key]
         return data
 
     def hash(self) -> str:
@@ -106,6 +112,10 @@ class Benchmark:
         comparable. Seeds are replicates (the classifier's seed is the split seed, inside the protocol)."""
         return stable_hash(protocol_of(self.to_dict()))
 
+
+# Options added after leaderboards and judges were pinned: they enter the resolved benchmark (and its
+# hashes) only when set to something other than their default.
+ADDED_LATER = (("domains", "target_overlaps_source", False),)
 
 NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps")
 
@@ -263,15 +273,22 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         raise r.fail("slices.image_size", f"must be divisible by 4 (two stride-2 stages), got {slices.image_size}")
 
     sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method"})
+    held = sp.get("holdout_subjects", 10)
+    if isinstance(held, list):
+        held = tuple(r.string(v, f"split.holdout_subjects[{i}]") for i, v in enumerate(r.sequence(held, "split.holdout_subjects")))
+        if len(set(held)) != len(held):
+            raise r.fail("split.holdout_subjects", "contains duplicates")
+    else:
+        held = r.integer(held, "split.holdout_subjects", 1)
     split = SplitConfig(
-        holdout_subjects=r.integer(sp.get("holdout_subjects", 10), "split.holdout_subjects", 1),
+        holdout_subjects=held,
         seed=r.integer(sp.get("seed", 0), "split.seed", 0),
         method=r.choice(sp.get("method", "random"), "split.method", SPLIT_METHODS),
     )
 
     d = r.mapping(
         raw.get("domains", {}), "domains",
-        {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "holdout_tumor_fraction", "target_fractions"},
+        {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "holdout_tumor_fraction", "target_fractions", "target_overlaps_source"},
     )
     fractions = tuple(r.fraction(v, f"domains.target_fractions[{i}]") for i, v in enumerate(r.sequence(d.get("target_fractions", list(DEFAULT_FRACTIONS)), "domains.target_fractions")))
     if len(set(fractions)) != len(fractions):
@@ -283,6 +300,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         holdout_size=r.integer(d.get("holdout_size", 200), "domains.holdout_size", 2),
         target_fractions=fractions,
         holdout_tumor_fraction=r.fraction(d.get("holdout_tumor_fraction", 0.5), "domains.holdout_tumor_fraction"),
+        target_overlaps_source=r.boolean(d.get("target_overlaps_source", False), "domains.target_overlaps_source"),
     )
     if domains.holdout_size % 2 and domains.holdout_tumor_fraction == 0.5:
         raise r.fail("domains.holdout_size", f"must be even (the holdout set is balanced), got {domains.holdout_size}")

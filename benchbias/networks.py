@@ -8,15 +8,17 @@ from torch import nn
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with reflection padding and instance norm, plus the identity."""
+    """Two 3x3 convolutions with reflection padding and instance norm, plus the identity; with
+    ``dropout`` > 0, dropout after the first ReLU (the reference code's ``use_dropout``)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3),
             nn.InstanceNorm2d(channels),
             nn.ReLU(inplace=True),
+            *([nn.Dropout(dropout)] if dropout > 0 else []),
             nn.ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3),
             nn.InstanceNorm2d(channels),
@@ -26,10 +28,10 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def resnet_generator(in_channels: int = 1, out_channels: int = 1, filters: int = 64, blocks: int = 9) -> nn.Module:
+def resnet_generator(in_channels: int = 1, out_channels: int = 1, filters: int = 64, blocks: int = 9, dropout: float = 0.0) -> nn.Module:
     """The CycleGAN ResNet generator (Johnson et al.): reflection-padded 7x7 stem, two stride-2
-    downsamplings, ``blocks`` residual blocks, two transposed-conv upsamplings, 7x7 head and tanh.
-    Input height and width must be divisible by 4."""
+    downsamplings, ``blocks`` residual blocks (each with ``dropout``), two transposed-conv
+    upsamplings, 7x7 head and tanh. Input height and width must be divisible by 4."""
     layers: list[nn.Module] = [
         nn.ReflectionPad2d(3),
         nn.Conv2d(in_channels, filters, 7),
@@ -40,7 +42,7 @@ def resnet_generator(in_channels: int = 1, out_channels: int = 1, filters: int =
     for _ in range(2):
         layers += [nn.Conv2d(channels, channels * 2, 3, stride=2, padding=1), nn.InstanceNorm2d(channels * 2), nn.ReLU(inplace=True)]
         channels *= 2
-    layers += [ResidualBlock(channels) for _ in range(blocks)]
+    layers += [ResidualBlock(channels, dropout) for _ in range(blocks)]
     for _ in range(2):
         layers += [
             nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1, output_padding=1),

@@ -59,27 +59,43 @@ class Steps:
 
 
 class Cells:
-    """The overall count: ``finished(reused)`` after each cell prints cells done and the run's ETA,
-    estimated from the cells computed in this invocation (reused ones cost nothing)."""
+    """The overall count: ``finished(label, group)`` after each cell prints cells done and the run's
+    ETA. Cells of one group (a method) cost about the same, so the ETA charges each remaining cell the
+    mean time of its group's cells computed in this invocation (else the mean of all computed cells);
+    reused cells cost nothing."""
 
-    def __init__(self, total: int, enabled: bool, stream: IO[str] | None = None) -> None:
-        self.total, self.enabled = total, enabled
+    def __init__(self, groups: list[str], enabled: bool, stream: IO[str] | None = None) -> None:
+        self.remaining = list(groups)  # the group of every cell not yet finished, in order
+        self.total, self.enabled = len(groups), enabled
         self.stream = stream or sys.stderr
         self.done = self.reused = 0
-        self.started = time.monotonic()
+        self.seconds: dict[str, list[float]] = {}
+        self.started = self.last = time.monotonic()
 
-    def finished(self, label: str, reused: bool = False) -> None:
+    def finished(self, label: str, group: str, reused: bool = False) -> None:
+        now = time.monotonic()
         self.done += 1
-        self.reused += reused
+        self.remaining.remove(group)
+        if reused:
+            self.reused += 1
+        else:
+            self.seconds.setdefault(group, []).append(now - self.last)
+        self.last = now
         if not self.enabled or (reused and self.done < self.total):
             return
-        elapsed = time.monotonic() - self.started
-        computed = self.done - self.reused
-        remaining = self.total - self.done
-        eta = f"ETA {duration(elapsed / computed * remaining)}" if computed and remaining else "done" if not remaining else "ETA unknown"
         reused_note = f", {self.reused} reused" if self.reused else ""
-        line = f"cells {self.done}/{self.total} done{reused_note} ({label}); {duration(elapsed)} elapsed, {eta}"
+        line = f"cells {self.done}/{self.total} done{reused_note} ({label}); {duration(now - self.started)} elapsed, {self.eta()}"
         if self.stream.isatty():
             tqdm.write(line, file=self.stream)
         else:
             print(line, file=self.stream, flush=True)
+
+    def eta(self) -> str:
+        if not self.remaining:
+            return "done"
+        every = [t for times in self.seconds.values() for t in times]
+        if not every:
+            return "ETA unknown"
+        overall = sum(every) / len(every)
+        mean = {group: sum(times) / len(times) for group, times in self.seconds.items()}
+        return f"ETA {duration(sum(mean.get(group, overall) for group in self.remaining))}"

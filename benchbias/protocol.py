@@ -38,9 +38,17 @@ def sample_with_fraction(
 
 
 def held_out_subjects(subjects: np.ndarray, split: SplitConfig, rng: np.random.Generator) -> np.ndarray:
-    """The held-out subject ids (sorted): seeded at random, or the last ``holdout_subjects`` of the
-    sorted ids for ``method: ordered`` (the paper: first 30 patients train, remaining 20 holdout)."""
+    """The held-out subject ids (sorted): the ids listed in ``holdout_subjects``, else that many
+    seeded at random, or the last ones of the sorted ids for ``method: ordered``."""
     subjects = np.unique(subjects)
+    if isinstance(split.holdout_subjects, tuple):
+        missing = sorted(set(split.holdout_subjects) - set(subjects.tolist()))
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise ProtocolError(f"split.holdout_subjects: {len(missing)} listed subject(s) not in the data: {shown} (ids look like {subjects[0]})")
+        if len(split.holdout_subjects) >= len(subjects):
+            raise ProtocolError(f"split.holdout_subjects: lists all {len(subjects)} subjects; none would be left to train on")
+        return np.sort(np.array(split.holdout_subjects, dtype=subjects.dtype))
     if split.holdout_subjects >= len(subjects):
         raise ProtocolError(f"split.holdout_subjects: {split.holdout_subjects} but the data has only {len(subjects)} subjects")
     if split.method == "ordered":
@@ -76,7 +84,7 @@ def unpaired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainCon
     source = sample_with_fraction(
         train, is_tumor, domains.source_size, domains.source_tumor_fraction, np.random.default_rng([seed, 1]), "domains.source_size"
     )
-    rest = np.setdiff1d(train, source)
+    rest = train if domains.target_overlaps_source else np.setdiff1d(train, source)
     target_rng = np.random.default_rng([seed, 2, int(round(ratio * 1000))])
     target = sample_with_fraction(rest, is_tumor, domains.target_size, ratio, target_rng, "domains.target_size")
     return Domains(source=source, target=target)
@@ -93,8 +101,16 @@ def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
     """Fail before any training when some fraction of the sweep cannot be drawn."""
     tumor = int(is_tumor[train].sum())
     healthy = len(train) - tumor
+    disjoint = unpaired and not domains.target_overlaps_source
     src_tumor = int(round(domains.source_size * domains.source_tumor_fraction)) if unpaired else 0
     src_healthy = domains.source_size - src_tumor if unpaired else 0
+    if unpaired and (src_tumor > tumor or src_healthy > healthy):
+        raise ProtocolError(
+            f"domains.source_size: the source domain needs {src_tumor} tumor + {src_healthy} healthy training slices, "
+            f"but the training subjects have {tumor} tumor + {healthy} healthy"
+        )
+    if not disjoint:
+        src_tumor = src_healthy = 0  # the target may reuse the source's slices
     for ratio in domains.target_fractions:
         tgt_tumor = int(round(domains.target_size * ratio))
         tgt_healthy = domains.target_size - tgt_tumor
@@ -102,5 +118,5 @@ def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
             raise ProtocolError(
                 f"domains.target_size: at target fraction {ratio} the protocol needs "
                 f"{src_tumor + tgt_tumor} tumor + {src_healthy + tgt_healthy} healthy training slices "
-                f"({'source + target, disjoint' if unpaired else 'pairs'}), but the training subjects have {tumor} tumor + {healthy} healthy"
+                f"({'source + target, disjoint' if disjoint else 'target' if unpaired else 'pairs'}), but the training subjects have {tumor} tumor + {healthy} healthy"
             )

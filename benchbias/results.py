@@ -39,19 +39,20 @@ def git_commit() -> str | None:
         return None
 
 
-def device_description(device: torch.device) -> str:
+def device_description(device: torch.device, amp: bool = False) -> str:
+    """What computed the numbers, in words that end up on leaderboards: mixed precision included."""
     if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
+        return f"cuda: {torch.cuda.get_device_name(device)}, {'bfloat16 autocast' if amp else 'float32'}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
+def provenance(device: torch.device, amp: bool = False) -> dict[str, Any]:
     return {
         "packages": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": git_commit(),
-        "device": device_description(device),
+        "device": device_description(device, amp),
     }
 
 

@@ -230,7 +230,9 @@ class Run:
         return blob, {**info, **identity}
 
     def cells(self) -> list[tuple[ModelConfig, int, float]]:
-        return [(m, seed, ratio) for m in self.methods for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions]
+        """Every (method, seed, fraction), methods interleaved: each method's cost per cell is known
+        after the first few cells (a sound ETA), and an interrupted run has some of every method."""
+        return [(m, seed, ratio) for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions for m in self.methods]
 
     def cell_path(self, method: ModelConfig, seed: int, ratio: float) -> Path:
         return self.out / "cells" / method.name / f"r{ratio:.3f}-s{seed}.json"
@@ -352,7 +354,7 @@ class Run:
         todo = self.cells()
         done: dict[tuple[str, int, float], dict] = {}
         skipped = 0
-        overall = progress.Cells(len(todo), self.options.progress)
+        overall = progress.Cells([method.name for method, _, _ in todo], self.options.progress)
         for i, (method, seed, ratio) in enumerate(todo, start=1):
             path = self.cell_path(method, seed, ratio)
             key = self.cell_key(method, seed, ratio, classifier["sha256"])
@@ -361,12 +363,12 @@ class Run:
             if stored is not None:
                 done[(method.name, seed, ratio)] = stored
                 skipped += 1
-                overall.finished(label, reused=True)
+                overall.finished(label, method.name, reused=True)
                 continue
             cell = self.run_cell(method, seed, ratio, key, f"[{i}/{len(todo)}] {label}")
             write_json(path, cell)
             done[(method.name, seed, ratio)] = cell
-            overall.finished(label)
+            overall.finished(label, method.name)
 
         methods = {}
         for method in self.methods:
@@ -405,7 +407,7 @@ class Run:
             "provenance": {
                 "benchbias_version": __version__,
                 "seeds": list(self.bench.seeds),
-                **provenance(self.device),
+                **provenance(self.device, amp=self.compute_settings()["amp"]),
                 "started": started.isoformat(timespec="seconds"),
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "wall_time_s": round(time.perf_counter() - wall, 1),

@@ -27,6 +27,10 @@ GENERATOR_PARAMS: dict[str, Param] = {
     "decay_fraction": Param(
         0.5, "share of the step budget over which lr decays linearly to 0 (paper: 100 + 100 epochs)", minimum=0.0, maximum=1.0
     ),
+    # The paper's generators all had Dropout(0.5) in every residual block (no run passed --no_dropout),
+    # and its test.py never called eval(): dropout stayed on while the holdout was translated.
+    "dropout": Param(0.0, "dropout in every residual block of the generator (the paper's runs: 0.5)", minimum=0.0, maximum=0.95),
+    "dropout_at_translation": Param(False, "keep dropout active when translating the holdout (the paper's test.py did)"),
 }
 
 
@@ -64,7 +68,7 @@ class NetworkTranslator(Translator):
         return net.to(self.device)
 
     def new_generator(self) -> nn.Module:
-        net = resnet_generator(filters=self.hparams["filters"], blocks=self.hparams["blocks"])
+        net = resnet_generator(filters=self.hparams["filters"], blocks=self.hparams["blocks"], dropout=self.hparams["dropout"])
         init_weights(net)
         return self.place(net)
 
@@ -112,7 +116,8 @@ class NetworkTranslator(Translator):
 
     @torch.inference_mode()
     def translate(self, source: torch.Tensor) -> torch.Tensor:
-        self.generator.eval()
+        # Instance norm keeps no running statistics, so train mode differs from eval only in dropout.
+        self.generator.train(self.hparams["dropout_at_translation"])
         return self.generator(source.to(self.device)).float().cpu()
 
 

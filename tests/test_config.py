@@ -94,6 +94,23 @@ def test_yaml_syntax_error_and_missing_file(tmp_path):
         find_benchmark(str(tmp_path / "missing.yaml"))
 
 
+def test_options_added_later_leave_the_hashes_of_benchmarks_that_do_not_use_them():
+    bench = parse_benchmark(smoke_raw(), "x")
+    assert "target_overlaps_source" not in bench.to_dict()["domains"]
+    raw = smoke_raw()
+    raw["domains"]["target_overlaps_source"] = False
+    assert parse_benchmark(raw, "x").protocol_hash() == bench.protocol_hash()
+    raw["domains"]["target_overlaps_source"] = True
+    assert parse_benchmark(raw, "x").protocol_hash() != bench.protocol_hash()
+    raw = smoke_raw()
+    raw["split"]["holdout_subjects"] = ["BraTS_Synth_001", "BraTS_Synth_001"]
+    with pytest.raises(ConfigError, match=r"x: split.holdout_subjects: contains duplicates"):
+        parse_benchmark(raw, "x")
+    raw["split"]["holdout_subjects"] = ["BraTS_Synth_001", 7]
+    with pytest.raises(ConfigError, match=r"x: split.holdout_subjects\[1\]: must be a non-empty string, got int 7"):
+        parse_benchmark(raw, "x")
+
+
 def test_method_may_run_a_plugin_under_another_name():
     raw = smoke_raw()
     raw["methods"]["l1-wide"] = {"plugin": "l1", "params": {"filters": 16}}
@@ -123,7 +140,12 @@ def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
     s = bench.slices
     assert (s.half, s.normalization, s.drop_ambiguous, s.min_tumor_fraction) == ("left", "dataset_max", False, 0.01)
     assert s.min_brain_fraction == pytest.approx(0.30 / 1.30, abs=1e-6)  # the notebook: brain / non-brain > 0.30
-    assert (bench.split.method, bench.split.holdout_subjects) == ("ordered", 20)
+    # The 20 holdout patients the notebook printed (its Python 2 dict order, not sorted ids): 8 HG + 12 LG.
+    held = bench.split.holdout_subjects
+    assert len(held) == 20 and sum(h.startswith("HG/") for h in held) == 8 and "LG/0023" in held and "HG/0002" not in held
+    assert bench.domains.target_overlaps_source  # the notebook drew domain B from all training slices
+    condgan = next(m for m in bench.methods if m.name == "condgan")
+    assert (condgan.params["gan_mode"], condgan.params["pool_size"]) == ("lsgan", 50)  # run-cond.sh via pix2pix_model.py
     d = bench.domains
     assert (d.source_size, d.target_size, d.source_tumor_fraction, d.holdout_size, d.holdout_tumor_fraction) == (700, 700, 0.5, 300, 0.53)
     assert d.target_fractions == tuple(round(0.1 * i, 1) for i in range(11))

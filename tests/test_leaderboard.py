@@ -84,7 +84,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert path.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     markdown = path.with_suffix(".md").read_text()
     assert "![" in markdown and "(synthetic-smoke.png)" in markdown
-    assert "do not edit by hand" in markdown and "95% t-intervals over seeds" in markdown
+    assert "do not edit by hand" in markdown and "95% t-intervals of its per-seed values" in markdown
     assert f"{entry['summary']['mean_mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
     assert markdown.count("| l1 |") == 6, "ranked table plus five per-fraction tables"
 

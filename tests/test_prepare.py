@@ -266,7 +266,7 @@ def test_run_reuses_what_data_prepare_wrote(tmp_path, capsys, monkeypatch):
     bench_path = benchmark_file(tmp_path, tmp_path / "data")
     code, out, err = prepare_cli(capsys, "--benchmark", bench_path)  # PATH from the benchmark, cache in $BENCHBIAS_CACHE
     assert code == 0, err
-    assert "split:    ordered, 1 of 3 subjects held out" in out
+    assert "split:    1 of 3 subjects held out, ordered (seed 0): C" in out
     assert "train      2 subjects: 6 tumor, 6 healthy slices" in out and "holdout    1 subjects: 3 tumor, 3 healthy slices" in out
     assert "protocol: fits: holdout 4 slices (2 tumor + 2 healthy)" in out
 

@@ -19,15 +19,17 @@ def test_steps_write_lines_to_a_pipe_and_cells_give_an_overall_eta(monkeypatch):
     assert lines[0] == "cyclegan r=0.30 seed=0: step 4/20, 0.3 steps/s, ETA 48s"
 
     stream = io.StringIO()
-    cells = progress.Cells(4, True, stream=stream)
-    cells.finished("l1 r=0.00 seed=0", reused=True)  # reused cells cost nothing: no line, no ETA weight
-    cells.finished("l1 r=0.50 seed=0")
-    cells.finished("l1 r=1.00 seed=0")
-    cells.finished("gan r=0.00 seed=0", reused=True)
+    cells = progress.Cells(["l1", "l1", "l1", "gan", "gan"], True, stream=stream)  # the clock starts at 60 s
+    cells.finished("l1 r=0.00 seed=0", "l1", reused=True)  # 63 s: reused cells cost nothing, print nothing
+    cells.finished("l1 r=0.50 seed=0", "l1")  # 66 s: 3 s for an l1 cell
+    cells.finished("gan r=0.00 seed=0", "gan")  # 69 s: 3 s for a gan cell
+    cells.finished("l1 r=1.00 seed=0", "l1")  # 72 s
+    cells.finished("gan r=1.00 seed=0", "gan", reused=True)
     assert stream.getvalue().splitlines() == [
-        "cells 2/4 done, 1 reused (l1 r=0.50 seed=0); 3s elapsed, ETA 6s",
-        "cells 3/4 done, 1 reused (l1 r=1.00 seed=0); 6s elapsed, ETA 3s",
-        "cells 4/4 done, 2 reused (gan r=0.00 seed=0); 9s elapsed, done",
+        "cells 2/5 done, 1 reused (l1 r=0.50 seed=0); 6s elapsed, ETA 9s",  # l1, gan, gan left: all at the l1 mean
+        "cells 3/5 done, 1 reused (gan r=0.00 seed=0); 9s elapsed, ETA 6s",
+        "cells 4/5 done, 1 reused (l1 r=1.00 seed=0); 12s elapsed, ETA 3s",  # gan left, at the gan mean
+        "cells 5/5 done, 2 reused (gan r=1.00 seed=0); 15s elapsed, done",
     ]
     assert progress.duration(3725) == "1h02m" and progress.duration(61) == "1m01s"
 

@@ -83,3 +83,30 @@ def test_capacity_is_checked_before_training():
     with pytest.raises(ProtocolError, match="at target fraction 1.0 the protocol needs 81 tumor"):
         check_capacity(train, slices.is_tumor, DomainConfig(source_size=40, target_size=60 + 1, target_fractions=(1.0,)), unpaired=True)
     check_capacity(train, slices.is_tumor, DomainConfig(source_size=40, target_size=80, target_fractions=(1.0,)), unpaired=False)
+
+
+def test_listed_holdout_subjects_are_held_out_and_unknown_ids_are_named():
+    slices = fake_slices()
+    split = split_subjects(slices, SplitConfig(holdout_subjects=("S07", "S02")), DomainConfig(holdout_size=20))
+    assert split.holdout_subjects == ("S02", "S07") and set(slices.case_id[split.holdout]) <= {"S02", "S07"}
+    assert not {"S02", "S07"} & set(slices.case_id[split.train])
+    with pytest.raises(ProtocolError) as err:
+        split_subjects(slices, SplitConfig(holdout_subjects=("S02", "HG0001")), DomainConfig(holdout_size=20))
+    assert str(err.value) == "split.holdout_subjects: 1 listed subject(s) not in the data: HG0001 (ids look like S00)"
+
+
+def test_overlapping_target_reuses_source_slices_where_disjoint_domains_cannot_be_drawn():
+    """The paper's notebook drew domain B from all training slices: at r=0 its 700-slice target took
+    nearly all of the 704 healthy training slices, which a disjoint draw cannot supply."""
+    slices = fake_slices()  # 80 tumor, 120 healthy slices
+    train = np.arange(len(slices))
+    disjoint = DomainConfig(source_size=100, target_size=100, target_fractions=(0.0,))
+    with pytest.raises(ProtocolError, match=r"needs 50 tumor \+ 150 healthy training slices \(source \+ target, disjoint\)"):
+        check_capacity(train, slices.is_tumor, disjoint, unpaired=True)
+    overlapping = DomainConfig(source_size=100, target_size=100, target_fractions=(0.0, 0.8), target_overlaps_source=True)
+    check_capacity(train, slices.is_tumor, overlapping, unpaired=True)
+    d = unpaired_domains(train, slices.is_tumor, overlapping, 0.0, seed=0)
+    assert slices.is_tumor[d.target].sum() == 0 and len(set(d.target)) == 100
+    assert len(set(d.source) & set(d.target)) >= 20  # 100 of 120 healthy slices: at least 20 shared with the source's 50
+    with pytest.raises(ProtocolError, match=r"at target fraction 0.9 the protocol needs 90 tumor \+ 10 healthy training slices \(target\)"):
+        check_capacity(train, slices.is_tumor, DomainConfig(source_size=100, target_size=100, target_fractions=(0.9,), target_overlaps_source=True), unpaired=True)

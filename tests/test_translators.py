@@ -263,7 +263,11 @@ def test_cyclegan_objective(registry, params):
     assert_same_weights(t, nets)
 
 
-@pytest.mark.parametrize("name,params", [("condgan", {}), ("condgan", {"gan_mode": "lsgan"}), ("condgan", {"lambda_l1": 2.0}), ("pix2pix", {})])
+@pytest.mark.parametrize(
+    "name,params",
+    # A pool's first query returns its (empty) history's input unchanged: the same objective.
+    [("condgan", {}), ("condgan", {"gan_mode": "lsgan"}), ("condgan", {"gan_mode": "lsgan", "pool_size": 50}), ("condgan", {"lambda_l1": 2.0}), ("pix2pix", {})],
+)
 def test_conditional_objectives(registry, name, params):
     t, nets, a, b, terms = one_step(registry, name, **params)
     mode, lambda_l1 = t.hparams["gan_mode"], t.hparams["lambda_l1"]
@@ -350,3 +354,25 @@ def test_refitting_starts_from_fresh_optimisers(registry):
     fit(t, PairedSlices(source, target))
     assert len(t.optimizers) == 2
     assert isinstance(t, AdversarialTranslator) and math.isfinite(t.translate(source[:1]).sum().item())
+
+
+def test_condgan_pool_keeps_generated_pairs_as_the_papers_run_did(registry):
+    source, target = slices()
+    t = fit(translator(registry, "condgan", gan_mode="lsgan", pool_size=50), PairedSlices(source, target), steps=3)
+    assert len(t.pool) == 6 and t.pool.images.shape[1] == 2  # 3 steps x batch 2 (source, image) pairs
+    assert translator(registry, "condgan").hparams["pool_size"] == 0  # Table 1's CondGAN: no pool by default
+
+
+def test_generator_dropout_and_dropout_at_translation(registry):
+    source, target = slices()
+    plain = fit(translator(registry, "l1"), PairedSlices(source, target))
+    assert not any(isinstance(m, nn.Dropout) for m in plain.generator.modules())
+    t = fit(translator(registry, "l1", dropout=0.5, blocks=2), PairedSlices(source, target))
+    assert sum(isinstance(m, nn.Dropout) for m in t.generator.modules()) == 2  # one per residual block
+    assert torch.equal(t.translate(source), t.translate(source))  # off at translation by default
+    t.hparams["dropout_at_translation"] = True  # the paper's test.py never called eval()
+    torch.manual_seed(0)
+    first, second = t.translate(source), t.translate(source)
+    assert not torch.equal(first, second)
+    torch.manual_seed(0)
+    assert torch.equal(t.translate(source), first)  # still deterministic under the run's seed

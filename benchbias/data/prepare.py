@@ -80,7 +80,8 @@ def command(args: argparse.Namespace) -> int:
         subjects = np.unique(slices.case_id)
         held = held_out_subjects(subjects, split, np.random.default_rng([split.seed, 0]))
         in_holdout = np.isin(slices.case_id, held)
-        print(f"split:    {split.method}, {split.holdout_subjects} of {len(subjects)} subjects held out (seed {split.seed})")
+        how = "listed" if isinstance(split.holdout_subjects, tuple) else f"{split.method} (seed {split.seed})"
+        print(f"split:    {len(held)} of {len(subjects)} subjects held out, {how}: {', '.join(map(str, held))}")
         print(f"  train   {len(subjects) - len(held):>4} subjects: {counts(slices.is_tumor[~in_holdout])} slices")
         print(f"  holdout {len(held):>4} subjects: {counts(slices.is_tumor[in_holdout])} slices")
 
