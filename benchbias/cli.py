@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--no-progress", action="store_true", help="no progress bars")
     _plugin_dir_option(selftest)
 
+    plan = sub.add_parser("plan", help="before a long run: the split, every fraction's domains and feasibility, cells, and a compute estimate")
+    plan.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or YAML path")
+    plan.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    plan.add_argument("--device", default="auto", help="where to measure the time per step: auto, cpu, cuda, ...")
+    plan.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    plan.add_argument("--measure-steps", type=int, default=2, metavar="N", help="training steps timed per method (0: no compute estimate)")
+    plan.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _plugin_dir_option(plan)
+
     plugins = sub.add_parser("plugins", help="list translators, classifiers and data layouts with their origin")
     _plugin_dir_option(plugins)
 
@@ -230,6 +239,41 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     missed = [v for v in verdicts if not v.passed]
     print(f"\n{len(verdicts) - len(missed)} of {len(verdicts)} canaries caught; report: {out / 'report.html'}")
     return 1 if missed else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from benchbias import plan
+    from benchbias.config import ConfigError, find_benchmark, load_benchmark
+    from benchbias.data.sources import prepare_dataset
+    from benchbias.plugins import load_registry
+    from benchbias.protocol import split_subjects
+    from benchbias.runner import instantiate, select_device
+
+    set_threads(args.threads)
+    if args.measure_steps < 0:
+        raise ConfigError(f"--measure-steps {args.measure_steps}: must be 0 or more")
+    bench = load_benchmark(find_benchmark(args.benchmark))
+    registry = load_registry(args.plugin_dir)
+    device = select_device(args.device)
+    translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file)[0] for m in bench.methods}
+    data = prepare_dataset(bench.dataset, bench.slices, registry, args.data, not args.no_progress)
+    slices = data.slices
+    split = split_subjects(slices, bench.split, bench.domains)
+    unpaired = any(not t.paired for t in translators.values())
+    costs = []
+    if args.measure_steps:
+        cells = len(bench.domains.target_fractions) * len(bench.seeds)
+        for method in bench.methods:
+            flops, seconds = plan.measure_step(translators[method.name], bench.slices.image_size, device, args.measure_steps)
+            costs.append(plan.Cost(method.name, flops, seconds, method.steps, cells))
+    import torch
+
+    where = f"{device.type}, {torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, costs, where)
+    print(f"data: {data.root} (layout {data.layout})")
+    print("\n".join(lines))
+    plan.check_feasible(infeasible)
+    return 0
 
 
 def with_seeds(bench, seeds: list[int] | None):
@@ -469,7 +513,7 @@ def after_full_disk(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "selftest": cmd_selftest, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
+    handlers = {"run": cmd_run, "plan": cmd_plan, "selftest": cmd_selftest, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
     if args.command == "data":
         handler = {"synth": cmd_synth, "prepare": cmd_prepare}[args.data_command]
     elif args.command == "judge":
