@@ -10,11 +10,11 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from benchbias.errors import BenchbiasError
-
 
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 

@@ -257,8 +257,8 @@ def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monke
 
 # ---- property-based: mutated files never cause a traceback -----------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ODD_VALUES = st.one_of(
     st.none(),

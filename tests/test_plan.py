@@ -40,7 +40,7 @@ def test_plan_reports_split_domains_cells_and_compute(tmp_path, capsys):
     assert train_row.split()[1] == "4" and tumor + healthy > 0
     assert "holdout subjects: HG/0002, LG/0001" in out and "train subjects:   HG/0001, HG/0003, LG/0002, LG/0003" in out
     assert "source 12 at 0.5 tumor (unpaired), target / pairs 12; target may overlap the source" in out
-    assert re.search(r"^0\s+6 \+ 6\s+0 \+ 12\s+yes$", out, re.M) and re.search(r"^1\s+6 \+ 6\s+12 \+ 0\s+yes$", out, re.M)
+    assert re.search(r"^0\s+6 \+ 6\s+0 \+ 12\s+yes$", out, re.MULTILINE) and re.search(r"^1\s+6 \+ 6\s+12 \+ 0\s+yes$", out, re.MULTILINE)
     assert "cells: 2 methods x 3 fractions x 2 seeds = 12" in out
     cyclegan = next(line for line in lines if line.startswith("cyclegan ")).split()
     l1 = next(line for line in lines if line.startswith("l1 ")).split()
