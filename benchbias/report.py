@@ -71,6 +71,12 @@ def write_report(out_dir: Path, results: dict | None = None, with_results: bool 
 # ---- reading the results ----------------------------------------------------------------------
 
 
+def modalities(results: dict) -> tuple[str, str]:
+    """The source and target modality names of the run (e.g. FLAIR, T1), from its embedded benchmark."""
+    dataset = results["benchmark"].get("config", {}).get("dataset", {})
+    return dataset.get("source", "flair").upper(), dataset.get("target", "t1").upper()
+
+
 def fractions(results: dict) -> list[float]:
     """The target tumor fractions that were run, ascending."""
     ratios = {cell["ratio"] for method in results["methods"].values() for cell in method["cells"]}
@@ -256,7 +262,8 @@ def draw_example_block(block, results: dict, examples: dict, index: int, ratios:
     names = list(results["methods"])
     axes = block.subplots(len(names), len(ratios) + 2, squeeze=False, gridspec_kw={"wspace": 0.03, "hspace": 0.03})
     mask = examples["tumor_mask"][index]
-    headers = ["FLAIR\n(source)"] + [percent(r) for r in ratios] + ["T1\n(target)"]
+    source, target = modalities(results)
+    headers = [f"{source}\n(source)"] + [percent(r) for r in ratios] + [f"{target}\n(target)"]
     for row, name in enumerate(names):
         images = [examples["source"][index]]
         images += [None if translations[(name, r)] is None else translations[(name, r)][index] for r in ratios]
@@ -316,7 +323,7 @@ FIGURE2_CAPTION = (
 )
 FIGURE3_CAPTION = (
     "After the paper's Figure 3 and Figure S1. The same two holdout slices translated by every method at every "
-    "target tumor fraction: FLAIR source on the left, real T1 on the right, tumor outlined in red."
+    "target tumor fraction: the source on the left, the real target on the right, tumor outlined in red."
 )
 
 
@@ -447,6 +454,7 @@ def report_html(results: dict, figures: dict[str, bytes]) -> str:
     bench = results["benchmark"]
     name = bench["name"]
     description = bench.get("config", {}).get("description", "")
+    source, target = modalities(results)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -457,7 +465,7 @@ def report_html(results: dict, figures: dict[str, bytes]) -> str:
 <body>
 <h1>benchbias report: {esc(name)}</h1>
 <p class="muted">{esc(description)}</p>
-<p>Translators are trained FLAIR &rarr; T1 at each target tumor fraction and a classifier trained on real T1 slices
+<p>Translators are trained {esc(source)} &rarr; {esc(target)} at each target tumor fraction and a classifier trained on real {esc(target)} slices
 says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Honari 2018).</p>
 
 <h2>Verdict: this run's ranking</h2>

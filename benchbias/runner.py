@@ -47,6 +47,13 @@ def core_code_sha256() -> str:
     return stable_hash({name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in CORE_MODULES})
 
 
+INTENSITY_SCALES = {  # what the MAE's [0, 1] scale means, per slices.normalization
+    "percentile": "each volume scaled to [0, 1] (0 = its minimum, the background; 1 = its 99.5th percentile); MAE on that scale",
+    "max": "each volume divided by its maximum, to [0, 1]; MAE on that scale",
+    "dataset_max": "each modality divided by its maximum over the whole data set, to [0, 1]; MAE on that scale",
+}
+
+
 class TranslatorOutputError(BenchbiasError, ValueError):
     """A translator returned something that is not a translation of the holdout slices."""
 
@@ -436,5 +443,5 @@ class Run:
             "holdout_subjects": list(split.holdout_subjects),
             "train_slices": {"tumor": train_tumor, "healthy": len(split.train) - train_tumor},
             "holdout": {"size": len(split.holdout), "tumor": int(s.is_tumor[split.holdout].sum())},
-            "intensity_scale": "each volume scaled to [0, 1] (0 = background, 1 = its 99.5th percentile); MAE on that scale",
+            "intensity_scale": INTENSITY_SCALES[self.bench.slices.normalization],
         }

@@ -228,3 +228,16 @@ def test_markdown_table_escapes_and_aligns():
     table = markdown_table_html("| n | name |\n|---:|---|\n| 1 | <b>&x |")
     assert '<th class="num">n</th><th>name</th>' in table
     assert '<td class="num">1</td><td>&lt;b&gt;&amp;x</td>' in table
+
+
+def test_modalities_and_intensity_scale_come_from_the_results(run_folder, tmp_path):
+    results = results_of(run_folder)
+    assert results["dataset"]["intensity_scale"].startswith("each volume scaled to [0, 1] (0 = its minimum, the background; 1 = its 99.5th percentile)")
+    folder = copy_run(run_folder, tmp_path / "t2")
+    results["benchmark"]["config"]["dataset"].update(source="t2", target="flair")  # as a T2 -> FLAIR benchmark would record
+    page = write_report(folder, results)["html"].read_text()
+    assert "trained T2 &rarr; FLAIR" in page and "trained on real FLAIR slices" in page
+    assert "FLAIR &rarr; T1" not in page
+    from benchbias.runner import INTENSITY_SCALES
+
+    assert "whole data set" in INTENSITY_SCALES["dataset_max"] and "99.5th" not in INTENSITY_SCALES["dataset_max"]
