@@ -184,9 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     methods = tuple(args.methods) or tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
-    problem = folder_problem(out)
-    if problem:
-        raise ConfigError(f"--out {out}: {problem}")
+    check_results_folder(out)
     run = Run(
         bench,
         registry,
@@ -216,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     from benchbias import selftest
-    from benchbias.config import ConfigError, find_benchmark, load_benchmark
+    from benchbias.config import find_benchmark, load_benchmark
     from benchbias.plugins import load_registry
     from benchbias.results import ranked_table
     from benchbias.runner import Run, RunOptions
@@ -227,9 +225,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     references = [m.name for m in bench.methods]
     bench = selftest.with_canaries(bench, registry)
     out = args.out or Path("benchbias-runs") / f"{bench.name}-selftest"
-    problem = folder_problem(out)
-    if problem:
-        raise ConfigError(f"--out {out}: {problem}")
+    check_results_folder(out)
     options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress)
     results = Run(bench, registry, options).execute()
     print(f"\n{ranked_table(results)}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
@@ -312,6 +308,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     paths = write_dataset(args.out, SynthSpec(subjects=args.subjects, seed=args.seed, shape=tuple(args.shape)), progress=True)
     print(f"wrote {len(paths)} subjects to {args.out}")
     return 0
+
+
+def check_results_folder(out: Path) -> None:
+    from benchbias.config import ConfigError
+
+    problem = folder_problem(out)
+    if problem:
+        raise ConfigError(f"--out {out}: {problem}")
 
 
 def folder_problem(path: Path) -> str | None:

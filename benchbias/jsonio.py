@@ -27,22 +27,29 @@ class NonFinite(str):
     """A ``NaN``/``Infinity`` constant found in a JSON file (not a number, so validation rejects it)."""
 
 
-def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Call ``write(binary_handle)`` on a temporary file next to ``path``, then rename it into place,
-    so a reader sees the old file or the new one, never half of one."""
-    path = Path(path)
+def _stage(path: Path, write: Callable[[IO[bytes]], Any]) -> str:
+    """Call ``write(binary_handle)`` on a new temporary file next to ``path``; return its name.
+    A full disk becomes :class:`OutOfSpace` naming ``path``; on any failure no temporary file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
-        _share(tmp)
-        os.replace(tmp, path)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are meant to be shared
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno in FULL_DISK:
             raise OutOfSpace(exc.errno, f"{path}: cannot write: {os.strerror(exc.errno).lower()}") from None
         raise
+    return tmp
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Call ``write(binary_handle)`` on a temporary file next to ``path``, then rename it into place,
+    so a reader sees the old file or the new one, never half of one."""
+    os.replace(_stage(Path(path), write), path)
 
 
 def replace_together(contents: dict[Path, bytes]) -> None:
@@ -52,27 +59,13 @@ def replace_together(contents: dict[Path, bytes]) -> None:
     staged: list[tuple[str, Path]] = []
     try:
         for path, data in contents.items():
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            _share(tmp)
-    except BaseException as exc:
+            staged.append((_stage(Path(path), lambda handle, data=data: handle.write(data)), Path(path)))
+    except BaseException:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno in FULL_DISK:
-            raise OutOfSpace(exc.errno, f"{staged[-1][1]}: cannot write: {os.strerror(exc.errno).lower()}") from None
         raise
     for tmp, path in staged:
         os.replace(tmp, path)
-
-
-def _share(tmp: str) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; results are meant to be shared
 
 
 def dumps(data: Any) -> str:
