@@ -45,6 +45,19 @@ def known_benchmarks() -> str:
     return "known benchmarks (give a name, or the path of a YAML file):\n" + "\n".join(lines)
 
 
+def _executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs", type=int, metavar="N",
+        help="cells at once, each in a worker process with --threads torch threads (default: one job per CPU core, 1 on CUDA); 1 runs them in this process",
+    )
+    parser.add_argument(
+        "--threads", type=int,
+        help="CPU threads for torch: per worker process (default 1), or of this process with --jobs 1 (default: torch's choice)",
+    )
+    parser.add_argument("--executor", choices=("local", "ray"), default="local", help='where cells run: local processes, or Ray tasks (pip install "benchbias[ray]")')
+    parser.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster's address (default: start Ray on this machine)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="benchbias", description="Do medical image translators hallucinate or erase disease?")
     parser.add_argument("--version", action="version", version=f"benchbias {__version__}")
@@ -58,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="results folder (default: benchbias-runs/<benchmark>); a rerun resumes it")
     run.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
     run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    _executor_options(run)
     run.add_argument("--no-amp", action="store_true", help="disable bfloat16 autocast on CUDA")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument(
@@ -82,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--out", type=Path, help="results folder (default: benchbias-runs/<benchmark>-selftest); a rerun resumes it")
     selftest.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
     selftest.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
-    selftest.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    _executor_options(selftest)
     selftest.add_argument("--seeds", type=int, nargs="+", metavar="N", help="translator seeds instead of the benchmark's")
     selftest.add_argument("--no-progress", action="store_true", help="no progress bars")
     _plugin_dir_option(selftest)
@@ -176,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbias.runner import Run, RunOptions
 
     set_threads(args.threads)
+    executor = executor_settings(args)
     bench = load_benchmark(find_benchmark(args.benchmark))
     if args.param and not args.translator:
         raise ConfigError("--param: applies to --translator plugins, and none was given")
@@ -188,7 +202,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = Run(
         bench,
         registry,
-        RunOptions(out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress),
+        RunOptions(
+            out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress,
+            **executor,
+        ),
     )
     results = run.execute()
     prov = results["provenance"]
@@ -226,7 +243,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     bench = selftest.with_canaries(bench, registry)
     out = args.out or Path("benchbias-runs") / f"{bench.name}-selftest"
     check_results_folder(out)
-    options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress)
+    options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress, **executor_settings(args))
     results = Run(bench, registry, options).execute()
     print(f"\n{ranked_table(results)}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
     verdicts = selftest.properties(results, references)
@@ -481,6 +498,20 @@ def cmd_judge_show(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     print("\n".join(judge_summary(read_json(files.info))))
     return 0
+
+
+def executor_settings(args: argparse.Namespace) -> dict:
+    from benchbias.config import ConfigError
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: must be a positive number of worker processes")
+    if args.address and args.executor != "ray":
+        raise ConfigError("--address: applies to --executor ray")
+    if args.executor == "ray":
+        from benchbias.executors import import_ray
+
+        import_ray()  # one clear line now, not after the data is prepared
+    return {"jobs": args.jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "plugin_dirs": tuple(args.plugin_dir)}
 
 
 def set_threads(threads: int | None) -> None:

@@ -136,8 +136,15 @@ def default_plugin_dirs() -> list[Path]:
     return dirs
 
 
+def module_name_for(path: Path) -> str:
+    """A plugin file's module name: the same in every process (worker processes import it again, and
+    ``hash()`` of a string differs between processes), distinct for two files of the same name."""
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return f"benchbias_plugin_file_{digest}_{path.stem}"
+
+
 def _import_file(path: Path) -> object:
-    module_name = f"benchbias_plugin_file_{abs(hash(str(path.resolve())))}_{path.stem}"
+    module_name = module_name_for(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PluginError(f"{path}: cannot be imported as a plugin")

@@ -8,6 +8,7 @@ after every cell gives the overall count of cells done and the run's ETA.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import IO
 
@@ -35,9 +36,13 @@ class Steps:
         self.started = self.last_line = time.monotonic()
 
     def update(self, losses: dict[str, float] | None = None) -> None:
-        self.done += 1
+        self.advance_to(self.done + 1, losses)
+
+    def advance_to(self, done: int, losses: dict[str, float] | None = None) -> None:
+        """Steps done so far (a worker process reports every second or so, not every step)."""
+        step, self.done = done - self.done, done
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(step)
             if losses:
                 self.bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             return
@@ -99,3 +104,30 @@ class Cells:
         overall = sum(every) / len(every)
         mean = {group: sum(times) / len(times) for group, times in self.seconds.items()}
         return f"ETA {duration(sum(mean.get(group, overall) for group in self.remaining))}"
+
+
+class Board:
+    """The step progress of every cell now running, by label (several at once with worker processes):
+    ``update(label, done, total, losses)`` from the runner or a listener thread, ``close(label)``."""
+
+    def __init__(self, enabled: bool, stream: IO[str] | None = None, interval: float = LINE_INTERVAL_S) -> None:
+        self.enabled, self.stream, self.interval = enabled, stream, interval
+        self.cells: dict[str, Steps] = {}
+        self.lock = threading.Lock()
+
+    def update(self, label: str, done: int, total: int, losses: dict[str, float] | None = None) -> None:
+        with self.lock:
+            steps = self.cells.get(label)
+            if steps is None:
+                steps = self.cells[label] = Steps(label, total, self.enabled, self.stream, self.interval)
+            steps.advance_to(done, losses)
+
+    def close(self, label: str) -> None:
+        with self.lock:
+            steps = self.cells.pop(label, None)
+            if steps is not None:
+                steps.__exit__()
+
+    def close_all(self) -> None:
+        for label in list(self.cells):
+            self.close(label)

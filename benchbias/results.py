@@ -39,20 +39,23 @@ def git_commit() -> str | None:
         return None
 
 
-def device_description(device: torch.device, amp: bool = False) -> str:
-    """What computed the numbers, in words that end up on leaderboards: mixed precision included."""
+def device_description(device: torch.device, amp: bool = False, threads: int | None = None, jobs: int = 1) -> str:
+    """What computed the numbers, in words that end up on leaderboards: mixed precision, and on the
+    CPU the torch threads per cell and the cells computed at once."""
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}, {'bfloat16 autocast' if amp else 'float32'}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    threads = threads or torch.get_num_threads()
+    per_cell = f"{threads} thread{'s' if threads > 1 else ''}"
+    return f"cpu: {platform.processor() or platform.machine()}, {f'{jobs} jobs x {per_cell} each' if jobs > 1 else per_cell}"
 
 
-def provenance(device: torch.device, amp: bool = False) -> dict[str, Any]:
+def provenance(device: torch.device, amp: bool = False, threads: int | None = None, jobs: int = 1) -> dict[str, Any]:
     return {
         "packages": package_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": git_commit(),
-        "device": device_description(device, amp),
+        "device": device_description(device, amp, threads, jobs),
     }
 
 

@@ -7,11 +7,12 @@ skipped on a rerun when its fingerprint matches; ``results.json`` is assembled f
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchbias import __version__, judge, progress
+from benchbias import __version__, executors, judge, progress
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
 from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slices import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
 from benchbias.errors import BenchbiasError
+from benchbias.executors import CellJob
 from benchbias.jsonio import dumps, read_json, write_atomically, write_json
 from benchbias.plugins import PluginError, Registry
 from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
@@ -67,6 +69,10 @@ class RunOptions:
     amp: bool = True
     progress: bool = True
     plugin_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    jobs: int | None = 1  # worker processes for cells; 1: in this process; None: executors.default_jobs (the CLI's default)
+    executor: str = "local"  # or "ray"
+    address: str | None = None  # the Ray cluster's
+    threads: int | None = None  # torch threads per worker process (default 1)
 
 
 def select_device(name: str) -> torch.device:
@@ -241,8 +247,8 @@ class Run:
         after the first few cells (a sound ETA), and an interrupted run has some of every method."""
         return [(m, seed, ratio) for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions for m in self.methods]
 
-    def cell_path(self, method: ModelConfig, seed: int, ratio: float) -> Path:
-        return self.out / "cells" / method.name / f"r{ratio:.3f}-s{seed}.json"
+    def cell_path(self, job: CellJob) -> Path:
+        return self.out / "cells" / job.method / f"r{job.ratio:.3f}-s{job.seed}.json"
 
     def cell_key(self, method: ModelConfig, seed: int, ratio: float, judge_sha256: str) -> str:
         """What a cell's scores depend on: a change to any of it recomputes the cell on a rerun."""
@@ -264,16 +270,26 @@ class Run:
         )
 
     def compute_settings(self) -> dict[str, Any]:
-        """Device kind, CPU threads and mixed precision: each changes a trained network's numbers."""
+        """Device kind, CPU threads per cell and mixed precision: each changes a trained network's numbers."""
         cuda = self.device.type == "cuda"
         return {
             "device": torch.cuda.get_device_name(self.device) if cuda else "cpu",
-            "threads": None if cuda else torch.get_num_threads(),
+            "threads": None if cuda else self.cell_threads,
             "amp": bool(self.options.amp and cuda),
         }
 
-    def run_cell(self, method: ModelConfig, seed: int, ratio: float, key: str, label: str) -> dict[str, Any]:
-        """Train one translator at one target fraction and score its holdout translations."""
+    def attach_judge(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the judge's weights (already checked by :meth:`resolve_judge`) and call it on the real
+        holdout targets: in a worker process, from the bytes the runner sends."""
+        self.classifier.load_state_dict(state)
+        self.classifier.device = torch.device("cpu")
+        self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
+
+    def compute_cell(self, job: CellJob, report: executors.Report | None, workdir: Path) -> executors.CellOutcome:
+        """Train one translator at one target fraction and score its holdout translations (after
+        :meth:`prepare` and :meth:`attach_judge`); ``report(label, done, steps, losses)`` sees the steps."""
+        method = next(m for m in self.methods if m.name == job.method)
+        seed, ratio = job.seed, job.ratio
         template, entry = self.translators[method.name]
         translator: Translator = type(template)(**template.hparams)
         domains = (paired_domains if translator.paired else unpaired_domains)(
@@ -285,11 +301,15 @@ class Run:
         # weights and batch stream, so differences across fractions come from the target domain's
         # composition rather than from initialisation noise. Seeds are independent replicates.
         torch.manual_seed(seed)
-        workdir = self.cell_path(method, seed, ratio).with_suffix("")
-        ctx, bar = self._context(seed, method.steps, workdir, label)
+        workdir.mkdir(parents=True, exist_ok=True)
+
+        def on_step(step: int, losses: dict[str, float] | None) -> None:
+            if report is not None:
+                report(job.label, step + 1, method.steps, losses)
+
+        ctx = TrainContext(seed=seed, device=self.device, steps=method.steps, workdir=workdir, amp=self.options.amp, on_step=on_step)
         start = time.perf_counter()
-        with bar:
-            translator.fit(data, ctx)
+        translator.fit(data, ctx)
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {ratio:g}, seed {seed}"
@@ -304,14 +324,12 @@ class Run:
         translate_seconds = time.perf_counter() - start
         scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real, out_of_range)
         examples = self.example_indices()
-        example_images = translated[examples, 0].numpy().astype(np.float16)
-        # The judge's probability on every translation, so the classification scores can be recomputed.
-        write_atomically(
-            workdir / "examples.npz",
-            lambda h: np.savez_compressed(h, translated=example_images, holdout_index=examples, p_tumor=p_translated.astype(np.float32)),
-        )
-        return {
-            "fingerprint": key,
+        # The example translations, and the judge's probability on every translation, so the
+        # classification scores can be recomputed.
+        handle = io.BytesIO()
+        np.savez_compressed(handle, translated=translated[examples, 0].numpy().astype(np.float16), holdout_index=examples, p_tumor=p_translated.astype(np.float32))
+        cell = {
+            "fingerprint": job.key,
             "method": method.name,
             "ratio": ratio,
             "seed": seed,
@@ -320,6 +338,13 @@ class Run:
             "translate_time_s": round(translate_seconds, 2),
             "scores": scores,
         }
+        return executors.CellOutcome(cell, handle.getvalue())
+
+    def store_cell(self, job: CellJob, outcome: executors.CellOutcome) -> None:
+        """The examples file first, then the cell's JSON: a cell file on disk means a finished cell."""
+        path = self.cell_path(job)
+        write_atomically(path.with_suffix("") / "examples.npz", lambda handle: handle.write(outcome.examples))
+        write_json(path, outcome.cell)
 
     @staticmethod
     def _translate(translator: Translator, batch: torch.Tensor, where: str) -> torch.Tensor:
@@ -348,6 +373,28 @@ class Run:
         healthy = int(np.argmax(np.where(~h.is_tumor, h.brain_fraction, -1)))
         return np.array([tumor, healthy])
 
+    @property
+    def jobs(self) -> int:
+        """Worker processes for cells; 1 runs them in this process."""
+        if self.options.jobs is not None:
+            return self.options.jobs
+        return executors.default_jobs(self.device.type, len(self.cells()))
+
+    @property
+    def cell_threads(self) -> int:
+        """torch threads each cell trains with: this process's in-process, one per worker otherwise."""
+        if self.options.executor == "local" and self.jobs == 1:
+            return torch.get_num_threads()
+        return self.options.threads or 1
+
+    def executor(self, board: progress.Board, jobs: int) -> executors.InProcess | executors.LocalProcesses | executors.RayTasks:
+        if self.options.executor == "local" and self.jobs == 1:
+            return executors.InProcess(self, board)
+        spec = executors.WorkerSpec(self.bench, replace(self.options, out=self.out), self.judge_weights, self.cell_threads)
+        if self.options.executor == "ray":
+            return executors.RayTasks(spec, self.options.address, board, gpu=self.device.type == "cuda")
+        return executors.LocalProcesses(spec, jobs, board)
+
     # ---- the whole run --------------------------------------------------------------------
 
     def execute(self) -> dict[str, Any]:
@@ -355,27 +402,34 @@ class Run:
         wall = time.perf_counter()
         self.prepare()
         classifier = self.resolve_judge()
-        self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
+        self.judge_weights = Path(classifier["file"]).read_bytes()
+        self.attach_judge(torch.load(io.BytesIO(self.judge_weights), map_location="cpu", weights_only=True))
         self.save_examples()
 
-        todo = self.cells()
+        todo: list[CellJob] = []
         done: dict[tuple[str, int, float], dict] = {}
         skipped = 0
-        overall = progress.Cells([method.name for method, _, _ in todo], self.options.progress)
-        for i, (method, seed, ratio) in enumerate(todo, start=1):
-            path = self.cell_path(method, seed, ratio)
-            key = self.cell_key(method, seed, ratio, classifier["sha256"])
+        overall = progress.Cells([method.name for method, _, _ in self.cells()], self.options.progress)
+        for method, seed, ratio in self.cells():
             label = f"{method.name} r={ratio:.2f} seed={seed}"
-            stored = stored_cell(path, key)
-            if stored is not None:
-                done[(method.name, seed, ratio)] = stored
-                skipped += 1
-                overall.finished(label, method.name, reused=True)
+            job = CellJob(method.name, seed, ratio, self.cell_key(method, seed, ratio, classifier["sha256"]), label)
+            stored = stored_cell(self.cell_path(job), job.key)
+            if stored is None:
+                todo.append(job)
                 continue
-            cell = self.run_cell(method, seed, ratio, key, f"[{i}/{len(todo)}] {label}")
-            write_json(path, cell)
-            done[(method.name, seed, ratio)] = cell
-            overall.finished(label, method.name)
+            done[(method.name, seed, ratio)] = stored
+            skipped += 1
+            overall.finished(label, method.name, reused=True)
+        board = progress.Board(self.options.progress)
+        executor = self.executor(board, min(self.jobs, max(len(todo), 1)))
+        self.executor_name = executor.name if todo else "none (every cell reused)"
+        self.executor_jobs = executor.jobs if isinstance(executor, executors.LocalProcesses) else 1
+        if todo and self.options.progress:
+            print(f"cells: {len(todo)} to compute ({executor.name}){f', {skipped} reused' if skipped else ''}", file=sys.stderr)
+        for job, outcome in executor.run(todo):
+            self.store_cell(job, outcome)
+            done[(job.method, job.seed, job.ratio)] = outcome.cell
+            overall.finished(job.label, job.method)
 
         methods = {}
         for method in self.methods:
@@ -414,11 +468,12 @@ class Run:
             "provenance": {
                 "benchbias_version": __version__,
                 "seeds": list(self.bench.seeds),
-                **provenance(self.device, amp=self.compute_settings()["amp"]),
+                **provenance(self.device, amp=self.compute_settings()["amp"], threads=self.compute_settings()["threads"], jobs=self.executor_jobs),
+                "executor": self.executor_name,
                 "started": started.isoformat(timespec="seconds"),
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "wall_time_s": round(time.perf_counter() - wall, 1),
-                "cells_run": len(todo) - skipped,
+                "cells_run": len(todo),
                 "cells_reused": skipped,
                 "compute_time_s": round(sum(c["train_time_s"] + c["translate_time_s"] for c in done.values()) + (classifier["train_time_s"] if self.judge_trained else 0.0), 1),
                 "compute_settings": self.compute_settings(),

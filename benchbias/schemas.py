@@ -176,7 +176,9 @@ RESULTS: dict[str, Any] = {
                     "cells_reused": _COUNT,
                     "compute_time_s": _SECONDS,
                     "compute_settings": {"$ref": "#/$defs/compute_settings"},
-                }
+                    "executor": _TEXT,
+                },
+                optional=("executor",),
             ),
         }
     ),

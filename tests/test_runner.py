@@ -35,7 +35,7 @@ def test_same_config_and_seed_give_identical_scores(tmp_path):
 
 def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypatch):
     calls = []
-    original = Run.run_cell
+    original = Run.compute_cell
 
     def crash_on_second(self, *args, **kwargs):
         calls.append(args)
@@ -43,7 +43,7 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Run, "run_cell", crash_on_second)
+    monkeypatch.setattr(Run, "compute_cell", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "out")
     cells = sorted((tmp_path / "out" / "cells" / "l1").glob("*.json"))
@@ -51,7 +51,7 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
     json.loads(cells[0].read_text())  # complete JSON
     assert not (tmp_path / "out" / "results.json").exists()
     assert not list((tmp_path / "out").rglob("*.tmp"))
-    monkeypatch.setattr(Run, "run_cell", original)
+    monkeypatch.setattr(Run, "compute_cell", original)
     results = run(tmp_path / "out")
     assert results["provenance"]["cells_reused"] == 1 and results["provenance"]["cells_run"] == 2
 

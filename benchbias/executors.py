@@ -1,0 +1,259 @@
+"""Where cells run: in this process, in local worker processes, or as Ray tasks on a cluster.
+
+A cell is a :class:`CellJob`: small and picklable (method, seed, fraction, fingerprint, label). The
+run's shared inputs (slices, split, holdout, judge) are rebuilt once per worker from a
+:class:`WorkerSpec` (the benchmark, the run options and the judge's weights as bytes), so nothing but
+names and numbers crosses a process boundary per cell, and no worker needs the run's output folder:
+a worker returns the cell and its examples file, and the runner alone writes results.
+
+Every executor's ``run(jobs)`` yields ``(job, outcome)`` as cells finish, in any order.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import io
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from benchbias.errors import BenchbiasError
+
+if TYPE_CHECKING:
+    from benchbias.config import Benchmark
+    from benchbias.progress import Board
+    from benchbias.runner import Run, RunOptions
+
+EXECUTORS = ("local", "ray")
+REPORT_INTERVAL_S = 1.0  # seconds between step reports a worker sends to the runner
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """One (method, seed, target fraction) cell to compute."""
+
+    method: str
+    seed: int
+    ratio: float
+    key: str  # the cell's fingerprint: what its scores depend on
+    label: str
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    cell: dict[str, Any]
+    examples: bytes  # the cell's examples.npz
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to rebuild the run's shared inputs."""
+
+    bench: Benchmark
+    options: RunOptions
+    judge_weights: bytes
+    threads: int  # torch threads per worker
+
+
+Report = Callable[[str, int, int, "dict[str, float] | None"], None]  # (label, steps done, steps, losses)
+
+
+def compute(run: Run, job: CellJob, report: Report | None, workdir: Path | None = None) -> CellOutcome:
+    """Compute one cell with ``run``'s shared inputs; ``workdir`` defaults to a temporary folder."""
+    if workdir is not None:
+        return run.compute_cell(job, report, workdir)
+    with tempfile.TemporaryDirectory(prefix="benchbias-cell-") as scratch:
+        return run.compute_cell(job, report, Path(scratch))
+
+
+# ---- in this process -----------------------------------------------------------------------------
+
+
+class InProcess:
+    """Cells one after another in this process, with torch's threads as set for the run."""
+
+    name = "in-process"
+
+    def __init__(self, run: Run, board: Board) -> None:
+        self.run_, self.board = run, board
+
+    def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
+        for job in jobs:
+            outcome = compute(self.run_, job, self.board.update, self.run_.cell_path(job).with_suffix(""))
+            self.board.close(job.label)
+            yield job, outcome
+
+
+# ---- local worker processes ------------------------------------------------------------------------
+
+_worker_run: Run | None = None
+_worker_reports: Any = None
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the runner dies (``kill -9`` included), so no orphan
+    keeps computing beside a rerun. Elsewhere workers notice the closed pipe after their cell."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def build_worker_run(spec: WorkerSpec) -> Run:
+    import torch
+
+    from benchbias.plugins import load_registry
+    from benchbias.runner import Run
+
+    torch.set_num_threads(spec.threads)
+    run = Run(spec.bench, load_registry(spec.options.plugin_dirs), replace(spec.options, progress=False))
+    run.prepare()
+    run.attach_judge(torch.load(io.BytesIO(spec.judge_weights), map_location="cpu", weights_only=True))
+    return run
+
+
+def _init_worker(spec: WorkerSpec, reports: Any) -> None:
+    global _worker_run, _worker_reports
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    _worker_reports = reports
+    _worker_run = build_worker_run(spec)
+
+
+def _throttled(reports: Any) -> Report:
+    last = [0.0]
+
+    def report(label: str, done: int, total: int, losses: dict[str, float] | None) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= REPORT_INTERVAL_S:
+            last[0] = now
+            reports.put((label, done, total, losses))
+
+    return report
+
+
+def _compute_in_worker(job: CellJob) -> CellOutcome:
+    assert _worker_run is not None, "worker not initialised"
+    return compute(_worker_run, job, _throttled(_worker_reports))
+
+
+class LocalProcesses:
+    """Cells in ``jobs`` worker processes on this machine (spawned, each with its own torch threads).
+
+    Worker processes rather than threads: a torch process with one thread per core stays fast when
+    another program takes a core, where one process with a thread per core stalls at every parallel
+    region waiting for the descheduled thread."""
+
+    def __init__(self, spec: WorkerSpec, jobs: int, board: Board) -> None:
+        self.spec, self.jobs, self.board = spec, jobs, board
+        self.name = f"{jobs} local worker processes, {spec.threads} torch thread{'s' if spec.threads > 1 else ''} each"
+
+    def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
+        if not jobs:
+            return
+        context = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
+        reports = context.Queue()
+        stop = threading.Event()
+        listener = threading.Thread(target=self._listen, args=(reports, stop), daemon=True)
+        listener.start()
+        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker, initargs=(self.spec, reports))
+        try:
+            pending: dict[Future, CellJob] = {pool.submit(_compute_in_worker, job): job for job in jobs}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: jobs.index(pending[f])):
+                    job = pending.pop(future)
+                    outcome = future.result()  # a worker's error is raised here, with its own message
+                    self.board.close(job.label)
+                    yield job, outcome
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            listener.join(timeout=5)
+            self.board.close_all()
+
+    def _listen(self, reports: Any, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                label, done, total, losses = reports.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            self.board.update(label, done, total, losses)
+
+
+# ---- Ray -------------------------------------------------------------------------------------------
+
+RAY_RETRIES = 3
+_ray_worker_runs: dict[tuple, Run] = {}
+
+
+def _compute_in_ray(spec: WorkerSpec, job: CellJob) -> CellOutcome:
+    # One Ray worker process serves many tasks: rebuild the shared inputs once per spec.
+    key = (spec.bench.hash(), spec.threads, hashlib.sha256(spec.judge_weights).hexdigest())
+    if key not in _ray_worker_runs:
+        _ray_worker_runs.clear()
+        _ray_worker_runs[key] = build_worker_run(spec)
+    return compute(_ray_worker_runs[key], job, None)
+
+
+class RayTasks:
+    """Each cell a Ray task asking for one CPU (or one GPU when the run's device is CUDA), retried
+    when its worker dies. ``address`` is a cluster's (``ray://host:10001`` or ``host:6379``); none
+    starts a local Ray on this machine. Workers read the data set from the same path (a shared
+    folder, or the generated synthetic data, which each node generates for itself)."""
+
+    def __init__(self, spec: WorkerSpec, address: str | None, board: Board, gpu: bool) -> None:
+        self.spec, self.address, self.board, self.gpu = spec, address, board, gpu
+        self.name = f"Ray tasks at {address or 'a local Ray instance'}, {'1 GPU' if gpu else f'{spec.threads} CPU'} each"
+
+    def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
+        ray = import_ray()
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=True, configure_logging=False)
+        resources = {"num_gpus": 1} if self.gpu else {"num_cpus": max(1, self.spec.threads)}
+        task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **resources)(_compute_in_ray)
+        spec_ref = ray.put(self.spec)
+        refs = {task.remote(spec_ref, job): job for job in jobs}
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                job = refs.pop(ready[0])
+                try:
+                    outcome = ray.get(ready[0])
+                except ray.exceptions.RayTaskError as exc:
+                    if isinstance(exc.cause, BenchbiasError):
+                        raise exc.cause from None  # a translator's own error: its one line, not Ray's traceback
+                    raise
+                yield job, outcome
+        finally:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+
+
+def import_ray() -> Any:
+    from benchbias.config import ConfigError
+
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError('--executor ray: Ray is not installed; install it with: pip install "benchbias[ray]"') from None
+    return ray
+
+
+def default_jobs(device_type: str, cells: int) -> int:
+    """One worker per usable CPU core on the CPU (measured best on 2 cores: see the README), one
+    process on a GPU; never more workers than cells."""
+    if device_type == "cuda":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, cells))

@@ -1,0 +1,192 @@
+"""Cells in worker processes: the same scores as one after another, and nothing lost to ``kill -9``."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support import REPO, run_cli
+
+from benchbias.cli import main
+
+NAN_TRANSLATOR = '''
+import torch
+import benchbias
+from benchbias.contract import Translator
+
+
+class Diverges(Translator):
+    """Trains nothing; its translations are NaN for seed 1."""
+
+    name = "diverges"
+    paired = True
+
+    def fit(self, data, ctx):
+        self.nan = ctx.seed == 1
+        for _ in ctx.loop():
+            pass
+
+    def translate(self, source):
+        return torch.full_like(source, float("nan")) if self.nan else source.clone()
+
+
+@benchbias.hookimpl
+def register_translators(register):
+    register(Diverges)
+'''
+
+
+def small_benchmark(tmp_path: Path, steps: int) -> Path:
+    """synthetic-smoke with enough steps per cell that a run can be killed between cells."""
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["name"] = "executor-test"
+    raw["training"]["steps"] = steps
+    raw["methods"] = {"l1": raw["methods"]["l1"]}
+    path = tmp_path / "executor-test.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def untimed(results: dict) -> dict:
+    return {
+        name: [{k: v for k, v in cell.items() if not k.endswith("_time_s")} for cell in method["cells"]]
+        for name, method in results["methods"].items()
+    }
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path):
+    bench = small_benchmark(tmp_path, steps=60)
+    common = [str(bench), "--seeds", "0", "1", "--no-progress"]
+    sequential = run_cli("run", *common, "--jobs", "1", "--threads", "1", "--out", str(tmp_path / "seq"))
+    assert sequential.returncode == 0, sequential.stderr
+    reference = json.loads((tmp_path / "seq" / "results.json").read_text())
+
+    out = tmp_path / "par"
+    exe = shutil.which("benchbias")
+    command = [exe] if exe else [sys.executable, "-m", "benchbias"]
+    parent = subprocess.Popen([*command, "run", *common, "--jobs", "2", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("cells/*/*.json")) and time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.05)
+    workers = children_of(parent.pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/*.json")}
+    assert 1 <= len(finished) < 6, "kill the run between its first and last cell"
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "worker processes outlived the killed runner"
+    for path in finished:
+        json.loads(path.read_text())  # complete JSON, never a torn file
+
+    resumed = run_cli("run", *common, "--jobs", "2", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["provenance"]["cells_reused"] == len(finished)
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # no finished cell recomputed
+    assert not list(out.rglob("*.tmp"))
+    assert untimed(results) == untimed(reference)  # identical scores to the sequential run
+    assert results["provenance"]["device"].endswith("2 jobs x 1 thread each")
+    assert results["provenance"]["compute_settings"] == reference["provenance"]["compute_settings"]
+
+
+def test_a_plugin_file_runs_in_workers_and_its_failure_is_one_line(tmp_path):
+    bench = small_benchmark(tmp_path, steps=2)
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "diverges.py").write_text(NAN_TRANSLATOR)
+    out = tmp_path / "out"
+    failed = run_cli("run", str(bench), "--translator", "diverges", "--seeds", "0", "1", "--jobs", "2", "--plugin-dir", str(plugins), "--out", str(out), "--no-progress")
+    assert failed.returncode == 2, failed.stderr
+    lines = [line for line in failed.stderr.splitlines() if line.startswith("benchbias: error:")]
+    assert len(lines) == 1 and "methods.diverges" in lines[0] and "seed 1" in lines[0] and "NaN or infinite" in lines[0], failed.stderr
+    assert "Traceback" not in failed.stderr
+    kept = sorted(p.name for p in out.glob("cells/diverges/*.json"))
+    assert "r0.000-s0.json" in kept  # seed 0's cells (computed first) are kept
+
+
+def test_bad_jobs_and_executor_options_are_one_line(tmp_path, capsys):
+    result = run_cli("run", "synthetic-smoke", "--jobs", "0", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr.strip() == "benchbias: error: --jobs 0: must be a positive number of worker processes"
+    assert main(["run", "synthetic-smoke", "--address", "localhost:6379", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == "benchbias: error: --address: applies to --executor ray"
+
+
+def ray_worker_pids() -> list[int]:
+    """Ray worker processes now running a cell (Ray titles them after the task's function)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"_compute_in_ray" in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path):
+    pytest.importorskip("ray")
+    bench = small_benchmark(tmp_path, steps=60)
+    common = [str(bench), "--seeds", "0", "--no-progress"]
+    local = run_cli("run", *common, "--jobs", "1", "--threads", "1", "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    port = 26379 + os.getpid() % 1000
+    head = subprocess.run(
+        [str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert head.returncode == 0, head.stdout + head.stderr
+    try:
+        exe = shutil.which("benchbias")
+        command = [exe] if exe else [sys.executable, "-m", "benchbias"]
+        out = tmp_path / "ray"
+        runner = subprocess.Popen(
+            [*command, "run", *common, "--executor", "ray", "--address", f"127.0.0.1:{port}", "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        killed = None
+        deadline = time.monotonic() + 240
+        while killed is None and runner.poll() is None and time.monotonic() < deadline:
+            busy = ray_worker_pids()
+            if busy:
+                killed = busy[0]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.02)
+        stdout, stderr = runner.communicate(timeout=300)
+        assert runner.returncode == 0, stderr
+        assert killed is not None, "no Ray worker was seen running a cell"
+        results = json.loads((out / "results.json").read_text())
+        assert results["provenance"]["cells_run"] == 3 and results["provenance"]["executor"].startswith("Ray tasks at 127.0.0.1")
+        assert untimed(results) == untimed(json.loads((tmp_path / "local" / "results.json").read_text()))
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)
