@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from support import REPO, run_cli
 
 from benchbias.cli import main
