@@ -87,3 +87,35 @@ def test_check_against_the_committed_leaderboard(benchmark):
     board = Path(__file__).resolve().parents[2] / "leaderboards" / "synthetic-quick.json"
     result = benchmark(lambda: check(load_scored(board), load_scored(board), parse_tolerances([])))
     assert result.passed and len(result.rows) == 1 + 5 * len(CHECKED_SCORES)
+
+
+def cells_benchmark(steps: int):
+    """synthetic-smoke's data and judge, L1 and CycleGAN at synthetic-quick's network sizes."""
+    from benchbias.config import find_benchmark, parse_benchmark, read_yaml
+
+    path = find_benchmark("synthetic-smoke")
+    raw = read_yaml(path)
+    raw["training"]["steps"] = steps
+    quick = {"filters": 8, "blocks": 2, "batch_size": 16}
+    raw["methods"] = {"l1": {"params": quick}, "cyclegan": {"params": {**quick, "disc_filters": 8}}}
+    return parse_benchmark(raw, str(path))
+
+
+@pytest.mark.parametrize(("jobs", "steps"), [(1, 1), (2, 1), (1, 100), (2, 100)])
+def test_cells_per_second_by_jobs(benchmark, jobs, steps, tmp_path):
+    """Six cells (L1 and CycleGAN at 3 fractions) in this process at torch's threads (jobs 1) or in
+    two worker processes of one thread each (jobs 2). At 1 step per cell the time is the executor's
+    overhead (worker start-up, data and judge per worker); at 100 it is mostly training."""
+    from benchbias.runner import Run, RunOptions
+
+    bench = cells_benchmark(steps)
+    counter = iter(range(100))
+
+    def run():
+        out = tmp_path / f"run{next(counter)}"
+        return Run(bench, REGISTRY, RunOptions(out=out, device="cpu", progress=False, jobs=jobs)).execute()
+
+    results = benchmark.pedantic(run, rounds=2, warmup_rounds=0)
+    assert results["provenance"]["cells_run"] == 6
+    benchmark.extra_info["cells_per_second"] = 6 / benchmark.stats.stats.mean
+    benchmark.extra_info["threads_per_cell"] = results["provenance"]["compute_settings"]["threads"]
