@@ -43,14 +43,26 @@ NORMALIZATIONS = ("percentile", "max", "dataset_max")
 SPLIT_METHODS = ("random", "ordered")
 
 
+def image_shape(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(rows, columns) of an ``image_size``: an int is a square."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 @dataclass(frozen=True)
 class SliceConfig:
-    image_size: int = 64
+    # Slices are resized to this in plane: an int (square), or (rows, columns) of the slice arrays.
+    # After RAS orientation rows run along the patient's left-right axis, columns posterior-anterior.
+    image_size: int | tuple[int, int] = 64
     min_brain_fraction: float = 0.30
     min_tumor_fraction: float = 0.01
     drop_ambiguous: bool = True
     half: str | None = None  # keep one half of the axial plane: "left" / "right" of the patient (RAS)
     normalization: str = "percentile"  # "percentile" (per volume 0..99.5th), "max" (per volume), "dataset_max"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of a prepared slice."""
+        return image_shape(self.image_size)
 
 
 @dataclass(frozen=True)
@@ -196,6 +208,23 @@ class _Reader:
             raise self.fail(where, f"must be true or false, got {value!r}")
         return value
 
+    def image_size(self, value: Any, where: str, multiple: int = 1) -> int | tuple[int, int]:
+        """An int (a square) or ``[rows, columns]``, each side >= 16 and a multiple of ``multiple``;
+        ``[n, n]`` is the int ``n``, so that it hashes as the square it is."""
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise self.fail(where, f"must be an integer (a square) or [rows, columns], got a list of {len(value)}")
+            sides = [self.integer(v, f"{where}[{i}]", 16) for i, v in enumerate(value)]
+            names = [f"{where}[{i}]" for i in range(2)]
+        elif isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"must be an integer (a square) or [rows, columns], got {type(value).__name__} {value!r}")
+        else:
+            sides, names = [self.integer(value, where, 16)], [where]
+        for side, name in zip(sides, names):
+            if side % multiple:
+                raise self.fail(name, f"must be divisible by {multiple} (two stride-2 stages), got {side}")
+        return sides[0] if len(set(sides)) == 1 else (sides[0], sides[1])
+
     def sequence(self, value: Any, where: str) -> list:
         if not isinstance(value, list) or not value:
             raise self.fail(where, f"must be a non-empty list, got {type(value).__name__} {value!r}")
@@ -262,15 +291,13 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization"},
     )
     slices = SliceConfig(
-        image_size=r.integer(s.get("image_size", 64), "slices.image_size", 16),
+        image_size=r.image_size(s.get("image_size", 64), "slices.image_size", multiple=4),
         min_brain_fraction=r.fraction(s.get("min_brain_fraction", 0.30), "slices.min_brain_fraction"),
         min_tumor_fraction=r.fraction(s.get("min_tumor_fraction", 0.01), "slices.min_tumor_fraction"),
         drop_ambiguous=r.boolean(s.get("drop_ambiguous", True), "slices.drop_ambiguous"),
         half=r.choice(s.get("half"), "slices.half", HALVES),
         normalization=r.choice(s.get("normalization", "percentile"), "slices.normalization", NORMALIZATIONS),
     )
-    if slices.image_size % 4:
-        raise r.fail("slices.image_size", f"must be divisible by 4 (two stride-2 stages), got {slices.image_size}")
 
     sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method"})
     held = sp.get("holdout_subjects", 10)

@@ -65,10 +65,13 @@ def _weights_bytes(classifier: Classifier) -> bytes:
     return handle.getvalue()
 
 
-def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_fingerprint: str, code_sha256: str) -> dict[str, Any]:
+def load(
+    files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_fingerprint: str, code_sha256: str, same_results_as: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Load pinned weights into ``classifier`` after checking that they are the recorded ones, that
     they were trained for this protocol and data, and that the classifier's code has not changed
-    since; return the judge's record."""
+    since (or is one of ``same_results_as``: earlier code identities the classifier declares it
+    reproduces, the class attribute of that name); return the judge's record."""
     try:
         info = read_json(files.info)
     except (OSError, ValueError) as exc:
@@ -79,7 +82,7 @@ def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_
     if actual != info.get("sha256"):
         raise JudgeError(f"{files.weights}: sha256 {actual[:12]} differs from {str(info.get('sha256'))[:12]} recorded in {files.info.name} (weights replaced or damaged)")
     for key, mine in (("protocol_hash", protocol_hash), ("dataset_fingerprint", dataset_fingerprint), ("code_sha256", code_sha256)):
-        if info.get(key) != mine:
+        if info.get(key) != mine and not (key == "code_sha256" and info.get(key) in same_results_as):
             raise JudgeError(
                 f"{files.info}: {key}: the judge was trained with {str(info.get(key))[:12]}, this run has {mine[:12]}; "
                 "retrain it with: benchbias judge train"

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchbias.config import Benchmark, DomainConfig
+from benchbias.config import Benchmark, DomainConfig, image_shape
 from benchbias.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
 from benchbias.progress import duration
 from benchbias.protocol import ProtocolError, Split
@@ -75,13 +75,13 @@ class Cost:
         return self.seconds_per_step * self.steps * self.cells / 3600
 
 
-def measure_step(translator: Translator, image_size: int, device: torch.device, extra_steps: int) -> tuple[float, float]:
+def measure_step(translator: Translator, image_size: int | tuple[int, int], device: torch.device, extra_steps: int) -> tuple[float, float]:
     """(FLOPs of one training step, seconds per step) of ``translator`` on random slices of the
     benchmark's size: one step under torch's FLOP counter, then ``extra_steps`` timed steps (the
     time of a one-step fit, networks built and first-call costs included, subtracted)."""
     batch = int(translator.hparams.get("batch_size", 1))
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(2 * batch, 1, image_size, image_size, generator=generator) * 2 - 1
+    images = torch.rand(2 * batch, 1, *image_shape(image_size), generator=generator) * 2 - 1
     data = PairedSlices(images, images.flip(-1)) if translator.paired else UnpairedDomains(images, images.flip(-1))
 
     def fit(steps: int) -> float:

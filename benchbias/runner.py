@@ -205,13 +205,14 @@ class Run:
         one cached for this protocol and data, else train one into the cache. Its seed is the split
         seed, a part of the protocol: runs of other translator seeds share it."""
         protocol_hash, identity, code = self.bench.protocol_hash(), self.data.identity, self.classifier_entry.code_sha256
+        same = tuple(getattr(self.classifier_entry.cls, "same_results_as", ()))
         pinned = judge.JudgeFiles.beside(Path(self.bench.source_file), self.bench.name)
         cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, identity)
         if pinned.exist():
-            return {**judge.load(pinned, self.classifier, protocol_hash, identity, code), "pinned": True, "file": str(pinned.weights)}
+            return {**judge.load(pinned, self.classifier, protocol_hash, identity, code, same), "pinned": True, "file": str(pinned.weights)}
         if cached.exist():
             try:
-                return {**judge.load(cached, self.classifier, protocol_hash, identity, code), "pinned": False, "file": str(cached.weights)}
+                return {**judge.load(cached, self.classifier, protocol_hash, identity, code, same), "pinned": False, "file": str(cached.weights)}
             except judge.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
                 print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
         blob, info = self.train_judge()

@@ -257,7 +257,7 @@ def case_transform(layout, source: str, target: str, options: SliceConfig | int)
     ]
     if options.half:
         steps.append(KeepHalfd(keys=every, half=options.half))
-    size = (options.image_size, options.image_size, -1)
+    size = (*options.shape, -1)  # (rows, columns) in plane; every axial slice kept
     steps += [
         LayoutMasksd(layout, images),
         AxialFractionsd(keys=images),
