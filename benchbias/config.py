@@ -58,11 +58,25 @@ class SliceConfig:
     drop_ambiguous: bool = True
     half: str | None = None  # keep one half of the axial plane: "left" / "right" of the patient (RAS)
     normalization: str = "percentile"  # "percentile" (per volume 0..99.5th), "max" (per volume), "dataset_max"
+    # What the translators see: slices in [0, 1] enter (and leave) the networks as
+    # [-1, -1 + 2 * network_max]; 1.0 is the full [-1, 1]. How slices are presented, not which slices:
+    # it is not part of the prepared-slice cache key or the data identity (see :func:`slice_options`).
+    network_max: float = 1.0
 
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, columns) of a prepared slice."""
         return image_shape(self.image_size)
+
+
+# SliceConfig fields that say how slices are presented to the networks, not which slices are prepared.
+PRESENTATION_ONLY = ("network_max",)
+
+
+def slice_options(options: SliceConfig) -> dict[str, Any]:
+    """The slice options that define the prepared slices (the cache key, the data identity and its
+    description): every field but the presentation-only ones."""
+    return {k: v for k, v in asdict(options).items() if k not in PRESENTATION_ONLY}
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,10 @@ class Benchmark:
 
 # Options added after leaderboards and judges were pinned: they enter the resolved benchmark (and its
 # hashes) only when set to something other than their default.
-ADDED_LATER = (("domains", "target_overlaps_source", False),)
+ADDED_LATER = (
+    ("domains", "target_overlaps_source", False),
+    ("slices", "network_max", 1.0),
+)
 
 NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps")
 
@@ -288,8 +305,11 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
 
     s = r.mapping(
         raw.get("slices", {}), "slices",
-        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization"},
+        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization", "network_max"},
     )
+    network_max = r.fraction(s.get("network_max", 1.0), "slices.network_max")
+    if network_max <= 0:
+        raise r.fail("slices.network_max", f"must be in (0, 1] (slices enter the networks as [-1, -1 + 2 * network_max]), got {s['network_max']}")
     slices = SliceConfig(
         image_size=r.image_size(s.get("image_size", 64), "slices.image_size", multiple=4),
         min_brain_fraction=r.fraction(s.get("min_brain_fraction", 0.30), "slices.min_brain_fraction"),
@@ -297,6 +317,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         drop_ambiguous=r.boolean(s.get("drop_ambiguous", True), "slices.drop_ambiguous"),
         half=r.choice(s.get("half"), "slices.half", HALVES),
         normalization=r.choice(s.get("normalization", "percentile"), "slices.normalization", NORMALIZATIONS),
+        network_max=network_max,
     )
 
     sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method"})

@@ -113,6 +113,8 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
     lines += ["", *text_table(rows).splitlines()]
     lines.append(f"train subjects:   {', '.join(split.train_subjects)}")
     lines.append(f"holdout subjects: {', '.join(split.holdout_subjects)}")
+    height, width = bench.slices.shape
+    lines.append(f"slices: {height} x {width} (rows x columns); translators see them on [-1, {-1.0 + 2.0 * bench.slices.network_max:.3g}]")
 
     d = bench.domains
     mode = ("target may overlap the source" if d.target_overlaps_source else "source and target disjoint") if unpaired else "paired methods only"

@@ -86,13 +86,14 @@ def select_device(name: str) -> torch.device:
     return device
 
 
-def to_network(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W) in [0, 1] -> (N, 1, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images))[:, None] * 2.0 - 1.0
+def to_network(images: np.ndarray, network_max: float = 1.0) -> torch.Tensor:
+    """(N, H, W) in [0, 1] -> (N, 1, H, W) in [-1, -1 + 2 * network_max] ([-1, 1] by default)."""
+    return torch.from_numpy(np.ascontiguousarray(images))[:, None] * (2.0 * network_max) - 1.0
 
 
-def from_network(images: torch.Tensor) -> torch.Tensor:
-    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)
+def from_network(images: torch.Tensor, network_max: float = 1.0) -> torch.Tensor:
+    """The inverse of :func:`to_network`, clamped to the [0, 1] slice scale."""
+    return ((images + 1.0) / (2.0 * network_max)).clamp(0.0, 1.0)
 
 
 def instantiate(registry: Registry, kind: str, model: ModelConfig, where: str, source: str):
@@ -165,6 +166,7 @@ class Run:
         self.translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file) for m in self.methods}
         self.classifier, self.classifier_entry = instantiate(registry, "classifier", bench.classifier, "classifier", bench.source_file)
         self.judge_trained = False
+        self.network_max = bench.slices.network_max
 
     # ---- stages ---------------------------------------------------------------------------
 
@@ -180,15 +182,15 @@ class Run:
             {
                 "data": self.data.fingerprint,
                 "dataset": asdict(self.bench.dataset),
-                "slices": asdict(self.bench.slices),
+                "slices": self.bench.to_dict()["slices"],  # options added later enter only when set
                 "split": asdict(self.bench.split),
                 "domains": {k: v for k, v in asdict(self.bench.domains).items() if k != "target_fractions"},
             }
         )
         holdout = self.slices.take(self.split.holdout)
         self.holdout = holdout
-        self.holdout_source = to_network(holdout.source)
-        self.holdout_target = from_network(to_network(holdout.target))
+        self.holdout_source = to_network(holdout.source, self.network_max)
+        self.holdout_target = from_network(to_network(holdout.target, self.network_max), self.network_max)
         self.holdout_mask = torch.from_numpy(holdout.tumor_mask)[:, None]
 
     def _context(self, seed: int, steps: int, workdir: Path, label: str) -> tuple[TrainContext, progress.Steps]:
@@ -280,7 +282,8 @@ class Run:
         domains = (paired_domains if translator.paired else unpaired_domains)(
             self.split.train, self.slices.is_tumor, self.bench.domains, ratio, seed
         )
-        source, target = to_network(self.slices.source[domains.source]), to_network(self.slices.target[domains.target])
+        m = self.network_max
+        source, target = to_network(self.slices.source[domains.source], m), to_network(self.slices.target[domains.target], m)
         data = PairedSlices(source, target) if translator.paired else UnpairedDomains(source, target)
         # Common random numbers: within a seed every target fraction starts from the same initial
         # weights and batch stream, so differences across fractions come from the target domain's
@@ -299,8 +302,9 @@ class Run:
             raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(self.holdout_source.shape)}")
         if not torch.isfinite(raw).all():
             raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
-        out_of_range = float((raw.abs() > 1.0).float().mean())  # recorded, then clamped
-        translated = from_network(raw)
+        low, high = to_network(np.array([[[0.0]], [[1.0]]], np.float32), m).flatten().tolist()  # [0, 1] as the translators saw it
+        out_of_range = float(((raw < low) | (raw > high)).float().mean())  # recorded, then clamped
+        translated = from_network(raw, m)
         p_translated = self.classifier.predict_proba(translated * 2.0 - 1.0).numpy()
         translate_seconds = time.perf_counter() - start
         scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real, out_of_range)

@@ -1,14 +1,17 @@
-"""Non-square slices (``slices.image_size: [rows, columns]``) at tiny scale: validated with one line
-naming the field, and the pinned judges of the square benchmarks load unchanged."""
+"""Options the paper benchmark needs, at tiny scale: non-square slices (``slices.image_size: [rows,
+columns]``) and the translators' intensity range (``slices.network_max``); both leave the benchmarks
+that do not use them, and their pinned judges, as they were."""
+import numpy as np
 import pytest
 import torch
 import yaml
 from support import REPO, run_cli
 
 from benchbias import judge
-from benchbias.config import ConfigError, parse_benchmark
+from benchbias.config import ConfigError, SliceConfig, parse_benchmark, slice_options
 from benchbias.jsonio import read_json
 from benchbias.plugins import load_registry
+from benchbias.runner import from_network, to_network
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
 SYNTHETIC = ["synthetic-smoke", "synthetic-mini", "synthetic-quick"]
@@ -44,6 +47,8 @@ def test_image_size_is_a_square_or_rows_by_columns():
         ("slices", "image_size", [32], "slices.image_size: must be an integer (a square) or [rows, columns], got a list of 1"),
         ("slices", "image_size", "512x256", "slices.image_size: must be an integer (a square) or [rows, columns], got str '512x256'"),
         ("slices", "image_size", [32, "16"], "slices.image_size[1]: must be an integer, got str '16'"),
+        ("slices", "network_max", 0, "slices.network_max: must be in (0, 1]"),
+        ("slices", "network_max", 2.55, "slices.network_max: must be a fraction in [0, 1], got 2.55"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_field(section, key, value, message):
@@ -60,6 +65,24 @@ def test_bad_image_size_stops_benchbias_run_with_one_line(tmp_path):
     result = run_cli("run", str(path), "--out", str(tmp_path / "run"), "--no-progress")
     assert result.returncode == 2
     assert result.stderr.strip() == f"benchbias: error: {path}: slices.image_size[1]: must be divisible by 4 (two stride-2 stages), got 18"
+
+
+def test_network_max_changes_the_protocol_but_not_the_prepared_slices():
+    assert parse(slices={"network_max": 0.4}).protocol_hash() != parse().protocol_hash()
+    assert slice_options(SliceConfig(network_max=0.4)) == slice_options(SliceConfig())  # cache key and data identity
+    assert slice_options(SliceConfig(image_size=(32, 16))) != slice_options(SliceConfig())
+
+
+# ---- the translators' range ---------------------------------------------------------------------
+
+
+def test_network_range_maps_unit_slices_and_back_clamped():
+    unit = np.linspace(0.0, 1.0, 11, dtype=np.float32).reshape(1, 1, 11)
+    assert torch.equal(to_network(unit), torch.from_numpy(unit)[:, None] * 2.0 - 1.0)  # the default is today's mapping
+    paper = to_network(unit, 100 / 255)
+    assert paper.min() == -1.0 and paper.max() == pytest.approx(-1 + 200 / 255)  # [-1, -0.216]
+    np.testing.assert_allclose(from_network(paper, 100 / 255)[:, 0].numpy(), unit, atol=1e-6)
+    assert float(from_network(torch.tensor([0.5]), 100 / 255)) == 1.0  # brighter than the data: clamped
 
 
 # ---- the judge ------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def test_plan_reports_split_domains_cells_and_compute(tmp_path, capsys):
     assert "source 12 at 0.5 tumor (unpaired), target / pairs 12; target may overlap the source" in out
     assert re.search(r"^0\s+6 \+ 6\s+0 \+ 12\s+yes$", out, re.MULTILINE) and re.search(r"^1\s+6 \+ 6\s+12 \+ 0\s+yes$", out, re.MULTILINE)
     assert "cells: 2 methods x 3 fractions x 2 seeds = 12" in out
+    assert "slices: 24 x 24 (rows x columns); translators see them on [-1, 1]" in out
     cyclegan = next(line for line in lines if line.startswith("cyclegan ")).split()
     l1 = next(line for line in lines if line.startswith("l1 ")).split()
     assert float(cyclegan[1]) > float(l1[1]) > 0  # GFLOP per step: two generators and two discriminators cost more
