@@ -107,6 +107,22 @@ class ModelConfig:
     steps: int = 0
 
 
+CLASSIFIER_POPULATIONS = ("train_targets", "fraction_extremes")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(ModelConfig):
+    """The judge: a classifier plugin (``name``), its params and step budget, and what it is trained
+    on and at which size."""
+
+    # "train_targets": the real target slices of every training subject; "fraction_extremes": the real
+    # target domains drawn at target fractions 0 and 1 (all healthy + all tumor), as the paper's notebook.
+    population: str = "train_targets"
+    # The size the judge reads its inputs at (real slices and translations alike, resized); None: the
+    # slice size. An int (square) or (rows, columns), as slices.image_size.
+    image_size: int | tuple[int, int] | None = None
+
+
 @dataclass(frozen=True)
 class Benchmark:
     name: str
@@ -115,7 +131,7 @@ class Benchmark:
     slices: SliceConfig
     split: SplitConfig
     domains: DomainConfig
-    classifier: ModelConfig
+    classifier: ClassifierConfig
     methods: tuple[ModelConfig, ...]
     seeds: tuple[int, ...]
     training_steps: int = 0  # the default step budget of a method (``training.steps``)
@@ -144,6 +160,8 @@ class Benchmark:
 ADDED_LATER = (
     ("domains", "target_overlaps_source", False),
     ("slices", "network_max", 1.0),
+    ("classifier", "population", "train_targets"),
+    ("classifier", "image_size", None),
 )
 
 NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps")
@@ -291,6 +309,22 @@ def _model(r: _Reader, raw: Any, where: str, name: str | None = None) -> ModelCo
     )
 
 
+def _classifier(r: _Reader, raw: Any) -> ClassifierConfig:
+    raw = r.mapping(raw or {}, "classifier", {"name", "params", "steps", "population", "image_size"})
+    model = _model(r, {k: v for k, v in raw.items() if k in ("name", "params", "steps")}, "classifier")
+    if not model.steps:
+        raise r.fail("classifier.steps", "is required (the classifier's training budget)")
+    size = raw.get("image_size")
+    return ClassifierConfig(
+        name=model.name,
+        plugin=model.plugin,
+        params=model.params,
+        steps=model.steps,
+        population=r.choice(raw.get("population", "train_targets"), "classifier.population", CLASSIFIER_POPULATIONS),
+        image_size=None if size is None else r.image_size(size, "classifier.image_size"),
+    )
+
+
 TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "methods", "seeds"}
 
 
@@ -365,9 +399,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
             method = ModelConfig(method.name, method.plugin, method.params, default_steps)
         methods.append(method)
 
-    classifier = _model(r, raw.get("classifier", {"name": "impartial-cnn"}), "classifier")
-    if not classifier.steps:
-        raise r.fail("classifier.steps", "is required (the classifier's training budget)")
+    classifier = _classifier(r, raw.get("classifier", {"name": "impartial-cnn"}))
 
     seeds = tuple(r.integer(v, f"seeds[{i}]", 0) for i, v in enumerate(r.sequence(raw.get("seeds", [0]), "seeds")))
     if len(set(seeds)) != len(seeds):

@@ -96,6 +96,16 @@ def load(
     return info
 
 
+def inputs(unit: torch.Tensor, shape: tuple[int, int] | None = None) -> torch.Tensor:
+    """What the judge reads: ``unit`` ``(N, 1, H, W)`` on the [0, 1] slice scale, resized to ``shape``
+    (rows, columns; bilinear with antialiasing, as PIL resizes) when given and different, on [-1, 1].
+    The judge's scale does not follow ``slices.network_max``: it reads real slices and translations
+    alike, on the scale its augmentation and robustness table are defined on."""
+    if shape is not None and tuple(unit.shape[-2:]) != tuple(shape):
+        unit = torch.nn.functional.interpolate(unit, size=tuple(shape), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+    return unit * 2.0 - 1.0
+
+
 def train(
     classifier: Classifier,
     config: ModelConfig,

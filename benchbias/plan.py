@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchbias.config import Benchmark, DomainConfig, image_shape
 from benchbias.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
 from benchbias.progress import duration
-from benchbias.protocol import ProtocolError, Split
+from benchbias.protocol import ProtocolError, Split, judge_population
 from benchbias.tables import text_table
 
 
@@ -126,6 +126,9 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
         rows.append([f"{p.ratio:g}", source, f"{p.target_tumor} + {p.target_healthy}", "yes" if p.shortfall is None else "NO: " + p.shortfall.split(": ")[-1]])
     lines += text_table(rows).splitlines()
 
+    judge, judge_problem = judge_plan(bench, split, is_tumor)
+    lines += ["", judge]
+
     n_cells = len(bench.methods) * len(d.target_fractions) * len(bench.seeds)
     lines += ["", f"cells: {len(bench.methods)} methods x {len(d.target_fractions)} fractions x {len(bench.seeds)} seeds = {n_cells}"]
     if costs:
@@ -140,7 +143,21 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
         lines += text_table(rows).splitlines()
         lines.append("translation and judging of the holdout add little; the judge is trained once (or pinned)")
     infeasible = next((p.shortfall for p in plans if p.shortfall), None)
-    return lines, (f"domains.target_size: {infeasible}" if infeasible else None)
+    return lines, (f"domains.target_size: {infeasible}" if infeasible else judge_problem)
+
+
+def judge_plan(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> tuple[str, str | None]:
+    """What the judge trains on and the size it reads (``classifier.population``, ``classifier.image_size``),
+    and why that population cannot be drawn (None when it can)."""
+    c = bench.classifier
+    rows, columns = image_shape(c.image_size) if c.image_size is not None else bench.slices.shape
+    what = {"train_targets": "every training subject's slices", "fraction_extremes": "the target domains at fractions 0 and 1"}[c.population]
+    try:
+        judged = judge_population(split, is_tumor, bench.domains, c.population, bench.split.seed)
+    except ProtocolError as exc:
+        return f"judge: {c.plugin} on {what}: NO: {exc}", str(exc)
+    counts = f"{int(is_tumor[judged].sum())} tumor + {int((~is_tumor[judged]).sum())} healthy real {bench.dataset.target} slices"
+    return f"judge: {c.plugin}, {c.steps} steps on {counts} ({what}), read at {rows} x {columns}", None
 
 
 def check_feasible(message: str | None) -> None:

@@ -97,6 +97,22 @@ def paired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
     return Domains(source=pairs, target=pairs)
 
 
+def judge_population(split: Split, is_tumor: np.ndarray, domains: DomainConfig, population: str, seed: int) -> np.ndarray:
+    """The slices whose real target the judge trains on (``classifier.population``), sorted:
+    ``train_targets``, every slice of the training subjects; ``fraction_extremes``, the target domains
+    drawn at fractions 0 and 1 for translator seed ``seed`` (all healthy plus all tumor slices: the real
+    targets of the sweep's two extreme cells, as the paper's notebook trained its classifier)."""
+    if population == "train_targets":
+        return split.train
+    if population != "fraction_extremes":
+        raise ValueError(f"unknown classifier population {population!r}")
+    try:
+        targets = [unpaired_domains(split.train, is_tumor, domains, ratio, seed).target for ratio in (0.0, 1.0)]
+    except ProtocolError as exc:
+        raise ProtocolError(f"classifier.population: fraction_extremes: {exc}") from None
+    return np.sort(np.concatenate(targets))
+
+
 def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, unpaired: bool) -> None:
     """Fail before any training when some fraction of the sweep cannot be drawn."""
     tumor = int(is_tumor[train].sum())

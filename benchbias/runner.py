@@ -20,14 +20,14 @@ import numpy as np
 import torch
 
 from benchbias import __version__, judge, progress
-from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
+from benchbias.config import Benchmark, ConfigError, ModelConfig, image_shape, stable_hash
 from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slices import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import dumps, read_json, write_atomically, write_json
 from benchbias.plugins import PluginError, Registry
-from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
+from benchbias.protocol import Split, check_capacity, judge_population, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
 from benchbias.results import provenance
 from benchbias.schemas import RESULTS_SCHEMA
@@ -94,6 +94,11 @@ def to_network(images: np.ndarray, network_max: float = 1.0) -> torch.Tensor:
 def from_network(images: torch.Tensor, network_max: float = 1.0) -> torch.Tensor:
     """The inverse of :func:`to_network`, clamped to the [0, 1] slice scale."""
     return ((images + 1.0) / (2.0 * network_max)).clamp(0.0, 1.0)
+
+
+def unit_images(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) in [0, 1] -> (N, 1, H, W), as they are."""
+    return torch.from_numpy(np.ascontiguousarray(images))[:, None]
 
 
 def instantiate(registry: Registry, kind: str, model: ModelConfig, where: str, source: str):
@@ -167,6 +172,7 @@ class Run:
         self.classifier, self.classifier_entry = instantiate(registry, "classifier", bench.classifier, "classifier", bench.source_file)
         self.judge_trained = False
         self.network_max = bench.slices.network_max
+        self.judge_shape = None if bench.classifier.image_size is None else image_shape(bench.classifier.image_size)
 
     # ---- stages ---------------------------------------------------------------------------
 
@@ -224,15 +230,17 @@ class Run:
         return {**info, "pinned": False, "file": str(cached.weights)}
 
     def train_judge(self) -> tuple[bytes, dict[str, Any]]:
-        """Train the judge on real target slices of the training subjects (after :meth:`prepare`)."""
-        train = self.slices.take(self.split.train)
+        """Train the judge on real target slices of the training subjects, ``classifier.population``
+        of them, at ``classifier.image_size`` (after :meth:`prepare`)."""
+        c = self.bench.classifier
+        train = self.slices.take(judge_population(self.split, self.slices.is_tumor, self.bench.domains, c.population, self.bench.split.seed))
         blob, info = judge.train(
             self.classifier,
-            self.bench.classifier,
+            c,
             self.bench.split.seed,
-            to_network(train.target),
+            judge.inputs(unit_images(train.target), self.judge_shape),
             torch.from_numpy(train.is_tumor).long(),
-            to_network(self.holdout.target),
+            judge.inputs(unit_images(self.holdout.target), self.judge_shape),
             self.holdout.is_tumor,
             lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label),
         )
@@ -305,7 +313,7 @@ class Run:
         low, high = to_network(np.array([[[0.0]], [[1.0]]], np.float32), m).flatten().tolist()  # [0, 1] as the translators saw it
         out_of_range = float(((raw < low) | (raw > high)).float().mean())  # recorded, then clamped
         translated = from_network(raw, m)
-        p_translated = self.classifier.predict_proba(translated * 2.0 - 1.0).numpy()
+        p_translated = self.classifier.predict_proba(judge.inputs(translated, self.judge_shape)).numpy()
         translate_seconds = time.perf_counter() - start
         scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real, out_of_range)
         examples = self.example_indices()
@@ -360,7 +368,7 @@ class Run:
         wall = time.perf_counter()
         self.prepare()
         classifier = self.resolve_judge()
-        self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
+        self.p_real = self.classifier.predict_proba(judge.inputs(unit_images(self.holdout.target), self.judge_shape)).numpy()
         self.save_examples()
 
         todo = self.cells()

@@ -3,7 +3,10 @@
 Trained on real target-modality (T1) slices with balanced batches and cross-entropy. Training batches
 are flipped and, by default, perturbed in intensity, contrast, sharpness and noise (MONAI's random
 transforms), so that a global drift of a translation's brightness or blur is not read as a tumor.
-Square or not: the network is built for the size of the images it is trained on."""
+Square or not: the network is built for the size of the images it is trained on.
+
+The notebook's own CNN (``train_classifier.ipynb``) is ``channels: 64, growth: 0.5, padding: 0``
+(64, 32, 16, 8 filters, no padding), ``lr: 0.001, weight_decay: 0.0``, no augmentation."""
 import torch
 import torch.nn.functional as F
 
@@ -28,7 +31,9 @@ class ImpartialCNN(Classifier):
     # before (retraining the synthetic-smoke, -mini and -quick judges gives their committed sha256).
     same_results_as = ("ace6e2e21796e0c7dabc0d7ce4063f3dd445afa0526f15ac04c3da614da981da",)
     params = {
-        "channels": Param(32, "filters of the first conv layer; doubled at each of the 4 layers", minimum=1),
+        "channels": Param(32, "filters of the first conv layer; times `growth` at each of the 4 layers", minimum=1),
+        "growth": Param(2.0, "filters of each conv layer relative to the one before (the notebook's CNN: 0.5)", minimum=0.1),
+        "padding": Param(1, "zero padding of each 3x3 conv (the notebook's CNN: 0)", choices=(0, 1)),
         "batch_size": Param(32, "slices per step, half healthy and half tumor", minimum=2),
         "lr": Param(1e-3, "Adam learning rate", minimum=0.0),
         "weight_decay": Param(1e-4, "Adam weight decay", minimum=0.0),
@@ -43,9 +48,10 @@ class ImpartialCNN(Classifier):
 
     def _build(self, image_size: int | tuple[int, int]) -> None:
         """``image_size``: an int (square) or (rows, columns)."""
-        c = self.hparams["channels"]
+        c, growth = self.hparams["channels"], self.hparams["growth"]
         self._image_size = image_size
-        self.network = impartial_cnn(image_size, channels=(c, 2 * c, 4 * c, 8 * c)).to(self.device)
+        channels = tuple(max(1, round(c * growth**i)) for i in range(4))
+        self.network = impartial_cnn(image_size, channels=channels, padding=self.hparams["padding"]).to(self.device)
 
     def fit(self, images, labels, ctx) -> None:
         self.device = ctx.device
