@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchbias.config import Benchmark, DomainConfig, image_shape
 from benchbias.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
 from benchbias.progress import duration
-from benchbias.protocol import ProtocolError, Split, judge_population
+from benchbias.protocol import ProtocolError, Split, fraction_needs, judge_population
 from benchbias.tables import text_table
 
 
@@ -35,26 +35,20 @@ class FractionPlan:
 
 def fraction_plans(tumor: int, healthy: int, domains: DomainConfig, unpaired: bool) -> list[FractionPlan]:
     """Domain counts at every target fraction from ``tumor`` + ``healthy`` training slices."""
-    src_tumor = int(round(domains.source_size * domains.source_tumor_fraction)) if unpaired else 0
-    src_healthy = domains.source_size - src_tumor if unpaired else 0
-    disjoint = unpaired and not domains.target_overlaps_source
     plans = []
-    for ratio in domains.target_fractions:
-        tgt_tumor = int(round(domains.target_size * ratio))
-        tgt_healthy = domains.target_size - tgt_tumor
-        need_tumor = src_tumor + tgt_tumor if disjoint else max(src_tumor, tgt_tumor)
-        need_healthy = src_healthy + tgt_healthy if disjoint else max(src_healthy, tgt_healthy)
+    for need in fraction_needs(domains, unpaired):
+        need_tumor, need_healthy = need.total
         short = []
         if need_tumor > tumor:
             short.append(f"{need_tumor - tumor} tumor")
         if need_healthy > healthy:
             short.append(f"{need_healthy - healthy} healthy")
         shortfall = (
-            f"at target fraction {ratio:g} the protocol needs {need_tumor} tumor + {need_healthy} healthy training slices "
-            f"({'source + target, disjoint' if disjoint else 'each domain' if unpaired else 'pairs'}) but has {tumor} + {healthy}: "
+            f"at target fraction {need.ratio:g} the protocol needs {need_tumor} tumor + {need_healthy} healthy training slices "
+            f"({'source + target, disjoint' if need.disjoint else 'each domain' if unpaired else 'pairs'}) but has {tumor} + {healthy}: "
             f"{' and '.join(short)} short"
         ) if short else None
-        plans.append(FractionPlan(ratio, src_tumor, src_healthy, tgt_tumor, tgt_healthy, shortfall))
+        plans.append(FractionPlan(need.ratio, need.source_tumor, need.source_healthy, need.target_tumor, need.target_healthy, shortfall))
     return plans
 
 
