@@ -43,14 +43,40 @@ NORMALIZATIONS = ("percentile", "max", "dataset_max")
 SPLIT_METHODS = ("random", "ordered")
 
 
+def image_shape(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(rows, columns) of an ``image_size``: an int is a square."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 @dataclass(frozen=True)
 class SliceConfig:
-    image_size: int = 64
+    # Slices are resized to this in plane: an int (square), or (rows, columns) of the slice arrays.
+    # After RAS orientation rows run along the patient's left-right axis, columns posterior-anterior.
+    image_size: int | tuple[int, int] = 64
     min_brain_fraction: float = 0.30
     min_tumor_fraction: float = 0.01
     drop_ambiguous: bool = True
     half: str | None = None  # keep one half of the axial plane: "left" / "right" of the patient (RAS)
     normalization: str = "percentile"  # "percentile" (per volume 0..99.5th), "max" (per volume), "dataset_max"
+    # What the translators see: slices in [0, 1] enter (and leave) the networks as
+    # [-1, -1 + 2 * network_max]; 1.0 is the full [-1, 1]. How slices are presented, not which slices:
+    # it is not part of the prepared-slice cache key or the data identity (see :func:`slice_options`).
+    network_max: float = 1.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of a prepared slice."""
+        return image_shape(self.image_size)
+
+
+# SliceConfig fields that say how slices are presented to the networks, not which slices are prepared.
+PRESENTATION_ONLY = ("network_max",)
+
+
+def slice_options(options: SliceConfig) -> dict[str, Any]:
+    """The slice options that define the prepared slices (the cache key, the data identity and its
+    description): every field but the presentation-only ones."""
+    return {k: v for k, v in asdict(options).items() if k not in PRESENTATION_ONLY}
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,22 @@ class ModelConfig:
     steps: int = 0
 
 
+CLASSIFIER_POPULATIONS = ("train_targets", "fraction_extremes")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(ModelConfig):
+    """The judge: a classifier plugin (``name``), its params and step budget, and what it is trained
+    on and at which size."""
+
+    # "train_targets": the real target slices of every training subject; "fraction_extremes": the real
+    # target domains drawn at target fractions 0 and 1 (all healthy + all tumor), as the paper's notebook.
+    population: str = "train_targets"
+    # The size the judge reads its inputs at (real slices and translations alike, resized); None: the
+    # slice size. An int (square) or (rows, columns), as slices.image_size.
+    image_size: int | tuple[int, int] | None = None
+
+
 @dataclass(frozen=True)
 class Benchmark:
     name: str
@@ -89,7 +131,7 @@ class Benchmark:
     slices: SliceConfig
     split: SplitConfig
     domains: DomainConfig
-    classifier: ModelConfig
+    classifier: ClassifierConfig
     methods: tuple[ModelConfig, ...]
     seeds: tuple[int, ...]
     training_steps: int = 0  # the default step budget of a method (``training.steps``)
@@ -115,7 +157,12 @@ class Benchmark:
 
 # Options added after leaderboards and judges were pinned: they enter the resolved benchmark (and its
 # hashes) only when set to something other than their default.
-ADDED_LATER = (("domains", "target_overlaps_source", False),)
+ADDED_LATER = (
+    ("domains", "target_overlaps_source", False),
+    ("slices", "network_max", 1.0),
+    ("classifier", "population", "train_targets"),
+    ("classifier", "image_size", None),
+)
 
 NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps")
 
@@ -196,6 +243,23 @@ class _Reader:
             raise self.fail(where, f"must be true or false, got {value!r}")
         return value
 
+    def image_size(self, value: Any, where: str, multiple: int = 1) -> int | tuple[int, int]:
+        """An int (a square) or ``[rows, columns]``, each side >= 16 and a multiple of ``multiple``;
+        ``[n, n]`` is the int ``n``, so that it hashes as the square it is."""
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise self.fail(where, f"must be an integer (a square) or [rows, columns], got a list of {len(value)}")
+            sides = [self.integer(v, f"{where}[{i}]", 16) for i, v in enumerate(value)]
+            names = [f"{where}[{i}]" for i in range(2)]
+        elif isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"must be an integer (a square) or [rows, columns], got {type(value).__name__} {value!r}")
+        else:
+            sides, names = [self.integer(value, where, 16)], [where]
+        for side, name in zip(sides, names):
+            if side % multiple:
+                raise self.fail(name, f"must be divisible by {multiple} (two stride-2 stages), got {side}")
+        return sides[0] if len(set(sides)) == 1 else (sides[0], sides[1])
+
     def sequence(self, value: Any, where: str) -> list:
         if not isinstance(value, list) or not value:
             raise self.fail(where, f"must be a non-empty list, got {type(value).__name__} {value!r}")
@@ -245,6 +309,22 @@ def _model(r: _Reader, raw: Any, where: str, name: str | None = None) -> ModelCo
     )
 
 
+def _classifier(r: _Reader, raw: Any) -> ClassifierConfig:
+    raw = r.mapping(raw or {}, "classifier", {"name", "params", "steps", "population", "image_size"})
+    model = _model(r, {k: v for k, v in raw.items() if k in ("name", "params", "steps")}, "classifier")
+    if not model.steps:
+        raise r.fail("classifier.steps", "is required (the classifier's training budget)")
+    size = raw.get("image_size")
+    return ClassifierConfig(
+        name=model.name,
+        plugin=model.plugin,
+        params=model.params,
+        steps=model.steps,
+        population=r.choice(raw.get("population", "train_targets"), "classifier.population", CLASSIFIER_POPULATIONS),
+        image_size=None if size is None else r.image_size(size, "classifier.image_size"),
+    )
+
+
 TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "methods", "seeds"}
 
 
@@ -259,18 +339,20 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
 
     s = r.mapping(
         raw.get("slices", {}), "slices",
-        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization"},
+        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization", "network_max"},
     )
+    network_max = r.fraction(s.get("network_max", 1.0), "slices.network_max")
+    if network_max <= 0:
+        raise r.fail("slices.network_max", f"must be in (0, 1] (slices enter the networks as [-1, -1 + 2 * network_max]), got {s['network_max']}")
     slices = SliceConfig(
-        image_size=r.integer(s.get("image_size", 64), "slices.image_size", 16),
+        image_size=r.image_size(s.get("image_size", 64), "slices.image_size", multiple=4),
         min_brain_fraction=r.fraction(s.get("min_brain_fraction", 0.30), "slices.min_brain_fraction"),
         min_tumor_fraction=r.fraction(s.get("min_tumor_fraction", 0.01), "slices.min_tumor_fraction"),
         drop_ambiguous=r.boolean(s.get("drop_ambiguous", True), "slices.drop_ambiguous"),
         half=r.choice(s.get("half"), "slices.half", HALVES),
         normalization=r.choice(s.get("normalization", "percentile"), "slices.normalization", NORMALIZATIONS),
+        network_max=network_max,
     )
-    if slices.image_size % 4:
-        raise r.fail("slices.image_size", f"must be divisible by 4 (two stride-2 stages), got {slices.image_size}")
 
     sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method"})
     held = sp.get("holdout_subjects", 10)
@@ -317,9 +399,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
             method = ModelConfig(method.name, method.plugin, method.params, default_steps)
         methods.append(method)
 
-    classifier = _model(r, raw.get("classifier", {"name": "impartial-cnn"}), "classifier")
-    if not classifier.steps:
-        raise r.fail("classifier.steps", "is required (the classifier's training budget)")
+    classifier = _classifier(r, raw.get("classifier", {"name": "impartial-cnn"}))
 
     seeds = tuple(r.integer(v, f"seeds[{i}]", 0) for i, v in enumerate(r.sequence(raw.get("seeds", [0]), "seeds")))
     if len(set(seeds)) != len(seeds):

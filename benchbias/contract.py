@@ -2,7 +2,9 @@
 
 The runner owns data loading, splits, seeding, device choice, checkpoint folders and progress; a
 plugin receives all of that through :class:`TrainContext` and only trains and predicts.
-Images cross the contract as float32 tensors of shape ``(N, 1, H, W)`` scaled to ``[-1, 1]``.
+Images cross the contract as float32 tensors of shape ``(N, 1, H, W)`` scaled to ``[-1, 1]`` (H need
+not equal W; a benchmark's ``slices.network_max`` narrows the translators' range to
+``[-1, -1 + 2 * network_max]``; the judge always reads ``[-1, 1]``).
 """
 from __future__ import annotations
 
@@ -157,8 +159,9 @@ class Translator(Configurable, ABC):
 
     @abstractmethod
     def translate(self, source: torch.Tensor) -> torch.Tensor:
-        """Translate a batch ``(N, 1, H, W)`` in [-1, 1]; return a ``torch.Tensor`` of the same shape.
-        Values outside [-1, 1] are clamped for scoring, and their share is recorded per cell."""
+        """Translate a batch ``(N, 1, H, W)`` in [-1, 1] (or the benchmark's narrower range); return a
+        ``torch.Tensor`` of the same shape. Values outside that range are clamped for scoring, and their
+        share is recorded per cell."""
 
 
 class Classifier(Configurable, ABC):

@@ -142,7 +142,8 @@ def _throttled(reports: Any) -> Report:
 
 def _compute_in_worker(job: CellJob) -> CellOutcome:
     assert _worker_run is not None, "worker not initialised"
-    return compute(_worker_run, job, _throttled(_worker_reports))
+    # Same machine: the cell's own folder is the translator's working folder, as in the runner's process.
+    return compute(_worker_run, job, _throttled(_worker_reports), _worker_run.cell_path(job).with_suffix(""))
 
 
 class LocalProcesses:

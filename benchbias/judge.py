@@ -65,10 +65,13 @@ def _weights_bytes(classifier: Classifier) -> bytes:
     return handle.getvalue()
 
 
-def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_fingerprint: str, code_sha256: str) -> dict[str, Any]:
+def load(
+    files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_fingerprint: str, code_sha256: str, same_results_as: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Load pinned weights into ``classifier`` after checking that they are the recorded ones, that
     they were trained for this protocol and data, and that the classifier's code has not changed
-    since; return the judge's record."""
+    since (or is one of ``same_results_as``: earlier code identities the classifier declares it
+    reproduces, the class attribute of that name); return the judge's record."""
     try:
         info = read_json(files.info)
     except (OSError, ValueError) as exc:
@@ -79,7 +82,7 @@ def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_
     if actual != info.get("sha256"):
         raise JudgeError(f"{files.weights}: sha256 {actual[:12]} differs from {str(info.get('sha256'))[:12]} recorded in {files.info.name} (weights replaced or damaged)")
     for key, mine in (("protocol_hash", protocol_hash), ("dataset_fingerprint", dataset_fingerprint), ("code_sha256", code_sha256)):
-        if info.get(key) != mine:
+        if info.get(key) != mine and not (key == "code_sha256" and info.get(key) in same_results_as):
             raise JudgeError(
                 f"{files.info}: {key}: the judge was trained with {str(info.get(key))[:12]}, this run has {mine[:12]}; "
                 "retrain it with: benchbias judge train"
@@ -91,6 +94,16 @@ def load(files: JudgeFiles, classifier: Classifier, protocol_hash: str, dataset_
         raise JudgeError(f"{files.weights}: cannot be loaded as {info.get('name')} weights: {type(exc).__name__}: {exc}") from None
     classifier.device = torch.device("cpu")
     return info
+
+
+def inputs(unit: torch.Tensor, shape: tuple[int, int] | None = None) -> torch.Tensor:
+    """What the judge reads: ``unit`` ``(N, 1, H, W)`` on the [0, 1] slice scale, resized to ``shape``
+    (rows, columns; bilinear with antialiasing, as PIL resizes) when given and different, on [-1, 1].
+    The judge's scale does not follow ``slices.network_max``: it reads real slices and translations
+    alike, on the scale its augmentation and robustness table are defined on."""
+    if shape is not None and tuple(unit.shape[-2:]) != tuple(shape):
+        unit = torch.nn.functional.interpolate(unit, size=tuple(shape), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+    return unit * 2.0 - 1.0
 
 
 def train(

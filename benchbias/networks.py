@@ -78,17 +78,22 @@ def patch_discriminator(in_channels: int = 1, filters: int = 64, layers: int = 3
     return nn.Sequential(*net.children())
 
 
-def impartial_cnn(image_size: int, channels: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2) -> nn.Module:
-    """The paper's impartial classifier: 4 stride-2 conv layers with ReLU, one fully connected layer
-    with no non-linearity; returns logits (softmax is applied by the caller)."""
+def impartial_cnn(
+    image_size: int | tuple[int, int], channels: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2, padding: int = 1
+) -> nn.Module:
+    """The paper's impartial classifier: 4 stride-2 3x3 conv layers with ReLU, one fully connected layer
+    with no non-linearity; returns logits (softmax is applied by the caller). ``image_size``: an int
+    (square) or (rows, columns); ``padding``: zero padding of each conv (the notebook's CNN: 0)."""
     convs = [
-        Convolution(spatial_dims=2, in_channels=c_in, out_channels=c_out, strides=2, kernel_size=3, act="RELU", norm=None)
+        Convolution(spatial_dims=2, in_channels=c_in, out_channels=c_out, strides=2, kernel_size=3, act="RELU", norm=None, padding=padding)
         for c_in, c_out in zip((1, *channels[:-1]), channels)
     ]
-    final_size = image_size
+    rows, columns = (image_size, image_size) if isinstance(image_size, int) else image_size
     for _ in channels:
-        final_size = (final_size + 1) // 2
-    return nn.Sequential(*convs, nn.Flatten(), nn.Linear(channels[-1] * final_size * final_size, classes))
+        rows, columns = (rows + 2 * padding - 3) // 2 + 1, (columns + 2 * padding - 3) // 2 + 1
+    if rows < 1 or columns < 1:
+        raise ValueError(f"impartial_cnn: {image_size} is too small for {len(channels)} stride-2 layers")
+    return nn.Sequential(*convs, nn.Flatten(), nn.Linear(channels[-1] * rows * columns, classes))
 
 
 def init_weights(module: nn.Module, gain: float = 0.02) -> None:

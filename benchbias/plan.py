@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchbias.config import Benchmark, DomainConfig
+from benchbias.config import Benchmark, DomainConfig, image_shape
 from benchbias.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
 from benchbias.progress import duration
-from benchbias.protocol import ProtocolError, Split
+from benchbias.protocol import ProtocolError, Split, fraction_needs, judge_population
 from benchbias.tables import text_table
 
 
@@ -35,26 +35,20 @@ class FractionPlan:
 
 def fraction_plans(tumor: int, healthy: int, domains: DomainConfig, unpaired: bool) -> list[FractionPlan]:
     """Domain counts at every target fraction from ``tumor`` + ``healthy`` training slices."""
-    src_tumor = int(round(domains.source_size * domains.source_tumor_fraction)) if unpaired else 0
-    src_healthy = domains.source_size - src_tumor if unpaired else 0
-    disjoint = unpaired and not domains.target_overlaps_source
     plans = []
-    for ratio in domains.target_fractions:
-        tgt_tumor = int(round(domains.target_size * ratio))
-        tgt_healthy = domains.target_size - tgt_tumor
-        need_tumor = src_tumor + tgt_tumor if disjoint else max(src_tumor, tgt_tumor)
-        need_healthy = src_healthy + tgt_healthy if disjoint else max(src_healthy, tgt_healthy)
+    for need in fraction_needs(domains, unpaired):
+        need_tumor, need_healthy = need.total
         short = []
         if need_tumor > tumor:
             short.append(f"{need_tumor - tumor} tumor")
         if need_healthy > healthy:
             short.append(f"{need_healthy - healthy} healthy")
         shortfall = (
-            f"at target fraction {ratio:g} the protocol needs {need_tumor} tumor + {need_healthy} healthy training slices "
-            f"({'source + target, disjoint' if disjoint else 'each domain' if unpaired else 'pairs'}) but has {tumor} + {healthy}: "
+            f"at target fraction {need.ratio:g} the protocol needs {need_tumor} tumor + {need_healthy} healthy training slices "
+            f"({'source + target, disjoint' if need.disjoint else 'each domain' if unpaired else 'pairs'}) but has {tumor} + {healthy}: "
             f"{' and '.join(short)} short"
         ) if short else None
-        plans.append(FractionPlan(ratio, src_tumor, src_healthy, tgt_tumor, tgt_healthy, shortfall))
+        plans.append(FractionPlan(need.ratio, need.source_tumor, need.source_healthy, need.target_tumor, need.target_healthy, shortfall))
     return plans
 
 
@@ -75,13 +69,13 @@ class Cost:
         return self.seconds_per_step * self.steps * self.cells / 3600
 
 
-def measure_step(translator: Translator, image_size: int, device: torch.device, extra_steps: int) -> tuple[float, float]:
+def measure_step(translator: Translator, image_size: int | tuple[int, int], device: torch.device, extra_steps: int) -> tuple[float, float]:
     """(FLOPs of one training step, seconds per step) of ``translator`` on random slices of the
     benchmark's size: one step under torch's FLOP counter, then ``extra_steps`` timed steps (the
     time of a one-step fit, networks built and first-call costs included, subtracted)."""
     batch = int(translator.hparams.get("batch_size", 1))
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(2 * batch, 1, image_size, image_size, generator=generator) * 2 - 1
+    images = torch.rand(2 * batch, 1, *image_shape(image_size), generator=generator) * 2 - 1
     data = PairedSlices(images, images.flip(-1)) if translator.paired else UnpairedDomains(images, images.flip(-1))
 
     def fit(steps: int) -> float:
@@ -113,6 +107,8 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
     lines += ["", *text_table(rows).splitlines()]
     lines.append(f"train subjects:   {', '.join(split.train_subjects)}")
     lines.append(f"holdout subjects: {', '.join(split.holdout_subjects)}")
+    height, width = bench.slices.shape
+    lines.append(f"slices: {height} x {width} (rows x columns); translators see them on [-1, {-1.0 + 2.0 * bench.slices.network_max:.3g}]")
 
     d = bench.domains
     mode = ("target may overlap the source" if d.target_overlaps_source else "source and target disjoint") if unpaired else "paired methods only"
@@ -123,6 +119,9 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
         source = f"{p.source_tumor} + {p.source_healthy}" if unpaired else "-"
         rows.append([f"{p.ratio:g}", source, f"{p.target_tumor} + {p.target_healthy}", "yes" if p.shortfall is None else "NO: " + p.shortfall.split(": ")[-1]])
     lines += text_table(rows).splitlines()
+
+    judge, judge_problem = judge_plan(bench, split, is_tumor)
+    lines += ["", judge]
 
     n_cells = len(bench.methods) * len(d.target_fractions) * len(bench.seeds)
     lines += ["", f"cells: {len(bench.methods)} methods x {len(d.target_fractions)} fractions x {len(bench.seeds)} seeds = {n_cells}"]
@@ -138,7 +137,21 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
         lines += text_table(rows).splitlines()
         lines.append("translation and judging of the holdout add little; the judge is trained once (or pinned)")
     infeasible = next((p.shortfall for p in plans if p.shortfall), None)
-    return lines, (f"domains.target_size: {infeasible}" if infeasible else None)
+    return lines, (f"domains.target_size: {infeasible}" if infeasible else judge_problem)
+
+
+def judge_plan(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> tuple[str, str | None]:
+    """What the judge trains on and the size it reads (``classifier.population``, ``classifier.image_size``),
+    and why that population cannot be drawn (None when it can)."""
+    c = bench.classifier
+    rows, columns = image_shape(c.image_size) if c.image_size is not None else bench.slices.shape
+    what = {"train_targets": "every training subject's slices", "fraction_extremes": "the target domains at fractions 0 and 1"}[c.population]
+    try:
+        judged = judge_population(split, is_tumor, bench.domains, c.population, bench.split.seed)
+    except ProtocolError as exc:
+        return f"judge: {c.plugin} on {what}: NO: {exc}", str(exc)
+    counts = f"{int(is_tumor[judged].sum())} tumor + {int((~is_tumor[judged]).sum())} healthy real {bench.dataset.target} slices"
+    return f"judge: {c.plugin}, {c.steps} steps on {counts} ({what}), read at {rows} x {columns}", None
 
 
 def check_feasible(message: str | None) -> None:

@@ -97,26 +97,83 @@ def paired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
     return Domains(source=pairs, target=pairs)
 
 
+def judge_population(split: Split, is_tumor: np.ndarray, domains: DomainConfig, population: str, seed: int) -> np.ndarray:
+    """The slices whose real target the judge trains on (``classifier.population``), sorted:
+    ``train_targets``, every slice of the training subjects; ``fraction_extremes``, the target domains
+    drawn at fractions 0 and 1 for translator seed ``seed`` (all healthy plus all tumor slices: the real
+    targets of the sweep's two extreme cells, as the paper's notebook trained its classifier)."""
+    if population == "train_targets":
+        return split.train
+    if population != "fraction_extremes":
+        raise ValueError(f"unknown classifier population {population!r}")
+    try:
+        targets = [unpaired_domains(split.train, is_tumor, domains, ratio, seed).target for ratio in (0.0, 1.0)]
+    except ProtocolError as exc:
+        raise ProtocolError(f"classifier.population: fraction_extremes: {exc}") from None
+    return np.sort(np.concatenate(targets))
+
+
+def source_need(domains: DomainConfig, unpaired: bool) -> tuple[int, int]:
+    """Tumor and healthy slices of the unpaired source domain (none when every method is paired)."""
+    if not unpaired:
+        return 0, 0
+    tumor = int(round(domains.source_size * domains.source_tumor_fraction))
+    return tumor, domains.source_size - tumor
+
+
+@dataclass(frozen=True)
+class FractionNeed:
+    """The training slices one target fraction draws."""
+
+    ratio: float
+    source_tumor: int  # the unpaired source domain (0 when every method is paired)
+    source_healthy: int
+    target_tumor: int  # the unpaired target domain, or the pairs of paired methods
+    target_healthy: int
+    disjoint: bool  # unpaired source and target drawn from disjoint slices
+
+    @property
+    def pool(self) -> tuple[int, int]:
+        """Tumor and healthy training slices the target is drawn from: the target's own, plus the
+        source's when the two are disjoint."""
+        if self.disjoint:
+            return self.source_tumor + self.target_tumor, self.source_healthy + self.target_healthy
+        return self.target_tumor, self.target_healthy
+
+    @property
+    def total(self) -> tuple[int, int]:
+        """Tumor and healthy training slices this fraction needs in all: the pool, or the source
+        where that is larger (domains that may overlap each need their own slices)."""
+        tumor, healthy = self.pool
+        return max(self.source_tumor, tumor), max(self.source_healthy, healthy)
+
+
+def fraction_needs(domains: DomainConfig, unpaired: bool) -> list[FractionNeed]:
+    """What every fraction of the sweep draws (``check_capacity`` and ``benchbias plan`` both read it)."""
+    src_tumor, src_healthy = source_need(domains, unpaired)
+    disjoint = unpaired and not domains.target_overlaps_source
+    needs = []
+    for ratio in domains.target_fractions:
+        tgt_tumor = int(round(domains.target_size * ratio))
+        needs.append(FractionNeed(ratio, src_tumor, src_healthy, tgt_tumor, domains.target_size - tgt_tumor, disjoint))
+    return needs
+
+
 def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, unpaired: bool) -> None:
     """Fail before any training when some fraction of the sweep cannot be drawn."""
     tumor = int(is_tumor[train].sum())
     healthy = len(train) - tumor
-    disjoint = unpaired and not domains.target_overlaps_source
-    src_tumor = int(round(domains.source_size * domains.source_tumor_fraction)) if unpaired else 0
-    src_healthy = domains.source_size - src_tumor if unpaired else 0
+    src_tumor, src_healthy = source_need(domains, unpaired)
     if unpaired and (src_tumor > tumor or src_healthy > healthy):
         raise ProtocolError(
             f"domains.source_size: the source domain needs {src_tumor} tumor + {src_healthy} healthy training slices, "
             f"but the training subjects have {tumor} tumor + {healthy} healthy"
         )
-    if not disjoint:
-        src_tumor = src_healthy = 0  # the target may reuse the source's slices
-    for ratio in domains.target_fractions:
-        tgt_tumor = int(round(domains.target_size * ratio))
-        tgt_healthy = domains.target_size - tgt_tumor
-        if src_tumor + tgt_tumor > tumor or src_healthy + tgt_healthy > healthy:
+    for need in fraction_needs(domains, unpaired):
+        need_tumor, need_healthy = need.pool  # the source fits (checked above)
+        if need_tumor > tumor or need_healthy > healthy:
             raise ProtocolError(
-                f"domains.target_size: at target fraction {ratio} the protocol needs "
-                f"{src_tumor + tgt_tumor} tumor + {src_healthy + tgt_healthy} healthy training slices "
-                f"({'source + target, disjoint' if disjoint else 'target' if unpaired else 'pairs'}), but the training subjects have {tumor} tumor + {healthy} healthy"
+                f"domains.target_size: at target fraction {need.ratio} the protocol needs "
+                f"{need_tumor} tumor + {need_healthy} healthy training slices "
+                f"({'source + target, disjoint' if need.disjoint else 'target' if unpaired else 'pairs'}), but the training subjects have {tumor} tumor + {healthy} healthy"
             )

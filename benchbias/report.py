@@ -248,7 +248,9 @@ def draw_figure3(results: dict, out_dir: Path) -> Figure:
     order = sorted(range(len(examples["is_tumor"])), key=lambda i: not examples["is_tumor"][i])
     columns = len(ratios) + 2
     panel = 1.05
-    fig = Figure(figsize=(max(6.0, 1.6 + panel * columns), len(order) * (0.75 + panel * len(names)) + 0.6), layout="constrained")
+    rows, width = examples["source"].shape[-2:]
+    tall = min(max(rows / width, 0.25), 4.0)  # slices need not be square: panels keep their aspect
+    fig = Figure(figsize=(max(6.0, 1.6 + panel * columns), len(order) * (0.75 + panel * tall * len(names)) + 0.6), layout="constrained")
     blocks = fig.subfigures(len(order), 1, squeeze=False)[:, 0]
     for letter, (block, index) in zip("abcdefgh", zip(blocks, order)):
         title = "a holdout slice with a tumor" if examples["is_tumor"][index] else "a healthy holdout slice"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from benchbias import __version__, executors, judge, progress
-from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
+from benchbias.config import Benchmark, ConfigError, ModelConfig, image_shape, stable_hash
 from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slices import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
@@ -29,7 +29,7 @@ from benchbias.errors import BenchbiasError
 from benchbias.executors import CellJob
 from benchbias.jsonio import dumps, read_json, write_atomically, write_json
 from benchbias.plugins import PluginError, Registry
-from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
+from benchbias.protocol import Split, check_capacity, judge_population, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
 from benchbias.results import provenance
 from benchbias.schemas import RESULTS_SCHEMA
@@ -92,13 +92,19 @@ def select_device(name: str) -> torch.device:
     return device
 
 
-def to_network(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W) in [0, 1] -> (N, 1, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images))[:, None] * 2.0 - 1.0
+def to_network(images: np.ndarray, network_max: float = 1.0) -> torch.Tensor:
+    """(N, H, W) in [0, 1] -> (N, 1, H, W) in [-1, -1 + 2 * network_max] ([-1, 1] by default)."""
+    return torch.from_numpy(np.ascontiguousarray(images))[:, None] * (2.0 * network_max) - 1.0
 
 
-def from_network(images: torch.Tensor) -> torch.Tensor:
-    return ((images + 1.0) / 2.0).clamp(0.0, 1.0)
+def from_network(images: torch.Tensor, network_max: float = 1.0) -> torch.Tensor:
+    """The inverse of :func:`to_network`, clamped to the [0, 1] slice scale."""
+    return ((images + 1.0) / (2.0 * network_max)).clamp(0.0, 1.0)
+
+
+def unit_images(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W) in [0, 1] -> (N, 1, H, W), as they are."""
+    return torch.from_numpy(np.ascontiguousarray(images))[:, None]
 
 
 def instantiate(registry: Registry, kind: str, model: ModelConfig, where: str, source: str):
@@ -171,6 +177,8 @@ class Run:
         self.translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file) for m in self.methods}
         self.classifier, self.classifier_entry = instantiate(registry, "classifier", bench.classifier, "classifier", bench.source_file)
         self.judge_trained = False
+        self.network_max = bench.slices.network_max
+        self.judge_shape = None if bench.classifier.image_size is None else image_shape(bench.classifier.image_size)
 
     # ---- stages ---------------------------------------------------------------------------
 
@@ -186,15 +194,15 @@ class Run:
             {
                 "data": self.data.fingerprint,
                 "dataset": asdict(self.bench.dataset),
-                "slices": asdict(self.bench.slices),
+                "slices": self.bench.to_dict()["slices"],  # options added later enter only when set
                 "split": asdict(self.bench.split),
                 "domains": {k: v for k, v in asdict(self.bench.domains).items() if k != "target_fractions"},
             }
         )
         holdout = self.slices.take(self.split.holdout)
         self.holdout = holdout
-        self.holdout_source = to_network(holdout.source)
-        self.holdout_target = from_network(to_network(holdout.target))
+        self.holdout_source = to_network(holdout.source, self.network_max)
+        self.holdout_target = from_network(to_network(holdout.target, self.network_max), self.network_max)
         self.holdout_mask = torch.from_numpy(holdout.tumor_mask)[:, None]
 
     def _context(self, seed: int, steps: int, workdir: Path, label: str) -> tuple[TrainContext, progress.Steps]:
@@ -211,13 +219,14 @@ class Run:
         one cached for this protocol and data, else train one into the cache. Its seed is the split
         seed, a part of the protocol: runs of other translator seeds share it."""
         protocol_hash, identity, code = self.bench.protocol_hash(), self.data.identity, self.classifier_entry.code_sha256
+        same = tuple(getattr(self.classifier_entry.cls, "same_results_as", ()))
         pinned = judge.JudgeFiles.beside(Path(self.bench.source_file), self.bench.name)
         cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, identity)
         if pinned.exist():
-            return {**judge.load(pinned, self.classifier, protocol_hash, identity, code), "pinned": True, "file": str(pinned.weights)}
+            return {**judge.load(pinned, self.classifier, protocol_hash, identity, code, same), "pinned": True, "file": str(pinned.weights)}
         if cached.exist():
             try:
-                return {**judge.load(cached, self.classifier, protocol_hash, identity, code), "pinned": False, "file": str(cached.weights)}
+                return {**judge.load(cached, self.classifier, protocol_hash, identity, code, same), "pinned": False, "file": str(cached.weights)}
             except judge.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
                 print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
         blob, info = self.train_judge()
@@ -227,15 +236,17 @@ class Run:
         return {**info, "pinned": False, "file": str(cached.weights)}
 
     def train_judge(self) -> tuple[bytes, dict[str, Any]]:
-        """Train the judge on real target slices of the training subjects (after :meth:`prepare`)."""
-        train = self.slices.take(self.split.train)
+        """Train the judge on real target slices of the training subjects, ``classifier.population``
+        of them, at ``classifier.image_size`` (after :meth:`prepare`)."""
+        c = self.bench.classifier
+        train = self.slices.take(judge_population(self.split, self.slices.is_tumor, self.bench.domains, c.population, self.bench.split.seed))
         blob, info = judge.train(
             self.classifier,
-            self.bench.classifier,
+            c,
             self.bench.split.seed,
-            to_network(train.target),
+            judge.inputs(unit_images(train.target), self.judge_shape),
             torch.from_numpy(train.is_tumor).long(),
-            to_network(self.holdout.target),
+            judge.inputs(unit_images(self.holdout.target), self.judge_shape),
             self.holdout.is_tumor,
             lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label),
         )
@@ -283,7 +294,7 @@ class Run:
         holdout targets: in a worker process, from the bytes the runner sends."""
         self.classifier.load_state_dict(state)
         self.classifier.device = torch.device("cpu")
-        self.p_real = self.classifier.predict_proba(to_network(self.holdout.target)).numpy()
+        self.p_real = self.classifier.predict_proba(judge.inputs(unit_images(self.holdout.target), self.judge_shape)).numpy()
 
     def compute_cell(self, job: CellJob, report: executors.Report | None, workdir: Path) -> executors.CellOutcome:
         """Train one translator at one target fraction and score its holdout translations (after
@@ -295,7 +306,8 @@ class Run:
         domains = (paired_domains if translator.paired else unpaired_domains)(
             self.split.train, self.slices.is_tumor, self.bench.domains, ratio, seed
         )
-        source, target = to_network(self.slices.source[domains.source]), to_network(self.slices.target[domains.target])
+        m = self.network_max
+        source, target = to_network(self.slices.source[domains.source], m), to_network(self.slices.target[domains.target], m)
         data = PairedSlices(source, target) if translator.paired else UnpairedDomains(source, target)
         # Common random numbers: within a seed every target fraction starts from the same initial
         # weights and batch stream, so differences across fractions come from the target domain's
@@ -318,9 +330,10 @@ class Run:
             raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(self.holdout_source.shape)}")
         if not torch.isfinite(raw).all():
             raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
-        out_of_range = float((raw.abs() > 1.0).float().mean())  # recorded, then clamped
-        translated = from_network(raw)
-        p_translated = self.classifier.predict_proba(translated * 2.0 - 1.0).numpy()
+        low, high = to_network(np.array([[[0.0]], [[1.0]]], np.float32), m).flatten().tolist()  # [0, 1] as the translators saw it
+        out_of_range = float(((raw < low) | (raw > high)).float().mean())  # recorded, then clamped
+        translated = from_network(raw, m)
+        p_translated = self.classifier.predict_proba(judge.inputs(translated, self.judge_shape)).numpy()
         translate_seconds = time.perf_counter() - start
         scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real, out_of_range)
         examples = self.example_indices()

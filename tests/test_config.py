@@ -154,6 +154,12 @@ def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
         assert method.steps == 200 * 700  # 200 epochs of 700 slices at batch 1
         assert {k: method.params[k] for k in ("filters", "blocks", "batch_size")} == {"filters": 64, "blocks": 9, "batch_size": 1}
     assert bench.classifier.plugin == "impartial-cnn"
+    # The loader's scale_width: the 256 x 128 half slice at 512 x 256 (rows and columns transposed here);
+    # uint8 0..100 read as x / 255 and normalised to [-1, 1]: the networks saw [-1, -0.216].
+    assert s.image_size == (256, 512) and s.network_max == pytest.approx(100 / 255, abs=1e-6)
+    # train_classifier.ipynb: the real targets of the 0% and 100% runs, Resize(100) of 512 x 256, batch 64.
+    c = bench.classifier
+    assert (c.population, c.image_size, c.params["batch_size"], c.params["lr"]) == ("fraction_extremes", (100, 200), 64, 0.001)
 
 
 def test_paper_benchmark_parameters_fit_the_plugins():

@@ -42,10 +42,24 @@ def test_plan_reports_split_domains_cells_and_compute(tmp_path, capsys):
     assert "source 12 at 0.5 tumor (unpaired), target / pairs 12; target may overlap the source" in out
     assert re.search(r"^0\s+6 \+ 6\s+0 \+ 12\s+yes$", out, re.MULTILINE) and re.search(r"^1\s+6 \+ 6\s+12 \+ 0\s+yes$", out, re.MULTILINE)
     assert "cells: 2 methods x 3 fractions x 2 seeds = 12" in out
+    assert "slices: 24 x 24 (rows x columns); translators see them on [-1, 1]" in out
+    assert f"judge: impartial-cnn, 40 steps on {tumor} tumor + {healthy} healthy real t1 slices (every training subject's slices), read at 24 x 24" in out
     cyclegan = next(line for line in lines if line.startswith("cyclegan ")).split()
     l1 = next(line for line in lines if line.startswith("l1 ")).split()
     assert float(cyclegan[1]) > float(l1[1]) > 0  # GFLOP per step: two generators and two discriminators cost more
     assert (cyclegan[2], cyclegan[3]) == ("5", "6")  # steps, cells of the method
+
+    # The paper's judge: the real targets of fractions 0 and 1, read at another size; slices not square.
+    paper_like = benchmark(tmp_path, data, overlap=True)
+    raw = yaml.safe_load(paper_like.read_text())
+    raw["slices"].update(image_size=[16, 32], network_max=0.392157)
+    raw["classifier"].update(population="fraction_extremes", image_size=[20, 40])
+    paper_like.write_text(yaml.safe_dump(raw))
+    code = main(["plan", str(paper_like), "--measure-steps", "0", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "slices: 16 x 32 (rows x columns); translators see them on [-1, -0.216]" in out
+    assert "judge: impartial-cnn, 40 steps on 12 tumor + 12 healthy real t1 slices (the target domains at fractions 0 and 1), read at 20 x 40" in out
 
     # Disjoint domains cannot be drawn from this data at r = 0: exit 2, one line naming the fraction and the shortfall.
     code = main(["plan", str(benchmark(tmp_path, data, overlap=False)), "--measure-steps", "0", "--no-progress"])

@@ -110,3 +110,25 @@ def test_overlapping_target_reuses_source_slices_where_disjoint_domains_cannot_b
     assert len(set(d.source) & set(d.target)) >= 20  # 100 of 120 healthy slices: at least 20 shared with the source's 50
     with pytest.raises(ProtocolError, match=r"at target fraction 0.9 the protocol needs 90 tumor \+ 10 healthy training slices \(target\)"):
         check_capacity(train, slices.is_tumor, DomainConfig(source_size=100, target_size=100, target_fractions=(0.9,), target_overlaps_source=True), unpaired=True)
+
+
+def test_capacity_check_and_plan_agree_on_every_protocol():
+    """One arithmetic (protocol.fraction_needs) behind both: whatever the counts and options, the run's
+    capacity check fails exactly when the plan marks some fraction infeasible."""
+    from benchbias.plan import fraction_plans
+
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        tumor, healthy = (int(n) for n in rng.integers(0, 60, 2))
+        is_tumor = np.array([True] * tumor + [False] * healthy)
+        domains = DomainConfig(
+            source_size=int(rng.integers(1, 40)), target_size=int(rng.integers(1, 40)), source_tumor_fraction=float(rng.choice([0.0, 0.3, 0.5, 1.0])),
+            target_fractions=(0.0, 0.5, 1.0), target_overlaps_source=bool(rng.integers(2)),
+        )
+        unpaired = bool(rng.integers(2))
+        try:
+            check_capacity(np.arange(len(is_tumor)), is_tumor, domains, unpaired)
+            fits = True
+        except ProtocolError:
+            fits = False
+        assert fits == all(p.shortfall is None for p in fraction_plans(tumor, healthy, domains, unpaired)), (tumor, healthy, domains, unpaired)

@@ -3,12 +3,11 @@ that ``benchbias run`` reuses, and print what it holds."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from benchbias.config import Benchmark, DatasetConfig, SliceConfig
+from benchbias.config import Benchmark, DatasetConfig, SliceConfig, slice_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def describe_options(options: SliceConfig) -> str:
-    return ", ".join(f"{k} {'-' if v is None else str(v).lower() if isinstance(v, bool) else v}" for k, v in asdict(options).items())
+    return ", ".join(f"{k} {'-' if v is None else str(v).lower() if isinstance(v, bool) else v}" for k, v in slice_options(options).items())
 
 
 def counts(is_tumor: np.ndarray) -> str:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Hashable, Iterator, Mapping, Sequence
 
@@ -38,7 +38,7 @@ from monai.transforms import (
 )
 from tqdm.auto import tqdm
 
-from benchbias.config import SliceConfig, stable_hash
+from benchbias.config import SliceConfig, slice_options, stable_hash
 from benchbias.contract import Case, DatasetLayout
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import write_atomically
@@ -257,7 +257,7 @@ def case_transform(layout, source: str, target: str, options: SliceConfig | int)
     ]
     if options.half:
         steps.append(KeepHalfd(keys=every, half=options.half))
-    size = (options.image_size, options.image_size, -1)
+    size = (*options.shape, -1)  # (rows, columns) in plane; every axial slice kept
     steps += [
         LayoutMasksd(layout, images),
         AxialFractionsd(keys=images),
@@ -467,7 +467,7 @@ def _case_files(cases: Sequence[Case], source: str, target: str) -> Iterator[tup
 
 
 def _what_is_read(layout: DatasetLayout, source: str, target: str, options: SliceConfig) -> dict[str, Any]:
-    return {"version": SLICE_CACHE_VERSION, "layout": layout.name, "source": source, "target": target, "options": asdict(options)}
+    return {"version": SLICE_CACHE_VERSION, "layout": layout.name, "source": source, "target": target, "options": slice_options(options)}
 
 
 def fingerprint(
@@ -615,7 +615,7 @@ def prepare(
         "layout": layout.name,
         "source": source,
         "target": target,
-        "options": asdict(options),
+        "options": slice_options(options),
         "cases": read,
         "skipped": [list(s) for s in skipped],
         "dataset_max": dataset_max,
