@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--subjects", type=int, default=60)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--shape", type=int, nargs=3, default=[64, 64, 40], metavar=("X", "Y", "Z"))
-    from benchbias.data.prepare import add_arguments as prepare_arguments
+    from benchbias.prepare import add_arguments as prepare_arguments
 
     prepare_arguments(data.add_parser("prepare", help="read a data folder once through MONAI into the prepared-slice cache"))
 
@@ -346,7 +346,7 @@ def folder_problem(path: Path) -> str | None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from benchbias.data.prepare import command
+    from benchbias.prepare import command
 
     return command(args)
 

@@ -99,12 +99,14 @@ _worker_run: Run | None = None
 _worker_reports: Any = None
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Linux: the kernel kills this worker when the runner dies (``kill -9`` included), so no orphan
     keeps computing beside a rerun. Elsewhere workers notice the closed pipe after their cell."""
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the runner died while this worker was still starting
+        os._exit(1)
 
 
 def build_worker_run(spec: WorkerSpec) -> Run:
@@ -120,9 +122,9 @@ def build_worker_run(spec: WorkerSpec) -> Run:
     return run
 
 
-def _init_worker(spec: WorkerSpec, reports: Any) -> None:
+def _init_worker(spec: WorkerSpec, reports: Any, parent: int) -> None:
     global _worker_run, _worker_reports
-    _die_with_parent()
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     _worker_reports = reports
     _worker_run = build_worker_run(spec)
@@ -165,20 +167,40 @@ class LocalProcesses:
         stop = threading.Event()
         listener = threading.Thread(target=self._listen, args=(reports, stop), daemon=True)
         listener.start()
-        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker, initargs=(self.spec, reports))
+        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker, initargs=(self.spec, reports, os.getpid()))
+        finished_cleanly = False
         try:
             pending: dict[Future, CellJob] = {pool.submit(_compute_in_worker, job): job for job in jobs}
+            failure: BaseException | None = None
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: jobs.index(pending[f])):
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: jobs.index(pending[f])):
                     job = pending.pop(future)
-                    outcome = future.result()  # a worker's error is raised here, with its own message
+                    if future.cancelled():
+                        continue
                     self.board.close(job.label)
+                    try:
+                        outcome = future.result()
+                    except BenchbiasError as exc:
+                        # A cell failed: start no other, but keep the cells already running (their
+                        # work is stored as they finish), then report the failure.
+                        failure = failure or exc
+                        for other in pending:
+                            other.cancel()
+                        continue
                     yield job, outcome
+            if failure is not None:
+                raise failure
+            finished_cleanly = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not finished_cleanly:  # Ctrl-C, or an unexpected error: stop the workers now
+                for process in list(getattr(pool, "_processes", {}).values()):
+                    process.kill()
+            pool.shutdown(wait=finished_cleanly, cancel_futures=True)
             stop.set()
             listener.join(timeout=5)
+            reports.close()
+            reports.cancel_join_thread()
             self.board.close_all()
 
     def _listen(self, reports: Any, stop: threading.Event) -> None:
@@ -187,7 +209,7 @@ class LocalProcesses:
                 label, done, total, losses = reports.get(timeout=0.2)
             except queue.Empty:
                 continue
-            except (EOFError, OSError):
+            except Exception:  # a worker killed mid-report leaves a torn message: progress is not worth a traceback
                 return
             self.board.update(label, done, total, losses)
 

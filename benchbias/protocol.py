@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchbias.config import DomainConfig, SplitConfig
-from benchbias.data.slices import SliceSet
+from benchbias.data.slice_set import SliceSet
 from benchbias.errors import BenchbiasError
 
 

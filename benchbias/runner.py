@@ -23,7 +23,7 @@ import torch
 from benchbias import __version__, executors, judge, progress
 from benchbias.config import Benchmark, ConfigError, ModelConfig, image_shape, stable_hash
 from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
-from benchbias.data.slices import SliceSet
+from benchbias.data.slice_set import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
 from benchbias.errors import BenchbiasError
 from benchbias.executors import CellJob
@@ -192,7 +192,7 @@ class Run:
         check_capacity(self.split.train, self.slices.is_tumor, self.bench.domains, unpaired=any_unpaired)
         self.protocol_key = stable_hash(
             {
-                "data": self.data.fingerprint,
+                "data": self.data.cache_key,  # these very prepared slices (paths, sizes and mtimes of the files)
                 "dataset": asdict(self.bench.dataset),
                 "slices": self.bench.to_dict()["slices"],  # options added later enter only when set
                 "split": asdict(self.bench.split),
@@ -218,15 +218,15 @@ class Run:
         """Load the benchmark's pinned judge (``judges/<benchmark>.pt`` beside its YAML file), else the
         one cached for this protocol and data, else train one into the cache. Its seed is the split
         seed, a part of the protocol: runs of other translator seeds share it."""
-        protocol_hash, identity, code = self.bench.protocol_hash(), self.data.identity, self.classifier_entry.code_sha256
+        protocol_hash, fingerprint, code = self.bench.protocol_hash(), self.data.fingerprint, self.classifier_entry.code_sha256
         same = tuple(getattr(self.classifier_entry.cls, "same_results_as", ()))
         pinned = judge.JudgeFiles.beside(Path(self.bench.source_file), self.bench.name)
-        cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, identity)
+        cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, fingerprint)
         if pinned.exist():
-            return {**judge.load(pinned, self.classifier, protocol_hash, identity, code, same), "pinned": True, "file": str(pinned.weights)}
+            return {**judge.load(pinned, self.classifier, protocol_hash, fingerprint, code, same), "pinned": True, "file": str(pinned.weights)}
         if cached.exist():
             try:
-                return {**judge.load(cached, self.classifier, protocol_hash, identity, code, same), "pinned": False, "file": str(cached.weights)}
+                return {**judge.load(cached, self.classifier, protocol_hash, fingerprint, code, same), "pinned": False, "file": str(cached.weights)}
             except judge.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
                 print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
         blob, info = self.train_judge()
@@ -250,8 +250,8 @@ class Run:
             self.holdout.is_tumor,
             lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label),
         )
-        identity = {"protocol_hash": self.bench.protocol_hash(), "dataset_fingerprint": self.data.identity, "code_sha256": self.classifier_entry.code_sha256}
-        return blob, {**info, **identity}
+        trained_for = {"protocol_hash": self.bench.protocol_hash(), "dataset_fingerprint": self.data.fingerprint, "code_sha256": self.classifier_entry.code_sha256}
+        return blob, {**info, **trained_for}
 
     def cells(self) -> list[tuple[ModelConfig, int, float]]:
         """Every (method, seed, fraction), methods interleaved: each method's cost per cell is known
@@ -501,8 +501,8 @@ class Run:
         s, split = self.slices, self.split
         train_tumor = int(s.is_tumor[split.train].sum())
         return {
-            "fingerprint": self.data.identity,
-            "cache_key": self.data.fingerprint,
+            "fingerprint": self.data.fingerprint,
+            "cache_key": self.data.cache_key,
             "root": str(self.data.root),
             "layout": self.data.layout,
             "slices": len(s),

@@ -19,8 +19,8 @@ from typing import ClassVar
 
 from benchbias import hookimpl
 from benchbias.contract import Case
+from benchbias.data import DataError
 from benchbias.data.layouts import ScanningLayout, canonical_modality, hidden, unknown_modality
-from benchbias.data.slices import DataError
 
 SUFFIXES = (".nii.gz", ".nii")
 

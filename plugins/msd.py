@@ -23,8 +23,8 @@ import numpy as np
 
 from benchbias import hookimpl
 from benchbias.contract import Case
+from benchbias.data import DataError
 from benchbias.data.layouts import LabelRules, ScanningLayout, canonical_modality, check_labels, hidden, normalise_name
-from benchbias.data.slices import DataError
 
 TASK01_LABELS = frozenset({0, 1, 2, 3})
 

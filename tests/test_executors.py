@@ -116,6 +116,29 @@ def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path)
     assert results["provenance"]["compute_settings"] == reference["provenance"]["compute_settings"]
 
 
+def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
+    bench = small_benchmark(tmp_path, steps=400)
+    out = tmp_path / "out"
+    exe = shutil.which("benchbias")
+    command = [exe] if exe else [sys.executable, "-m", "benchbias"]
+    parent = subprocess.Popen([*command, "run", str(bench), "--jobs", "2", "--no-progress", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("cells/*/*.json")) and time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.05)
+    workers = children_of(parent.pid)
+    parent.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    _, stderr = parent.communicate(timeout=60)
+    assert parent.returncode == 130 and "interrupted; finished cells are kept and a rerun resumes" in stderr, stderr
+    assert time.monotonic() - stopped < 20, "Ctrl-C waited for the running cells"
+    assert "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
+    assert list(out.glob("cells/*/*.json")) and not list(out.rglob("*.tmp"))
+
+
 def test_a_plugin_file_runs_in_workers_and_its_failure_is_one_line(tmp_path):
     bench = small_benchmark(tmp_path, steps=2)
     plugins = tmp_path / "plugins"

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from benchbias.config import SliceConfig
-from benchbias.data.slices import DataError, load_case_slices, prepare
+from benchbias.data import DataError
+from benchbias.data.cases import load_case_slices
+from benchbias.data.slice_cache import prepare
 from benchbias.data.sources import detect_layout
 from benchbias.plugins import load_registry
 

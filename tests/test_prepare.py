@@ -14,7 +14,9 @@ from test_layouts import SHAPE, save_nifti, volumes, write_brats2013, write_brat
 
 from benchbias.cli import main
 from benchbias.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig, load_benchmark
-from benchbias.data.slices import DataError, SliceSet, cache_meta, prepare
+from benchbias.data import DataError
+from benchbias.data.slice_cache import cache_meta, prepare
+from benchbias.data.slice_set import SliceSet
 from benchbias.data.sources import prepare_dataset
 from benchbias.plugins import load_registry
 from benchbias.protocol import ProtocolError, split_subjects
@@ -188,12 +190,12 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     first = prepare(data, layout, "flair", "t1", options, cache, progress=False)
     assert first.status == "built" and first.summary == {"cases": 2, "skipped": 0, "slices": 12, "tumor": 6, "healthy": 6}
 
-    import benchbias.data.slices as slices_module
+    import benchbias.data.slice_cache as slices_module
 
     real_read = slices_module.read_case
     monkeypatch.setattr(slices_module, "read_case", lambda *a, **k: pytest.fail("a matching cache must not be re-read"))
     again = prepare(data, layout, "flair", "t1", options, cache, progress=False)
-    assert again.status == "reused" and again.fingerprint == first.fingerprint
+    assert again.status == "reused" and again.cache_key == first.cache_key
     np.testing.assert_array_equal(again.slices.source, first.slices.source)
     monkeypatch.setattr(slices_module, "read_case", real_read)
 
@@ -238,13 +240,13 @@ def test_dataset_identity_is_the_same_for_a_copy_elsewhere_and_changes_with_the_
     assert prepare(there, layout, "flair", "t1", options, None, progress=False).identity != a.identity
 
 
-def test_synthetic_identity_is_its_recipe(tmp_path, monkeypatch):
+def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
     bench = load_benchmark(REPO / "benchmarks" / "synthetic-smoke.yaml")
     identities = []
     for cache in ("one", "two"):
         monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / cache))
         data = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
-        identities.append((data.identity, data.fingerprint))
+        identities.append((data.fingerprint, data.cache_key))
     assert identities[0][0] == identities[1][0] and identities[0][1] != identities[1][1]
 
 
@@ -270,7 +272,7 @@ def test_run_reuses_what_data_prepare_wrote(tmp_path, capsys, monkeypatch):
     assert "train      2 subjects: 6 tumor, 6 healthy slices" in out and "holdout    1 subjects: 3 tumor, 3 healthy slices" in out
     assert "protocol: fits: holdout 4 slices (2 tumor + 2 healthy)" in out
 
-    import benchbias.data.slices as slices_module
+    import benchbias.data.slice_cache as slices_module
 
     monkeypatch.setattr(slices_module, "read_case", lambda *a, **k: pytest.fail("benchbias run must reuse the prepared slices"))
     bench = load_benchmark(bench_path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from benchbias.config import DomainConfig, SplitConfig
-from benchbias.data.slices import SliceSet
+from benchbias.data.slice_set import SliceSet
 from benchbias.protocol import (
     ProtocolError,
     check_capacity,

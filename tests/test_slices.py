@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from benchbias.config import SliceConfig
-from benchbias.data.slices import DataError, SliceSet, load_case_slices, prepare_slices
+from benchbias.data import DataError
+from benchbias.data.cases import load_case_slices
+from benchbias.data.slice_cache import prepare_slices
+from benchbias.data.slice_set import SliceSet
 from benchbias.plugins import load_registry
 
 SHAPE = (32, 32, 8)

@@ -8,7 +8,7 @@ plugin contract) raises on the first unusable case instead.
 Label rules: a layout is its own rule (``tumor_mask``, ``brain_mask``, the valid label set). A
 layout whose cases follow different rules (BRATS2013: simulated vs. real cases) also implements
 ``rules_for(case)``, which returns the :class:`LabelRules` of that case; the MONAI pipeline in
-:mod:`benchbias.data.slices` asks for it when present.
+:mod:`benchbias.data.slice_cache` asks for it when present.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from benchbias.contract import Case, DatasetLayout
-from benchbias.data.slices import DataError
+from benchbias.data import DataError
 
 CANONICAL_MODALITIES = ("flair", "t1", "t1ce", "t2")
 """The modality names a benchmark may use with every layout (each layout maps them to its files)."""

@@ -29,12 +29,13 @@ import dataclasses
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
+
+from benchbias.config import SynthSpec  # what to generate: a benchmark's dataset.synthetic
 
 GENERATOR_VERSION: str = "2"
 """Bump whenever the generated data change, so cached datasets get rebuilt."""
@@ -48,25 +49,6 @@ BACKGROUND, CSF, GM, WM, EDEMA, ENHANCING, NECROSIS = -1, 0, 1, 2, 3, 4, 5
 FLAIR_MEANS = np.array([0.08, 0.58, 0.45, 1.00, 0.78, 0.62], dtype=np.float32)
 T1_MEANS = np.array([0.12, 0.55, 0.85, 0.58, 0.38, 0.15], dtype=np.float32)
 PARTIAL_VOLUME_SIGMA = 0.7
-
-
-@dataclass(frozen=True)
-class SynthSpec:
-    """What to generate: number of subjects, master seed and volume shape (x, y, z)."""
-
-    subjects: int = 60
-    seed: int = 0
-    shape: tuple[int, int, int] = (64, 64, 40)
-
-    def __post_init__(self) -> None:
-        shape = tuple(int(n) for n in self.shape)  # accept lists, e.g. from JSON
-        object.__setattr__(self, "shape", shape)
-        if len(shape) != 3 or min(shape) < 16:
-            raise ValueError(f"shape must be 3 sizes >= 16, got {self.shape}")
-        if self.subjects < 1:
-            raise ValueError(f"subjects must be >= 1, got {self.subjects}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
 
 
 def subject_id(index: int) -> str:

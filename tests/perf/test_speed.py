@@ -7,7 +7,7 @@ import torch
 
 from benchbias.config import SliceConfig
 from benchbias.contract import TrainContext
-from benchbias.data.slices import load_case_slices
+from benchbias.data.cases import load_case_slices
 from benchbias.data.synthetic import SynthSpec, write_dataset
 from benchbias.plugins import load_registry
 

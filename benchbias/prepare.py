@@ -48,7 +48,8 @@ def any_unpaired(bench: Benchmark, registry) -> bool:
 
 def command(args: argparse.Namespace) -> int:
     from benchbias.config import find_benchmark, load_benchmark
-    from benchbias.data.slices import DataError, prepare
+    from benchbias.data import DataError
+    from benchbias.data.slice_cache import prepare
     from benchbias.data.sources import cache_dir, resolve_data
     from benchbias.plugins import load_registry
     from benchbias.protocol import check_capacity, held_out_subjects, split_subjects
