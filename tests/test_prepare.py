@@ -203,8 +203,8 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     stat = seg.stat()
     os.utime(seg, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # touched: same bytes, new mtime
     touched = prepare(data, layout, "flair", "t1", options, cache, progress=False)
-    assert touched.status == "rebuilt" and touched.fingerprint != first.fingerprint
-    assert sorted(p.name for p in cache.glob("*.npz")) == [f"slices-{touched.fingerprint[:16]}.npz"]  # the stale one is gone
+    assert touched.status == "rebuilt" and touched.cache_key != first.cache_key
+    assert sorted(p.name for p in cache.glob("*.npz")) == [f"slices-{touched.cache_key[:16]}.npz"]  # the stale one is gone
 
     save_nifti(np.zeros(SHAPE, np.uint8), seg)  # modified: B has no tumor any more
     modified = prepare(data, layout, "flair", "t1", options, cache, progress=False)
@@ -213,11 +213,11 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     other = prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False)
     assert other.status == "built" and len(list(cache.glob("*.npz"))) == 2  # other options: another cache, both kept
 
-    (cache / f"slices-{other.fingerprint[:16]}.npz").write_bytes(b"PK\x03\x04 truncated")
+    (cache / f"slices-{other.cache_key[:16]}.npz").write_bytes(b"PK\x03\x04 truncated")
     assert prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False).status == "rebuilt"
 
 
-def test_dataset_identity_is_the_same_for_a_copy_elsewhere_and_changes_with_the_data(tmp_path):
+def test_dataset_fingerprint_is_the_same_for_a_copy_elsewhere_and_changes_with_the_data(tmp_path):
     """The leaderboard's dataset fingerprint: independent of folder, cache and mtimes (unlike the
     cache key), sensitive to which files there are, their size, and the slice options."""
     import shutil
@@ -230,14 +230,14 @@ def test_dataset_identity_is_the_same_for_a_copy_elsewhere_and_changes_with_the_
     there = shutil.copytree(here, tmp_path / "elsewhere" / "copy")  # new paths and mtimes
     a = prepare(here, layout, "flair", "t1", options, tmp_path / "cache-a", progress=False)
     b = prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False)
-    assert a.fingerprint != b.fingerprint, "the cache key is local"
-    assert a.identity == b.identity, "the identity is not"
-    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).identity == a.identity  # reused cache
-    assert prepare(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).identity != a.identity
+    assert a.cache_key != b.cache_key, "the cache key is local"
+    assert a.fingerprint == b.fingerprint, "the fingerprint is not"
+    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint == a.fingerprint  # reused cache
+    assert prepare(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).fingerprint != a.fingerprint
     save_nifti(np.zeros(SHAPE, np.uint8), there / "B" / "B_seg.nii.gz")  # B has no tumor any more
-    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).identity != a.identity
+    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint != a.fingerprint
     shutil.rmtree(there / "B")
-    assert prepare(there, layout, "flair", "t1", options, None, progress=False).identity != a.identity
+    assert prepare(there, layout, "flair", "t1", options, None, progress=False).fingerprint != a.fingerprint
 
 
 def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
