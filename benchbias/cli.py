@@ -48,7 +48,7 @@ def known_benchmarks() -> str:
 def _executor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, metavar="N",
-        help="cells at once, each in a worker process with --threads torch threads (default: one job per CPU core, 1 on CUDA); 1 runs them in this process",
+        help="cells at once, each in a worker process with --threads torch threads (default: $BENCHBIAS_JOBS, else one job per CPU core, 1 on CUDA); 1 runs them in this process",
     )
     parser.add_argument(
         "--threads", type=int,
@@ -500,18 +500,29 @@ def cmd_judge_show(args: argparse.Namespace) -> int:
     return 0
 
 
+JOBS_ENV = "BENCHBIAS_JOBS"
+
+
 def executor_settings(args: argparse.Namespace) -> dict:
     from benchbias.config import ConfigError
 
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs {args.jobs}: must be a positive number of worker processes")
+    jobs = args.jobs
+    if jobs is None and os.environ.get(JOBS_ENV):  # a default for a machine or a CI job
+        try:
+            jobs = int(os.environ[JOBS_ENV])
+        except ValueError:
+            raise ConfigError(f"{JOBS_ENV}={os.environ[JOBS_ENV]}: must be a positive number of worker processes") from None
+        if jobs < 1:
+            raise ConfigError(f"{JOBS_ENV}={jobs}: must be a positive number of worker processes")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be a positive number of worker processes")
     if args.address and args.executor != "ray":
         raise ConfigError("--address: applies to --executor ray")
     if args.executor == "ray":
         from benchbias.executors import import_ray
 
         import_ray()  # one clear line now, not after the data is prepared
-    return {"jobs": args.jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "plugin_dirs": tuple(args.plugin_dir)}
+    return {"jobs": jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "plugin_dirs": tuple(args.plugin_dir)}
 
 
 def set_threads(threads: int | None) -> None:

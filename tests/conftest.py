@@ -8,4 +8,7 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BENCHBIAS_CACHE", str(cache))
     monkeypatch.setenv("BENCHBIAS_LEADERBOARDS", str(tmp_path_factory.getbasetemp() / "leaderboards"))
     monkeypatch.delenv("BENCHBIAS_PLUGIN_DIRS", raising=False)
+    # Tiny test benchmarks run faster in one process than in workers that each import torch; the
+    # executor tests ask for --jobs themselves.
+    monkeypatch.setenv("BENCHBIAS_JOBS", "1")
     return cache
