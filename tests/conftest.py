@@ -1,4 +1,11 @@
+import os
+
 import pytest
+
+# Tiny test benchmarks run faster in one process than in workers that each import torch; the executor
+# tests ask for --jobs themselves. Set at import, so session-scoped fixtures' runs (whose cells later
+# tests reuse) see it too: cells computed at another thread count are recomputed, not reused.
+os.environ["BENCHBIAS_JOBS"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -8,7 +15,4 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BENCHBIAS_CACHE", str(cache))
     monkeypatch.setenv("BENCHBIAS_LEADERBOARDS", str(tmp_path_factory.getbasetemp() / "leaderboards"))
     monkeypatch.delenv("BENCHBIAS_PLUGIN_DIRS", raising=False)
-    # Tiny test benchmarks run faster in one process than in workers that each import torch; the
-    # executor tests ask for --jobs themselves.
-    monkeypatch.setenv("BENCHBIAS_JOBS", "1")
     return cache
