@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--method", action="append", default=[], metavar="NAME", help="check only this method (repeatable)")
     check.add_argument(
         "--tolerance", action="append", default=[], metavar="SCORE=VALUE",
-        help="allowed increase of a score, absolute (bias=0.1) or relative to the reference (mae=5%%); repeatable",
+        help="allowed worsening of a sweep score, absolute (hallucination=0.1) or relative to the reference (mae=5%%); repeatable",
     )
 
     judge = sub.add_parser("judge", help="the benchmark's pinned judge (tumor classifier)").add_subparsers(dest="judge_command", required=True)
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     judge_train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     judge_train.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
     judge_train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    judge_train.add_argument("--only", choices=("classifier", "segmenter", "second_judge"), action="append", default=[],
+                             help="train only this judge (repeatable; default: every judge the benchmark has)")
     _plugin_dir_option(judge_train)
     judge_show = judge.add_parser("show", help="print the pinned judge's record: sha256, accuracy, robustness table")
     judge_show.add_argument("benchmark", nargs="?", default=DEFAULT_BENCHMARK, help="benchmark name or YAML path")
@@ -184,9 +186,10 @@ def parse_params(items: list[str]) -> dict:
 def cmd_run(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
     from benchbias.config import ConfigError, find_benchmark, load_benchmark, with_translators
+    from benchbias.metrics import ScoreTable
     from benchbias.plugins import load_registry
-    from benchbias.results import ranked_table, ratio_table
     from benchbias.runner import Run, RunOptions
+    from benchbias.tables import COMPACT, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
 
     set_threads(args.threads)
     executor = executor_settings(args)
@@ -220,9 +223,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if judge["quality_problems"]:
         print(f"WARNING: the judge falls short of the standard: {'; '.join(judge['quality_problems'])}")
+    table = ScoreTable.from_json(results["score_table"])
     for name, method in results["methods"].items():
-        print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'})\n{ratio_table(method)}")
-    print(f"\n{ranked_table(results)}\n\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
+        print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'}); brackets: 95% bootstrap interval over holdout slices\n{cell_rows(method, table, COMPACT).text()}")
+    more = more_rows_of_results(results)
+    print(f"\n{ranked_rows_of_results(results).text()}" + (f"\n\nmore scores over the sweep:\n{more.text()}" if more else ""))
+    if results.get("ranking_2"):
+        print(f"\n{second_judge_sentence(results)}")
+    print(f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
     if args.submit:
         path, done = leaderboard.submit(results, str(out / "results.json"), replace=args.replace)
         print(f"leaderboard {path} and {path.with_suffix('.md')}: {'; '.join(done)}")
@@ -233,8 +241,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from benchbias import selftest
     from benchbias.config import find_benchmark, load_benchmark
     from benchbias.plugins import load_registry
-    from benchbias.results import ranked_table
     from benchbias.runner import Run, RunOptions
+    from benchbias.tables import ranked_rows_of_results
 
     set_threads(args.threads)
     bench = with_seeds(load_benchmark(find_benchmark(args.benchmark)), args.seeds)
@@ -245,7 +253,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     check_results_folder(out)
     options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress, **executor_settings(args))
     results = Run(bench, registry, options).execute()
-    print(f"\n{ranked_table(results)}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
+    print(f"\n{ranked_rows_of_results(results).text()}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
     verdicts = selftest.properties(results, references)
     for verdict in verdicts:
         print(verdict.line())
@@ -353,7 +361,6 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard_show(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
-    from benchbias.tables import text_table
     from benchbias.validation import load_leaderboard
 
     path = leaderboard.leaderboard_path(args.benchmark)
@@ -365,7 +372,7 @@ def cmd_leaderboard_show(args: argparse.Namespace) -> int:
         print(leaderboard.render(board), end="")
     else:
         print(f"{board['benchmark']}: {len(board['entries'])} entries; {board['ranking_rule']}\n")
-        print(text_table(leaderboard.ranked_rows(board)))
+        print(leaderboard.ranked_rows(board).text())
         if any(len(e["seeds"]) > 1 for e in board["entries"]):
             print(f"\n{leaderboard.SEEDS_NOTE}")
     return 0
@@ -421,8 +428,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from benchbias.compare import check, load_scored, parse_tolerances
     from benchbias.tables import text_table
 
-    tolerances = parse_tolerances(args.tolerance)
-    result = check(load_scored(args.results), load_scored(args.against), tolerances, args.method or None)
+    reference = load_scored(args.against)
+    tolerances = parse_tolerances(args.tolerance, reference.table)
+    result = check(load_scored(args.results), reference, tolerances, args.method or None)
     print(text_table(result.rows))
     if result.passed:
         print(f"\ncheck passed: no score got worse beyond its tolerance against {args.against}")
@@ -444,12 +452,22 @@ def robustness_lines(info: dict) -> list[str]:
     return text_table(rows).splitlines()
 
 
-def judge_summary(info: dict) -> list[str]:
+def judge_summary(info: dict, role: str = "classifier") -> list[str]:
     from benchbias import judge
 
+    if role == "segmenter":
+        from benchbias.segmenter import quality_problems
+
+        problems = quality_problems(info)
+        return [
+            f"segmenter {info['name']} sha256 {info['sha256']}",
+            f"holdout Dice on tumor slices {fmt_or_na(info['holdout_dice'])}; healthy holdout slices with any outlined pixel "
+            f"{fmt_or_na(info['holdout_false_positive_share'])}; trained {info['steps']} steps on {info['train_slices']} real slices in {info['train_time_s']:.0f} s",
+            "meets the standard" if not problems else "WARNING: this segmenter falls short: " + "; ".join(problems),
+        ]
     problems = judge.quality_problems(info)
     lines = [
-        f"judge {info['name']} sha256 {info['sha256']}",
+        f"{'judge' if role == 'classifier' else 'second judge'} {info['name']} sha256 {info['sha256']}",
         f"holdout accuracy {info['holdout_accuracy']:.3f} (sensitivity {info['holdout_sensitivity']:.3f}, specificity {info['holdout_specificity']:.3f}); "
         f"trained {info['steps']} steps on {info['train_slices']} real slices in {info['train_time_s']:.0f} s",
         *robustness_lines(info),
@@ -457,6 +475,10 @@ def judge_summary(info: dict) -> list[str]:
         else "WARNING: this judge falls short: " + "; ".join(problems),
     ]
     return lines
+
+
+def fmt_or_na(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def cmd_judge_train(args: argparse.Namespace) -> int:
@@ -473,16 +495,17 @@ def cmd_judge_train(args: argparse.Namespace) -> int:
     bench = load_benchmark(path)
     run = Run(bench, load_registry(args.plugin_dir), RunOptions(out=Path("benchbias-runs") / bench.name, device=args.device, data_path=args.data, progress=not args.no_progress))
     run.prepare()
-    blob, info = run.train_judge()
-    files = judge.JudgeFiles.beside(path, bench.name)
-    old = read_json(files.info) if files.info.is_file() else None
-    judge.store(files, blob, info)
-    print("\n".join(judge_summary(info)))
-    print(f"\npinned: {files.weights} ({len(blob) / 1024:.0f} KB) and {files.info.name}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    if old is None:
-        print("no judge was pinned for this benchmark before")
-    else:
-        print("changed: " + "; ".join(judge.differences(old, info)))
+    for role, j in run.judges.items():
+        if args.only and role not in args.only:
+            continue
+        blob, info = run.train_judge(role)
+        files = j.pinned_files(bench)
+        old = read_json(files.info) if files.info.is_file() else None
+        judge.store(files, blob, info)
+        print("\n".join(judge_summary(info, role)))
+        print(f"pinned: {files.weights} ({len(blob) / 1024:.0f} KB) and {files.info.name}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+        print("no such judge was pinned for this benchmark before" if old is None else "changed: " + "; ".join(judge.differences(old, info)))
+        print()
     return 0
 
 

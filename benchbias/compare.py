@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from benchbias.errors import BenchbiasError
-from benchbias.summary import SWEEP, fmt
+from benchbias.metrics import Score, ScoreTable
+from benchbias.summary import fmt
 from benchbias.tables import text_table
 from benchbias.validation import kind_of, load_leaderboard, load_results
 
@@ -19,51 +20,27 @@ class CheckError(BenchbiasError, ValueError):
     """The two files cannot be compared (other protocol, missing method, bad tolerance)."""
 
 
-@dataclass(frozen=True)
-class Score:
-    """A sweep score that ``check`` guards; higher is worse for every one of them."""
-
-    name: str  # the ``--tolerance`` name
-    key: str  # in the summary, its per-seed values and ``ci95``
-    tolerance: float  # the default allowed increase, in the score's own units
-
-    @property
-    def label(self) -> str:
-        return SWEEP[self.key].label
-
-    @property
-    def digits(self) -> int:
-        return SWEEP[self.key].digits
-
-    def __call__(self, summary: dict[str, Any]) -> float | None:
-        return summary.get(self.key)
-
-    def of_seeds(self, summary: dict[str, Any], seeds: set[int]) -> float | None:
-        """The mean of the score's per-seed values over ``seeds``."""
-        values = [row[self.key] for row in summary["per_seed"] if row["seed"] in seeds]
-        if not values or None in values:
-            return None
-        return sum(values) / len(values)
-
-    def upper_bound(self, summary: dict[str, Any]) -> float | None:
-        """The upper end of the score's 95% interval over seeds, when several seeds ran."""
-        ci = summary["ci95"][self.key]
-        return None if ci is None else ci[1]
+# Default tolerances live in the score table (``Score.tolerance``): two standard deviations of the
+# difference between two single-seed runs (2 x sqrt(2) x the seed-to-seed SD, pooled over l1, pix2pix,
+# condgan and cyclegan on synthetic-quick; README, "Comparing runs and checking a method in CI").
+# Other hardware or thread counts move one seed's scores; on one machine with fixed threads a rerun is
+# identical.
 
 
-# Defaults: two standard deviations of the difference between two single-seed runs (2 x sqrt(2) x
-# the seed-to-seed SD, pooled over l1, pix2pix, condgan and cyclegan on synthetic-quick; README,
-# "Comparing runs and checking a method in CI"). Other hardware or thread counts move one seed's
-# scores; on one machine with fixed threads a rerun is identical.
-CHECKED_SCORES = (
-    Score("changed", "changed", 0.05),
-    Score("hallucination", "hallucination", 0.2),
-    Score("erasure", "erasure", 0.175),
-    Score("sensitivity", "sensitivity", 0.33),
-    Score("flip_rate", "mean_flip_rate", 0.055),
-    Score("mae", "mean_mae", 0.003),
-)
-SCORES = {s.name: s for s in CHECKED_SCORES}
+def of_seeds(summary: dict[str, Any], name: str, seeds: set[int]) -> float | None:
+    """The mean of a sweep score's per-seed values over ``seeds``."""
+    values = [row.get(name) for row in summary["per_seed"] if row["seed"] in seeds]
+    if not values or None in values:
+        return None
+    return sum(values) / len(values)
+
+
+def upper_half(summary: dict[str, Any], score: Score) -> float | None:
+    """How far the worse end of the score's 95% interval over seeds lies from its pooled value."""
+    ci, pooled = summary["ci95"].get(score.name), summary.get(score.name)
+    if ci is None or pooled is None:
+        return None
+    return ci[1] - pooled if score.better == "lower" else pooled - ci[0]
 
 
 @dataclass(frozen=True)
@@ -78,13 +55,15 @@ class Tolerance:
         return f"{self.amount:.0%}" if self.relative else f"{self.amount:g}"
 
 
-def parse_tolerances(specs: list[str]) -> dict[str, Tolerance]:
-    """Defaults overridden by ``SCORE=VALUE`` (absolute) or ``SCORE=VALUE%`` (relative) items."""
-    tolerances = {s.name: Tolerance(s.tolerance) for s in CHECKED_SCORES}
+def parse_tolerances(specs: list[str], table: ScoreTable) -> dict[str, Tolerance]:
+    """The score table's default tolerances, overridden (or extended to another sweep score that has
+    a better direction) by ``SCORE=VALUE`` (absolute) or ``SCORE=VALUE%`` (relative) items."""
+    tolerances = {s.name: Tolerance(s.tolerance) for s in table.checked()}
+    checkable = [s.name for s in table.sweep() if s.better != "neither"]
     for spec in specs:
         name, _, value = spec.partition("=")
-        if name not in SCORES:
-            raise CheckError(f"--tolerance {spec}: unknown score '{name}' (scores: {', '.join(SCORES)})")
+        if name not in checkable:
+            raise CheckError(f"--tolerance {spec}: unknown score '{name}' (scores: {', '.join(checkable)})")
         relative = value.endswith("%")
         try:
             amount = float(value.rstrip("%")) / (100 if relative else 1)
@@ -107,6 +86,7 @@ class Scored:
     dataset_fingerprint: str
     judge_sha256: str
     methods: dict[str, list[dict[str, Any]]]  # name -> entries (several versions on a leaderboard)
+    table: ScoreTable
 
     def method(self, name: str, version: str | None = None) -> dict[str, Any]:
         if name not in self.methods:
@@ -123,12 +103,14 @@ def load_scored(path: Path) -> Scored:
         data = load_results(path)
         methods = {name: [{"method": name, **m}] for name, m in data["methods"].items()}
         bench = data["benchmark"]
-        return Scored(path, "results", bench["name"], bench["protocol_hash"], data["dataset"]["fingerprint"], data["classifier"]["sha256"], methods)
+        return Scored(path, "results", bench["name"], bench["protocol_hash"], data["dataset"]["fingerprint"], data["classifier"]["sha256"], methods,
+                      ScoreTable.from_json(data["score_table"]))
     data = load_leaderboard(path)
     methods: dict[str, list[dict[str, Any]]] = {}
     for e in data["entries"]:
         methods.setdefault(e["method"], []).append(e)
-    return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], data["judge_sha256"], methods)
+    return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], data["judge_sha256"], methods,
+                  ScoreTable.from_json(data["score_table"]))
 
 
 def _delta(a: float | None, b: float | None, digits: int = 3) -> str:
@@ -160,8 +142,10 @@ def compare(a: Scored, b: Scored) -> str:
     for name in common:
         ea, eb = a.method(name), b.method(name)
         summary = [["summary", "A", "B", "B - A"]]
-        for score in CHECKED_SCORES:
-            a_value, b_value = score(ea["summary"]), score(eb["summary"])
+        for score in a.table.merged(b.table).sweep():
+            if score.name not in ea["summary"] and score.name not in eb["summary"]:
+                continue
+            a_value, b_value = ea["summary"].get(score.name), eb["summary"].get(score.name)
             summary.append([score.label, fmt(a_value, score.digits), fmt(b_value, score.digits), _delta(a_value, b_value, score.digits)])
         rho_a, rho_b = ea["summary"]["overall"]["spearman_rho"], eb["summary"]["overall"]["spearman_rho"]
         summary.append(["Spearman rho (tumor-called vs fraction)", fmt(rho_a, 2), fmt(rho_b, 2), _delta(rho_a, rho_b, 2)])
@@ -205,7 +189,7 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
     sides are the mean of those seeds' values (on the reference's machine and thread count that is
     an exact reproduction). A score is worse when it rose by more than its tolerance and, when the
     reference ran several seeds, by more than the upper half of its 95% interval over seeds; or when
-    it became undefined."""
+    it became undefined. Scores where higher is better are worse when they fell by that much."""
     problems = same_protocol(reference, run)
     if problems:
         raise CheckError(f"{run.path}: cannot be checked against {reference.path}: " + "; ".join(problems))
@@ -216,11 +200,12 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
         mine = run.method(name)
         ref = reference.method(name, mine["version"])
         matched = _seeds(mine) < _seeds(ref)
-        for score in CHECKED_SCORES:
+        scores = [reference.table[k] for k in tolerances if k in reference.table and k in ref["summary"]]
+        for score in scores:
             if matched:
-                before, after = score.of_seeds(ref["summary"], _seeds(mine)), score.of_seeds(mine["summary"], _seeds(mine))
+                before, after = of_seeds(ref["summary"], score.name, _seeds(mine)), of_seeds(mine["summary"], score.name, _seeds(mine))
             else:
-                before, after = score(ref["summary"]), score(mine["summary"])
+                before, after = ref["summary"].get(score.name), mine["summary"].get(score.name)
             tol = tolerances[score.name]
             digits = score.digits
             allowed_text = str(tol)
@@ -228,15 +213,16 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
                 verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")
             else:
                 allowed = tol.allowed(before)
-                upper, pooled = score.upper_bound(ref["summary"]), score(ref["summary"])
-                if upper is not None and pooled is not None and upper - pooled > allowed:  # the reference's seed spread
-                    allowed = upper - pooled
+                spread = upper_half(ref["summary"], score)
+                if spread is not None and spread > allowed:  # the reference's seed spread
+                    allowed = spread
                     allowed_text = f"{allowed:.{digits}f} (95% CI)"
-                verdict = "WORSE" if after - before > allowed else ("better" if before - after > allowed else "ok")
+                change = score.worse_by(before, after)
+                verdict = "WORSE" if change > allowed else ("better" if -change > allowed else "ok")
             if verdict == "WORSE":
                 worse.append(f"{name} {score.name}")
             label = ""
-            if score is CHECKED_SCORES[0]:
+            if score is scores[0]:
                 seeds = ",".join(map(str, sorted(_seeds(mine))))
                 label = f"{name} ({ref['version']}; seeds {seeds}" + (" matched)" if matched else ")")
             rows.append([label, score.label, fmt(before, digits), fmt(after, digits), _delta(before, after, digits), allowed_text, verdict])

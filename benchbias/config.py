@@ -147,11 +147,18 @@ class Benchmark:
     methods: tuple[ModelConfig, ...]
     seeds: tuple[int, ...]
     training_steps: int = 0  # the default step budget of a method (``training.steps``)
+    # Judges that add scores but not the verdict (outside the protocol hash; their sha256 is recorded):
+    # a segmentation judge (tumor areas added and removed) and a second classifier.
+    segmenter: ModelConfig | None = None
+    second_judge: ClassifierConfig | None = None
     source_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("source_file")
+        for optional in ("segmenter", "second_judge"):
+            if data[optional] is None:  # benchmarks without them keep their hashes
+                del data[optional]
         for section, key, default in ADDED_LATER:
             if data[section][key] == default:  # so that benchmarks that do not use it keep their hashes
                 del data[section][key]
@@ -176,7 +183,7 @@ ADDED_LATER = (
     ("classifier", "image_size", None),
 )
 
-NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps")
+NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "segmenter", "second_judge")
 
 
 def protocol_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -321,23 +328,34 @@ def _model(r: _Reader, raw: Any, where: str, name: str | None = None) -> ModelCo
     )
 
 
-def _classifier(r: _Reader, raw: Any) -> ClassifierConfig:
-    raw = r.mapping(raw or {}, "classifier", {"name", "params", "steps", "population", "image_size"})
-    model = _model(r, {k: v for k, v in raw.items() if k in ("name", "params", "steps")}, "classifier")
+def _classifier(r: _Reader, raw: Any, where: str = "classifier") -> ClassifierConfig:
+    raw = r.mapping(raw or {}, where, {"name", "params", "steps", "population", "image_size"})
+    model = _model(r, {k: v for k, v in raw.items() if k in ("name", "params", "steps")}, where)
     if not model.steps:
-        raise r.fail("classifier.steps", "is required (the classifier's training budget)")
+        raise r.fail(f"{where}.steps", "is required (the classifier's training budget)")
     size = raw.get("image_size")
     return ClassifierConfig(
         name=model.name,
         plugin=model.plugin,
         params=model.params,
         steps=model.steps,
-        population=r.choice(raw.get("population", "train_targets"), "classifier.population", CLASSIFIER_POPULATIONS),
-        image_size=None if size is None else r.image_size(size, "classifier.image_size"),
+        population=r.choice(raw.get("population", "train_targets"), f"{where}.population", CLASSIFIER_POPULATIONS),
+        image_size=None if size is None else r.image_size(size, f"{where}.image_size"),
     )
 
 
-TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "methods", "seeds"}
+SEGMENTER = "monai-unet"
+
+
+def _segmenter(r: _Reader, raw: Any) -> ModelConfig:
+    raw = r.mapping(raw or {}, "segmenter", {"params", "steps"}, required={"steps"})
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise r.fail("segmenter.params", f"must be a mapping, got {type(params).__name__}")
+    return ModelConfig(SEGMENTER, SEGMENTER, dict(params), r.integer(raw["steps"], "segmenter.steps", 1))
+
+
+TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "segmenter", "second_judge", "methods", "seeds"}
 
 
 def parse_benchmark(raw: Any, source: str) -> Benchmark:
@@ -428,6 +446,8 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         methods=tuple(methods),
         seeds=seeds,
         training_steps=default_steps,
+        segmenter=_segmenter(r, raw["segmenter"]) if raw.get("segmenter") is not None else None,
+        second_judge=_classifier(r, raw["second_judge"], "second_judge") if raw.get("second_judge") is not None else None,
         source_file=source,
     )
 

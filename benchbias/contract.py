@@ -1,4 +1,4 @@
-"""The plugin contract: what a translator, a classifier and a dataset layout must provide.
+"""The plugin contract: what a translator, a classifier, a metric and a dataset layout must provide.
 
 The runner owns data loading, splits, seeding, device choice, checkpoint folders and progress; a
 plugin receives all of that through :class:`TrainContext` and only trains and predicts.
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from benchbias.errors import BenchbiasError
+from benchbias.metrics import Score
 
 
 class ParamError(BenchbiasError, ValueError):
@@ -182,6 +183,47 @@ class Classifier(Configurable, ABC):
     @abstractmethod
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore weights produced by :meth:`state_dict` (after construction with the same params)."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a metric sees of one cell: the translations of the holdout slices and what to judge them by.
+
+    Images are ``(N, 1, H, W)`` float32 tensors on the [0, 1] slice scale (translations clamped to it),
+    masks bool tensors of that shape; per-slice arrays have length N. Judges' outputs are None when the
+    benchmark has no such judge."""
+
+    source: torch.Tensor
+    translated: torch.Tensor
+    real: torch.Tensor  # the real target slice of each holdout source
+    tumor_mask: torch.Tensor  # ground truth, from the data set's labels
+    source_is_tumor: np.ndarray
+    brain_fraction: np.ndarray  # share of each slice's pixels inside the brain
+    out_of_range: np.ndarray  # share of each translation's raw pixels outside the range the translator saw
+    p_tumor: np.ndarray  # the judge's tumor probability on each translation
+    p_tumor_real: np.ndarray  # ... and on each real target
+    second_p_tumor: np.ndarray | None = None  # the second judge's, when the benchmark has one
+    second_p_tumor_real: np.ndarray | None = None
+    segmented: torch.Tensor | None = None  # the segmentation judge's tumor mask on each translation
+    segmented_real: torch.Tensor | None = None  # ... and on each real target
+
+
+class Metric(ABC):
+    """Scores of one cell, computed from its :class:`Evidence`.
+
+    ``scores`` declares every score :meth:`compute` returns (name, label, kind, bounds, digits, how it
+    is averaged, shown and checked). ``needs`` names the Evidence fields it requires beyond the
+    judge's (``second_p_tumor``, ``segmented``): a benchmark without them does not run the metric."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    scores: ClassVar[tuple[Score, ...]] = ()
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def compute(self, evidence: Evidence) -> Mapping[str, np.ndarray | float | None]:
+        """One entry per declared score: a length-N array of per-slice values (NaN where a slice does
+        not count; the score is their mean and gets a bootstrap interval over slices) or one number."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ A cell is a :class:`CellJob`: small and picklable (method, seed, fraction, finge
 run's shared inputs (slices, split, holdout, judge) are rebuilt once per worker from a
 :class:`WorkerSpec` (the benchmark, the run options and the judge's weights as bytes), so nothing but
 names and numbers crosses a process boundary per cell, and no worker needs the run's output folder:
-a worker returns the cell and its examples file, and the runner alone writes results.
+a worker returns the cell and its array files, and the runner alone writes results.
 
 Every executor's ``run(jobs)`` yields ``(job, outcome)`` as cells finish, in any order.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import io
 import multiprocessing
 import os
 import queue
@@ -44,14 +43,15 @@ class CellJob:
     method: str
     seed: int
     ratio: float
-    key: str  # the cell's fingerprint: what its scores depend on
+    key: str  # the cell's fingerprint: what its translations depend on
     label: str
+    scoring_key: str = ""  # what its scores depend on beyond them (judges, metrics)
 
 
 @dataclass(frozen=True)
 class CellOutcome:
     cell: dict[str, Any]
-    examples: bytes  # the cell's examples.npz
+    files: dict[str, bytes]  # the cell's array files (translations.npz, judged.npz) by name
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class WorkerSpec:
 
     bench: Benchmark
     options: RunOptions
-    judge_weights: bytes
+    judge_weights: dict[str, bytes]  # each judge's weights file, by role
     threads: int  # torch threads per worker
 
 
@@ -118,7 +118,7 @@ def build_worker_run(spec: WorkerSpec) -> Run:
     torch.set_num_threads(spec.threads)
     run = Run(spec.bench, load_registry(spec.options.plugin_dirs), replace(spec.options, progress=False))
     run.prepare()
-    run.attach_judge(torch.load(io.BytesIO(spec.judge_weights), map_location="cpu", weights_only=True))
+    run.attach_judges(spec.judge_weights)
     return run
 
 
@@ -222,7 +222,7 @@ _ray_worker_runs: dict[tuple, Run] = {}
 
 def _compute_in_ray(spec: WorkerSpec, job: CellJob) -> CellOutcome:
     # One Ray worker process serves many tasks: rebuild the shared inputs once per spec.
-    key = (spec.bench.hash(), spec.threads, hashlib.sha256(spec.judge_weights).hexdigest())
+    key = (spec.bench.hash(), spec.threads, hashlib.sha256(b"".join(spec.judge_weights[role] for role in sorted(spec.judge_weights))).hexdigest())
     if key not in _ray_worker_runs:
         _ray_worker_runs.clear()
         _ray_worker_runs[key] = build_worker_run(spec)

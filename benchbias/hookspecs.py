@@ -22,3 +22,8 @@ def register_classifiers(register: Callable[[type], None]) -> None:
 @hookspec
 def register_datasets(register: Callable[[type], None]) -> None:
     """Register :class:`benchbias.contract.DatasetLayout` subclasses (folder layouts of MRI cases)."""
+
+
+@hookspec
+def register_metrics(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.contract.Metric` subclasses: scores added to every cell of a run."""

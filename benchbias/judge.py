@@ -181,7 +181,11 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         a, b = old.get(key), new.get(key)
         if a is not None and b is not None:
             lines.append(f"{key}: {a:.3f} -> {b:.3f}")
-    a, b = old.get("robustness", {}).get("max_shift"), new["robustness"]["max_shift"]
-    if a is not None:
+    for key in ("holdout_dice", "holdout_false_positive_share"):  # a segmenter's
+        a, b = old.get(key), new.get(key)
+        if a is not None and b is not None:
+            lines.append(f"{key}: {a:.3f} -> {b:.3f}")
+    a, b = old.get("robustness", {}).get("max_shift"), new.get("robustness", {}).get("max_shift")
+    if a is not None and b is not None:
         lines.append(f"largest shift under a benign perturbation: {a:.2f} -> {b:.2f}")
     return lines

@@ -19,9 +19,10 @@ from filelock import FileLock
 from benchbias.config import ConfigError, find_benchmark, load_benchmark
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import dumps, write_atomically
+from benchbias.metrics import ScoreTable
 from benchbias.schemas import LEADERBOARD_SCHEMA
-from benchbias.summary import CONFIDENCE, RANKING_RULE, fmt, ranking_key
-from benchbias.tables import SCORE_COLUMNS, markdown_table, verdict_rows
+from benchbias.summary import RANKING_RULE, fmt, ranking_key
+from benchbias.tables import SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
 from benchbias.validation import check_leaderboard, load_leaderboard
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
@@ -63,6 +64,7 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
         "dataset_fingerprint": results["dataset"]["fingerprint"],
         "seeds": prov["seeds"],
         "classifier": {k: c[k] for k in ("name", "version", "origin", "holdout_accuracy", "holdout_sensitivity", "holdout_specificity", "sha256")},
+        **({"extra_judges": results["extra_judges"]} if results.get("extra_judges") else {}),
         "packages": prov["packages"],
         "python": prov["python"],
         "platform": prov["platform"],
@@ -100,6 +102,17 @@ def check_protocol(results: dict[str, Any], board: dict[str, Any] | None, source
                 f"{source}: {key}: {value[:12]} differs from the leaderboard's {board[key][:12]} ({bench['name']}.json); "
                 "scores made under another protocol or data set are not comparable"
             )
+    for role, record in results.get("extra_judges", {}).items():
+        theirs = board.get("extra_judges", {}).get(role)
+        if theirs is not None and theirs != record["sha256"]:
+            raise LeaderboardError(
+                f"{source}: extra_judges.{role}.sha256: scored by {record['sha256'][:12]}, the leaderboard's {role} is {theirs[:12]} "
+                f"({bench['name']}.json); its scores would not be comparable (use the benchmark's pinned {role})"
+            )
+    try:
+        ScoreTable.from_json(board["score_table"]).merged(ScoreTable.from_json(results["score_table"]))
+    except ValueError as exc:
+        raise LeaderboardError(f"{source}: score_table: {exc}; the leaderboard declares it otherwise") from None
     judge = results["classifier"]["sha256"]
     if judge != board["judge_sha256"]:
         raise LeaderboardError(
@@ -116,6 +129,7 @@ def new_board(results: dict[str, Any]) -> dict[str, Any]:
         "protocol_hash": bench["protocol_hash"],
         "dataset_fingerprint": results["dataset"]["fingerprint"],
         "judge_sha256": results["classifier"]["sha256"],
+        "score_table": results["score_table"],
         "target_fractions": list(bench["config"]["domains"]["target_fractions"]),
         "ranking_rule": RANKING_RULE,
         "updated": now(),
@@ -156,6 +170,9 @@ def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace
                 "(submitted " + board["entries"][same[0]]["submitted"] + "); pass --replace to overwrite it"
             )
         board["entries"] = [e for i, e in enumerate(board["entries"]) if i not in same] + [new]
+        board["score_table"] = ScoreTable.from_json(board["score_table"]).merged(ScoreTable.from_json(results["score_table"])).to_json()
+        for role, record in results.get("extra_judges", {}).items():
+            board.setdefault("extra_judges", {})[role] = record["sha256"]
         done.append(f"{'replaced' if same else 'added'} {method} ({new['version']})")
     board["entries"] = ranked(board)
     board["updated"] = now()
@@ -166,9 +183,7 @@ def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace
 def write(board: dict[str, Any], path: Path) -> None:
     """Validate and render everything first, then replace the JSON, the Markdown and the figure,
     each through a temporary file: a failure leaves every file not yet renamed as it was."""
-    from benchbias.leaderboard_figure import (
-        leaderboard_png,  # matplotlib: only when writing
-    )
+    from benchbias.figures import leaderboard_png  # matplotlib: only when writing
 
     check_leaderboard(board, f"{path} (about to be written)")
     text, markdown, figure = dumps(board), render(board), leaderboard_png(board)
@@ -185,59 +200,50 @@ def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(board["entries"], key=lambda e: (ranking_key(e["summary"]), e["method"], e["version"]))
 
 
-def ranked_rows(board: dict[str, Any]) -> list[list[str]]:
+def ranked_rows(board: dict[str, Any]) -> Rows:
     """Header plus one row per entry, in ranking order."""
     entries = ranked(board)
     extra_header = ["version", "seeds", "judge", "device", "submitted"]
     extra = [[e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10]] for e in entries]
-    return verdict_rows([(e["method"], e["summary"]) for e in entries], extra_header, extra)
+    return ranking_rows([(e["method"], e["summary"]) for e in entries], ScoreTable.from_json(board["score_table"]), extra_header, extra)
 
 
-def _fraction_rows(board: dict[str, Any], score: str, digits: int) -> list[list[str]]:
-    fractions = board["target_fractions"]
-    rows = [["method", *[f"{f:g}" for f in fractions]]]
-    for e in ranked(board):
-        by_ratio = {row["ratio"]: row["mean"][score] for row in e["per_fraction"]}
-        rows.append([e["method"], *[fmt(by_ratio.get(f), digits) for f in fractions]])
-    return rows
-
-
-SEEDS_NOTE = (
-    f"Scores pool all seeds of an entry; brackets: {CONFIDENCE:.0%} t-interval of its per-seed values "
-    "(composition sensitivity, a maximum of two slopes, may sit off the interval's centre)."
+FRACTION_SECTIONS = (  # (score, heading, what it is)
+    ("hallucination", "Hallucination, by target tumor fraction",
+     "Of the healthy holdout slices the judge calls healthy on their real target, the share it calls tumor after translation."),
+    ("erasure", "Erasure, by target tumor fraction",
+     "Of the tumor holdout slices the judge calls tumor on their real target, the share it calls healthy after translation."),
+    ("tumor_called_healthy_inputs", "Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)", ""),
+    ("tumor_called_tumor_inputs", "Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)", ""),
+    ("mae", "Mean absolute pixel error, by target tumor fraction", ""),
+    ("area_added", "Tumor area added on healthy inputs (share of brain), by target tumor fraction", ""),
+    ("area_removed", "Share of the tumor area removed on tumor inputs, by target tumor fraction", ""),
 )
 
 
 def render(board: dict[str, Any]) -> str:
     """The Markdown page of a leaderboard."""
-    seeds_note = (
-        f"Each score pools all of an entry's seeds; brackets are {CONFIDENCE:.0%} t-intervals of its per-seed values "
-        "(for composition sensitivity, a maximum of two slopes, the pooled value can sit off the interval's centre); "
-        "an entry with one seed has none."
-    )
+    table = ScoreTable.from_json(board["score_table"])
+    entries = ranked(board)
+    extra = "".join(f", {role} sha256 `{sha[:16]}`" for role, sha in sorted(board.get("extra_judges", {}).items()))
     parts = [
         f"# Leaderboard: {board['benchmark']}",
         f"<!-- generated by benchbias from {board['benchmark']}.json; do not edit by hand -->",
         f"Protocol hash `{board['protocol_hash'][:16]}`, dataset fingerprint `{board['dataset_fingerprint'][:16]}`, "
-        f"judge sha256 `{board['judge_sha256'][:16]}`, "
+        f"judge sha256 `{board['judge_sha256'][:16]}`{extra}, "
         f"target tumor fractions {', '.join(f'{f:g}' for f in board['target_fractions'])}. Updated {board['updated']}.",
-        f"Ranking: {board['ranking_rule']}. {seeds_note}",
-        markdown_table(ranked_rows(board), right={0, *SCORE_COLUMNS}),
+        f"Ranking: {board['ranking_rule']}. {SEEDS_NOTE}",
+        ranked_rows(board).markdown(),
         f"![Tumor-called rates and pixel error against the target tumor fraction, one row per entry]({board['benchmark']}.png)",
-        "## Hallucination, by target tumor fraction",
-        "Of the healthy holdout slices the judge calls healthy on their real T1, the share it calls tumor after translation.",
-        markdown_table(_fraction_rows(board, "hallucination", 2), right=set(range(1, 20))),
-        "## Erasure, by target tumor fraction",
-        "Of the tumor holdout slices the judge calls tumor on their real T1, the share it calls healthy after translation.",
-        markdown_table(_fraction_rows(board, "erasure", 2), right=set(range(1, 20))),
-        "## Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)",
-        markdown_table(_fraction_rows(board, "tumor_called_healthy_inputs", 2), right=set(range(1, 20))),
-        "## Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)",
-        markdown_table(_fraction_rows(board, "tumor_called_tumor_inputs", 2), right=set(range(1, 20))),
-        "## Mean absolute pixel error, by target tumor fraction",
-        markdown_table(_fraction_rows(board, "mae", 4), right=set(range(1, 20))),
-        "## Entries",
     ]
+    more = more_rows([(e["method"], e["summary"]) for e in entries], table)
+    if more is not None:
+        parts += ["## More scores over the sweep", "Entries submitted before a score existed show n/a.", more.markdown()]
+    for name, heading, what in FRACTION_SECTIONS:
+        if name in table and any(name in e["per_fraction"][0]["mean"] for e in entries):
+            parts += [f"## {heading}", *([what] if what else []),
+                      fraction_rows([(e["method"], e["per_fraction"]) for e in entries], table[name], board["target_fractions"]).markdown()]
+    parts.append("## Entries")
     for e in ranked(board):
         o = e["origin"]
         where = f"{o['source']} `{o['location']}`" + (f", sha256 `{o['sha256'][:12]}`" if o["sha256"] else "")

@@ -19,7 +19,7 @@ from typing import Iterable
 import pluggy
 
 from benchbias import hookspecs
-from benchbias.contract import Classifier, DatasetLayout, Translator
+from benchbias.contract import Classifier, DatasetLayout, Metric, Translator
 from benchbias.errors import BenchbiasError
 
 ENTRY_POINT_GROUP = "benchbias"
@@ -29,6 +29,7 @@ KINDS = {
     "translator": ("register_translators", Translator),
     "classifier": ("register_classifiers", Classifier),
     "dataset": ("register_datasets", DatasetLayout),
+    "metric": ("register_metrics", Metric),
 }
 
 

@@ -1,4 +1,4 @@
-"""What a results file records about the run (provenance) and its Markdown tables."""
+"""What a results file records about the machine and code behind a run (provenance)."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -8,9 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from benchbias.summary import fmt
-from benchbias.tables import SCORE_COLUMNS, markdown_table, verdict_rows
 
 PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel", "jsonschema")
 
@@ -57,28 +54,3 @@ def provenance(device: torch.device, amp: bool = False, threads: int | None = No
         "git_commit": git_commit(),
         "device": device_description(device, amp, threads, jobs),
     }
-
-
-def ranked_table(results: dict) -> str:
-    """Markdown: the verdict, one row per method in ranking order; with several seeds, 95% intervals
-    over seeds. The last columns give the Figure 2 slopes (tumor-called rate against the fraction)."""
-    ranked = [(row["method"], results["methods"][row["method"]]["summary"]) for row in results["ranking"]]
-    extra = [[fmt(s["healthy_inputs"]["slope"]), fmt(s["tumor_inputs"]["slope"])] for _, s in ranked]
-    rows = verdict_rows(ranked, ["slope healthy in", "slope tumor in"], extra)
-    return markdown_table(rows, right={0, *SCORE_COLUMNS, len(rows[0]) - 2, len(rows[0]) - 1})
-
-
-def ratio_table(method: dict) -> str:
-    """Markdown: one row per (target fraction, seed) cell of a method."""
-    lines = [
-        "| target tumor fraction | seed | tumor-called (healthy in) | tumor-called (tumor in) | hallucination | erasure | MAE | MAE in tumor | MAE outside | out of range |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for cell in method["cells"]:
-        s = cell["scores"]
-        lines.append(
-            f"| {cell['ratio']:.1f} | {cell['seed']} | {fmt(s['tumor_called_healthy_inputs'], 2)} | "
-            f"{fmt(s['tumor_called_tumor_inputs'], 2)} | {fmt(s['hallucination'], 2)} | {fmt(s['erasure'], 2)} | "
-            f"{fmt(s['mae'], 4)} | {fmt(s['mae_inside_tumor'], 4)} | {fmt(s['mae_outside_tumor'], 4)} | {fmt(s['out_of_range'], 3)} |"
-        )
-    return "\n".join(lines)

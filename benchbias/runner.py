@@ -20,25 +20,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchbias import __version__, executors, judge, progress
-from benchbias.config import Benchmark, ConfigError, ModelConfig, image_shape, stable_hash
-from benchbias.contract import PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
+from benchbias import __version__, executors, judge, judging, progress
+from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
+from benchbias.contract import Evidence, Metric, PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slice_set import SliceSet
 from benchbias.data.sources import PreparedData, cache_dir, prepare_dataset
 from benchbias.errors import BenchbiasError
 from benchbias.executors import CellJob
 from benchbias.jsonio import dumps, read_json, write_atomically, write_json
+from benchbias.judging import unit_images
+from benchbias.metrics import ScoreTable
 from benchbias.plugins import PluginError, Registry
-from benchbias.protocol import Split, check_capacity, judge_population, paired_domains, split_subjects, unpaired_domains
+from benchbias.protocol import Split, check_capacity, paired_domains, split_subjects, unpaired_domains
 from benchbias.report import write_report
 from benchbias.results import provenance
 from benchbias.schemas import RESULTS_SCHEMA
-from benchbias.scores import cell_scores
+from benchbias.scores import BUILTIN_METRICS, score_cell, score_table
 from benchbias.summary import RANKING_RULE, method_summary, per_fraction, rank
 from benchbias.validation import cell_problem, check_results
 
 TRANSLATE_BATCH = 64
-CELL_FORMAT = 3  # bump when what a cell computes changes, so stored cells are recomputed
+CELL_FORMAT = 4  # bump when what a cell trains or translates changes, so stored cells are recomputed
+SCORING_FORMAT = 1  # bump when what scoring a cell's translations records changes, so they are rescored
 # The shared training core every baseline builds on: a change to it recomputes their cells.
 # (What the runner itself computes per cell is versioned by CELL_FORMAT.)
 CORE_MODULES = ("contract.py", "protocol.py", "translation.py", "networks.py", "losses.py", "image_pool.py")
@@ -102,11 +105,6 @@ def from_network(images: torch.Tensor, network_max: float = 1.0) -> torch.Tensor
     return ((images + 1.0) / (2.0 * network_max)).clamp(0.0, 1.0)
 
 
-def unit_images(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W) in [0, 1] -> (N, 1, H, W), as they are."""
-    return torch.from_numpy(np.ascontiguousarray(images))[:, None]
-
-
 def instantiate(registry: Registry, kind: str, model: ModelConfig, where: str, source: str):
     """The plugin class instantiated with validated params, plus its registry entry."""
     try:
@@ -124,6 +122,11 @@ def warn(message: str) -> None:
     print(f"benchbias: warning: {message}", file=sys.stderr)
 
 
+TRANSLATIONS = "translations.npz"  # every holdout translation of a cell (float16), written when it is computed
+JUDGED = "judged.npz"  # the judges' reading of them, written when they are scored
+FILE_ARRAYS = {TRANSLATIONS: {"translated", "out_of_range"}, JUDGED: {"p_tumor", "example_index", "example_translated"}}
+
+
 def stored_cell(path: Path, key: str) -> dict[str, Any] | None:
     """The finished cell stored at ``path`` when it is intact and its fingerprint is ``key``, else
     None (compute it). benchbias wrote these files itself, so one that cannot be read is stale, not
@@ -135,21 +138,21 @@ def stored_cell(path: Path, key: str) -> dict[str, Any] | None:
         problem = cell_problem(cell)
     except (OSError, ValueError) as exc:
         cell, problem = None, f"cannot be read ({type(exc).__name__})"
-    if problem is None and cell["fingerprint"] != key:
-        return None  # stale: the protocol, plugin, judge or compute settings changed
+    if problem is None and cell.get("fingerprint") != key:
+        return None  # stale: the protocol, plugin or compute settings changed
     if problem is None:
-        problem = examples_problem(path.with_suffix("") / "examples.npz")
+        problem = npz_problem(path.with_suffix("") / TRANSLATIONS)
     if problem is not None:
         warn(f"{path}: {problem}; computing this cell again")
         return None
     return cell
 
 
-def examples_problem(path: Path) -> str | None:
-    """Why a cell's ``examples.npz`` cannot be used, or None when it can."""
+def npz_problem(path: Path) -> str | None:
+    """Why a cell's ``translations.npz`` or ``judged.npz`` cannot be used, or None when it can."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = {"translated", "holdout_index", "p_tumor"} - set(data.files)
+            missing = FILE_ARRAYS[path.name] - set(data.files)
             if missing:
                 return f"{path.name} lacks {', '.join(sorted(missing))}"
             for name in data.files:
@@ -159,6 +162,12 @@ def examples_problem(path: Path) -> str | None:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         return f"{path.name} cannot be read ({type(exc).__name__})"
     return None
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    handle = io.BytesIO()
+    np.savez_compressed(handle, **arrays)
+    return handle.getvalue()
 
 
 class Run:
@@ -176,9 +185,26 @@ class Run:
         # Validate every plugin and parameter before any work starts.
         self.translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file) for m in self.methods}
         self.classifier, self.classifier_entry = instantiate(registry, "classifier", bench.classifier, "classifier", bench.source_file)
-        self.judge_trained = False
+        self.judges = judging.judges_of(
+            bench, self.classifier, self.classifier_entry, lambda config, where: instantiate(registry, "classifier", config, where, bench.source_file)
+        )
+        self.judges_trained: list[str] = []
         self.network_max = bench.slices.network_max
-        self.judge_shape = None if bench.classifier.image_size is None else image_shape(bench.classifier.image_size)
+        # The metrics every cell is scored with: benchbias's own (those whose judges the benchmark
+        # has), then every installed metric plugin's.
+        plugins = [registry.get("metric", name) for name in registry.names("metric")]
+        self.metrics: list[Metric] = [m() for m in BUILTIN_METRICS if all(self._has(need) for need in m.needs)]
+        self.metrics += [entry.cls() for entry in plugins if all(self._has(need) for need in entry.cls.needs)]
+        self.metric_code = {entry.name: entry.code_sha256 for entry in plugins}
+        try:
+            self.score_table: ScoreTable = score_table(self.metrics)
+        except ValueError as exc:
+            raise PluginError(f"metric plugins: {exc}") from None
+
+    def _has(self, evidence: str) -> bool:
+        """Whether this run's Evidence has ``evidence`` (the extra judges' outputs need those judges)."""
+        role = {"second_p_tumor": "second_judge", "segmented": "segmenter"}.get(evidence)
+        return role is None or role in self.judges
 
     # ---- stages ---------------------------------------------------------------------------
 
@@ -214,44 +240,21 @@ class Run:
         workdir.mkdir(parents=True, exist_ok=True)
         return TrainContext(seed=seed, device=self.device, steps=steps, workdir=workdir, amp=self.options.amp, on_step=on_step), bar
 
-    def resolve_judge(self) -> dict[str, Any]:
-        """Load the benchmark's pinned judge (``judges/<benchmark>.pt`` beside its YAML file), else the
-        one cached for this protocol and data, else train one into the cache. Its seed is the split
-        seed, a part of the protocol: runs of other translator seeds share it."""
-        protocol_hash, fingerprint, code = self.bench.protocol_hash(), self.data.fingerprint, self.classifier_entry.code_sha256
-        same = tuple(getattr(self.classifier_entry.cls, "same_results_as", ()))
-        pinned = judge.JudgeFiles.beside(Path(self.bench.source_file), self.bench.name)
-        cached = judge.JudgeFiles.cached(cache_dir(), self.bench.name, protocol_hash, fingerprint)
-        if pinned.exist():
-            return {**judge.load(pinned, self.classifier, protocol_hash, fingerprint, code, same), "pinned": True, "file": str(pinned.weights)}
-        if cached.exist():
-            try:
-                return {**judge.load(cached, self.classifier, protocol_hash, fingerprint, code, same), "pinned": False, "file": str(cached.weights)}
-            except judge.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
-                print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
-        blob, info = self.train_judge()
-        judge.store(cached, blob, info)
-        self.judge_trained = True
-        print(f"judge: trained {info['sha256'][:12]} for this protocol and kept in {cached.weights}; pin it with: benchbias judge train {self.bench.source_file}", file=sys.stderr)
-        return {**info, "pinned": False, "file": str(cached.weights)}
+    def resolve_judges(self) -> dict[str, dict[str, Any]]:
+        """Each judge's record: its pinned weights (``judges/<benchmark>[-role].pt`` beside the YAML
+        file), else the ones cached for this protocol and data, else trained into the cache."""
+        records = {}
+        for role, j in self.judges.items():
+            records[role], trained = judging.resolve(j, self.bench, self.data.fingerprint, cache_dir(), lambda j=j: self.train_judge(j.role))
+            if trained:
+                self.judges_trained.append(role)
+        return records
 
-    def train_judge(self) -> tuple[bytes, dict[str, Any]]:
-        """Train the judge on real target slices of the training subjects, ``classifier.population``
-        of them, at ``classifier.image_size`` (after :meth:`prepare`)."""
-        c = self.bench.classifier
-        train = self.slices.take(judge_population(self.split, self.slices.is_tumor, self.bench.domains, c.population, self.bench.split.seed))
-        blob, info = judge.train(
-            self.classifier,
-            c,
-            self.bench.split.seed,
-            judge.inputs(unit_images(train.target), self.judge_shape),
-            torch.from_numpy(train.is_tumor).long(),
-            judge.inputs(unit_images(self.holdout.target), self.judge_shape),
-            self.holdout.is_tumor,
-            lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label),
-        )
-        trained_for = {"protocol_hash": self.bench.protocol_hash(), "dataset_fingerprint": self.data.fingerprint, "code_sha256": self.classifier_entry.code_sha256}
-        return blob, {**info, **trained_for}
+    def train_judge(self, role: str = "classifier") -> tuple[bytes, dict[str, Any]]:
+        """Train one judge (after :meth:`prepare`); return its weights file's bytes and its record."""
+        j = self.judges[role]
+        blob, info = judging.train(j, self.bench, self.slices, self.split, self.holdout, lambda seed, steps, label: self._context(seed, steps, self.out / "judge", label))
+        return blob, judging.record(j, self.bench, self.data.fingerprint, info)
 
     def cells(self) -> list[tuple[ModelConfig, int, float]]:
         """Every (method, seed, fraction), methods interleaved: each method's cost per cell is known
@@ -261,14 +264,13 @@ class Run:
     def cell_path(self, job: CellJob) -> Path:
         return self.out / "cells" / job.method / f"r{job.ratio:.3f}-s{job.seed}.json"
 
-    def cell_key(self, method: ModelConfig, seed: int, ratio: float, judge_sha256: str) -> str:
-        """What a cell's scores depend on: a change to any of it recomputes the cell on a rerun."""
+    def cell_key(self, method: ModelConfig, seed: int, ratio: float) -> str:
+        """What a cell's translations depend on: a change to any of it recomputes the cell on a rerun."""
         translator, entry = self.translators[method.name]
         return stable_hash(
             {
                 "format": CELL_FORMAT,
                 "protocol": self.protocol_key,
-                "judge": judge_sha256,
                 "plugin": method.plugin,
                 "code": entry.code_sha256,
                 "core": core_code_sha256(),
@@ -289,16 +291,26 @@ class Run:
             "amp": bool(self.options.amp and cuda),
         }
 
-    def attach_judge(self, state: dict[str, torch.Tensor]) -> None:
-        """Load the judge's weights (already checked by :meth:`resolve_judge`) and call it on the real
-        holdout targets: in a worker process, from the bytes the runner sends."""
-        self.classifier.load_state_dict(state)
-        self.classifier.device = torch.device("cpu")
-        self.p_real = self.classifier.predict_proba(judge.inputs(unit_images(self.holdout.target), self.judge_shape)).numpy()
+    def scoring_key(self, judge_sha256: dict[str, str]) -> str:
+        """What a cell's scores depend on beyond its translations: the judges and the metrics' code. A
+        change to it rescores stored translations on a rerun, without training again."""
+        core = hashlib.sha256((Path(__file__).parent / "scores.py").read_bytes()).hexdigest()
+        return stable_hash({"format": SCORING_FORMAT, "judges": judge_sha256, "scores": core, "plugins": self.metric_code, "network_max": self.network_max})
+
+    def attach_judges(self, weights: dict[str, bytes]) -> None:
+        """Load each judge's weights (already checked by :meth:`resolve_judges`) and read the real
+        holdout targets with it: in a worker process, from the bytes the runner sends."""
+        self.real_read = {}
+        for role, blob in weights.items():
+            j = self.judges[role]
+            j.model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
+            j.model.device = torch.device("cpu")
+            self.real_read[role] = j.read(self.holdout_target)
 
     def compute_cell(self, job: CellJob, report: executors.Report | None, workdir: Path) -> executors.CellOutcome:
-        """Train one translator at one target fraction and score its holdout translations (after
-        :meth:`prepare` and :meth:`attach_judge`); ``report(label, done, steps, losses)`` sees the steps."""
+        """Train one translator at one target fraction, translate the holdout and score the
+        translations (after :meth:`prepare` and :meth:`attach_judges`); ``report(label, done, steps,
+        losses)`` sees the steps."""
         method = next(m for m in self.methods if m.name == job.method)
         seed, ratio = job.seed, job.ratio
         template, entry = self.translators[method.name]
@@ -331,16 +343,11 @@ class Run:
         if not torch.isfinite(raw).all():
             raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
         low, high = to_network(np.array([[[0.0]], [[1.0]]], np.float32), m).flatten().tolist()  # [0, 1] as the translators saw it
-        out_of_range = float(((raw < low) | (raw > high)).float().mean())  # recorded, then clamped
-        translated = from_network(raw, m)
-        p_translated = self.classifier.predict_proba(judge.inputs(translated, self.judge_shape)).numpy()
+        out_of_range = ((raw < low) | (raw > high)).flatten(1).float().mean(1).numpy()  # recorded, then clamped
+        # Stored and scored as float16, so a later rescoring of the stored translations gives the same numbers.
+        translated = from_network(raw, m).half()
+        translations = npz_bytes(translated=translated[:, 0].numpy(), out_of_range=out_of_range.astype(np.float32))
         translate_seconds = time.perf_counter() - start
-        scores = cell_scores(translated, self.holdout_target, self.holdout_mask, self.holdout.is_tumor, p_translated, self.p_real, out_of_range)
-        examples = self.example_indices()
-        # The example translations, and the judge's probability on every translation, so the
-        # classification scores can be recomputed.
-        handle = io.BytesIO()
-        np.savez_compressed(handle, translated=translated[examples, 0].numpy().astype(np.float16), holdout_index=examples, p_tumor=p_translated.astype(np.float32))
         cell = {
             "fingerprint": job.key,
             "method": method.name,
@@ -349,14 +356,45 @@ class Run:
             "target_tumor_slices": int(self.slices.is_tumor[domains.target].sum()),
             "train_time_s": round(train_seconds, 2),
             "translate_time_s": round(translate_seconds, 2),
-            "scores": scores,
         }
-        return executors.CellOutcome(cell, handle.getvalue())
+        scored, judged = self.score(job, translated.float(), out_of_range)
+        return executors.CellOutcome({**cell, **scored}, {TRANSLATIONS: translations, JUDGED: judged})
+
+    def score(self, job: CellJob, translated: torch.Tensor, out_of_range: np.ndarray) -> tuple[dict[str, Any], bytes]:
+        """Every metric's scores of a cell's translations ``(N, 1, H, W)`` on [0, 1], with bootstrap
+        intervals over holdout slices, and the judges' reading of them (``judged.npz``)."""
+        start = time.perf_counter()
+        read = {role: j.read(translated) for role, j in self.judges.items()}
+        h = self.holdout
+        evidence = Evidence(
+            source=unit_images(h.source), translated=translated, real=self.holdout_target, tumor_mask=self.holdout_mask,
+            source_is_tumor=h.is_tumor, brain_fraction=h.brain_fraction, out_of_range=out_of_range,
+            p_tumor=read["classifier"], p_tumor_real=self.real_read["classifier"],
+            second_p_tumor=read.get("second_judge"), second_p_tumor_real=self.real_read.get("second_judge"),
+            segmented=read.get("segmenter"), segmented_real=self.real_read.get("segmenter"),
+        )
+        scores, intervals = score_cell(self.metrics, evidence, seed=job.seed)
+        examples = self.example_indices()
+        judged = {"p_tumor": read["classifier"].astype(np.float32), "example_index": examples, "example_translated": translated[examples, 0].half().numpy()}
+        if "second_judge" in read:
+            judged["second_p_tumor"] = read["second_judge"].astype(np.float32)
+        if "segmenter" in read:
+            judged["example_segmented"] = read["segmenter"][examples, 0].numpy()
+        return {"scores": scores, "ci95": intervals, "scored_with": job.scoring_key, "score_time_s": round(time.perf_counter() - start, 2)}, npz_bytes(**judged)
+
+    def rescore(self, job: CellJob, cell: dict[str, Any]) -> executors.CellOutcome:
+        """Score a stored cell's translations again (the judges or metrics changed), without training."""
+        with np.load(self.cell_path(job).with_suffix("") / TRANSLATIONS, allow_pickle=False) as data:
+            translated = torch.from_numpy(data["translated"].astype(np.float32))[:, None]
+            out_of_range = data["out_of_range"].astype(np.float64)
+        scored, judged = self.score(job, translated, out_of_range)
+        return executors.CellOutcome({**cell, **scored}, {JUDGED: judged})
 
     def store_cell(self, job: CellJob, outcome: executors.CellOutcome) -> None:
-        """The examples file first, then the cell's JSON: a cell file on disk means a finished cell."""
+        """The cell's arrays first, then its JSON: a cell file on disk means a finished cell."""
         path = self.cell_path(job)
-        write_atomically(path.with_suffix("") / "examples.npz", lambda handle: handle.write(outcome.examples))
+        for name, content in outcome.files.items():
+            write_atomically(path.with_suffix("") / name, lambda handle, content=content: handle.write(content))
         write_json(path, outcome.cell)
 
     @staticmethod
@@ -377,6 +415,8 @@ class Run:
             "is_tumor": h.is_tumor[index],
             "holdout_index": index,
         }
+        if "segmenter" in self.real_read:  # the segmentation judge's outline of the real targets
+            arrays["segmented"] = self.real_read["segmenter"][index, 0].numpy()
         write_atomically(self.out / "examples.npz", lambda handle: np.savez_compressed(handle, **arrays))
 
     def example_indices(self) -> np.ndarray:
@@ -414,22 +454,28 @@ class Run:
         started = datetime.now(timezone.utc)
         wall = time.perf_counter()
         self.prepare()
-        classifier = self.resolve_judge()
-        self.judge_weights = Path(classifier["file"]).read_bytes()
-        self.attach_judge(torch.load(io.BytesIO(self.judge_weights), map_location="cpu", weights_only=True))
+        judges = self.resolve_judges()
+        classifier = judges["classifier"]
+        self.judge_weights = {role: Path(record["file"]).read_bytes() for role, record in judges.items()}
+        self.attach_judges(self.judge_weights)
         self.save_examples()
+        scoring_key = self.scoring_key({role: record["sha256"] for role, record in judges.items()})
 
         todo: list[CellJob] = []
         done: dict[tuple[str, int, float], dict] = {}
-        skipped = 0
+        skipped = rescored = 0
         overall = progress.Cells([method.name for method, _, _ in self.cells()], self.options.progress)
         for method, seed, ratio in self.cells():
             label = f"{method.name} r={ratio:.2f} seed={seed}"
-            job = CellJob(method.name, seed, ratio, self.cell_key(method, seed, ratio, classifier["sha256"]), label)
+            job = CellJob(method.name, seed, ratio, self.cell_key(method, seed, ratio), label, scoring_key)
             stored = stored_cell(self.cell_path(job), job.key)
             if stored is None:
                 todo.append(job)
                 continue
+            if stored.get("scored_with") != scoring_key or npz_problem(self.cell_path(job).with_suffix("") / JUDGED) is not None:
+                outcome = self.rescore(job, stored)  # the judges or metrics changed: no training needed
+                self.store_cell(job, outcome)
+                stored, rescored = outcome.cell, rescored + 1
             done[(method.name, seed, ratio)] = stored
             skipped += 1
             overall.finished(label, method.name, reused=True)
@@ -456,8 +502,8 @@ class Run:
                 "params": translator.hparams,
                 "steps": method.steps,
                 "cells": cells,
-                "per_fraction": per_fraction(cells),
-                "summary": method_summary(cells),
+                "per_fraction": per_fraction(cells, self.score_table),
+                "summary": method_summary(cells, self.score_table),
             }
         results = {
             "schema": RESULTS_SCHEMA,
@@ -475,8 +521,11 @@ class Run:
                 "version": self.classifier_entry.origin.release,
                 "origin": self.classifier_entry.origin.to_dict(),
             },
+            **({"extra_judges": self.extra_judges_summary(judges)} if len(judges) > 1 else {}),
+            "score_table": self.score_table.to_json(),
             "methods": methods,
             "ranking": rank({name: m["summary"] for name, m in methods.items()}),
+            **({"ranking_2": rank({name: m["summary"] for name, m in methods.items()}, "_2")} if "second_judge" in judges else {}),
             "ranking_rule": RANKING_RULE,
             "provenance": {
                 "benchbias_version": __version__,
@@ -488,7 +537,11 @@ class Run:
                 "wall_time_s": round(time.perf_counter() - wall, 1),
                 "cells_run": len(todo),
                 "cells_reused": skipped,
-                "compute_time_s": round(sum(c["train_time_s"] + c["translate_time_s"] for c in done.values()) + (classifier["train_time_s"] if self.judge_trained else 0.0), 1),
+                "cells_rescored": rescored,
+                "compute_time_s": round(
+                    sum(c["train_time_s"] + c["translate_time_s"] + c.get("score_time_s", 0.0) for c in done.values())
+                    + sum(judges[role]["train_time_s"] for role in self.judges_trained), 1
+                ),
                 "compute_settings": self.compute_settings(),
             },
         }
@@ -496,6 +549,20 @@ class Run:
         check_results(results, str(self.out / "results.json"))  # and that must be valid
         write_report(self.out, results, with_results=True)
         return results
+
+    def extra_judges_summary(self, judges: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The records of the segmentation judge and the second judge, as results carry them."""
+        extra = {}
+        for role, record in judges.items():
+            if role == "classifier":
+                continue
+            j = self.judges[role]
+            extra[role] = {
+                **{k: v for k, v in record.items() if k not in ("format", "protocol_hash", "dataset_fingerprint")},
+                "quality_problems": j.quality_problems(record),
+                **({"version": j.entry.origin.release, "origin": j.entry.origin.to_dict()} if j.entry is not None else {}),
+            }
+        return extra
 
     def dataset_summary(self) -> dict[str, Any]:
         s, split = self.slices, self.split

@@ -1,18 +1,21 @@
 """JSON Schemas (draft 2020-12) of the two files people exchange: a run's ``results.json`` and a
 ``leaderboards/<benchmark>.json``. ``benchbias schema results|leaderboard`` prints them for other tools.
 
-Rates (tumor-called fractions, flips, accuracies) must lie in [0, 1]; pixel errors are on the [0, 1]
-intensity scale; every number must be finite. Bump the version in ``RESULTS_SCHEMA`` /
-``LEADERBOARD_SCHEMA`` whenever a required field changes.
+Every number must be finite. Which scores a cell has, and their bounds, come from the file's own
+``score_table`` (:mod:`benchbias.metrics`); the schema requires the scores the verdict is computed
+from, and :mod:`benchbias.validation` checks every score against its declared bounds. Bump the version
+in ``RESULTS_SCHEMA`` / ``LEADERBOARD_SCHEMA`` whenever a required field changes, and teach
+:mod:`benchbias.migrate` to read the previous one.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from benchbias.summary import FRACTION_SCORES, SEED_SCORES, SWEEP
+from benchbias.metrics import BETTER, KINDS, LEVELS
+from benchbias.summary import RANKED_BY, VERDICT_INPUTS
 
-RESULTS_SCHEMA = "benchbias.results/3"
-LEADERBOARD_SCHEMA = "benchbias.leaderboard/2"
+RESULTS_SCHEMA = "benchbias.results/4"
+LEADERBOARD_SCHEMA = "benchbias.leaderboard/3"
 
 _NUMBER = {"type": "number"}
 _RATE = {"type": "number", "minimum": 0, "maximum": 1}
@@ -22,6 +25,7 @@ _SECONDS = {"type": "number", "minimum": 0}
 _TEXT = {"type": "string", "minLength": 1}
 _HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _DATE = {"type": "string", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"}
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
 _INTERVAL = {"oneOf": [{"type": "null"}, {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2}]}
 
 
@@ -36,35 +40,35 @@ def _object(properties: dict[str, Any], extra: bool = False, optional: tuple[str
 
 
 DEFS: dict[str, Any] = {
-    "scores": _object(
-        {
-            "n_holdout": {"type": "integer", "minimum": 1},
-            "n_healthy_inputs": _COUNT,
-            "n_tumor_inputs": _COUNT,
-            "tumor_called": _RATE,
-            "tumor_called_healthy_inputs": _NULLABLE_RATE,
-            "tumor_called_tumor_inputs": _NULLABLE_RATE,
-            "hallucination": _NULLABLE_RATE,
-            "erasure": _NULLABLE_RATE,
-            "added": _NULLABLE_RATE,
-            "removed": _NULLABLE_RATE,
-            "flip_rate": _RATE,
-            "mae": _RATE,
-            "mae_healthy_inputs": _NULLABLE_RATE,
-            "mae_tumor_inputs": _NULLABLE_RATE,
-            "mae_inside_tumor": _NULLABLE_RATE,
-            "mae_outside_tumor": _RATE,
-            "out_of_range": _RATE,
-        }
-    ),
+    # A cell's scores: those the verdict is computed from, plus whatever the score table declares.
+    "scores": {**_object({k: _NULLABLE_RATE for k in VERDICT_INPUTS}), "additionalProperties": _NULLABLE_NUMBER},
+    "intervals": {"type": "object", "additionalProperties": _INTERVAL},
     "cell": _object(
         {
-            "ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"},
-            "fingerprint": _TEXT, "method": _TEXT, "target_tumor_slices": _COUNT, "train_time_s": _SECONDS, "translate_time_s": _SECONDS,
+            "ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"}, "ci95": {"$ref": "#/$defs/intervals"},
+            "fingerprint": _TEXT, "scored_with": _TEXT, "method": _TEXT, "target_tumor_slices": _COUNT, "train_time_s": _SECONDS, "translate_time_s": _SECONDS,
         },
         extra=True,
-        optional=("fingerprint", "method", "target_tumor_slices", "train_time_s", "translate_time_s"),
+        optional=("ci95", "fingerprint", "scored_with", "method", "target_tumor_slices", "train_time_s", "translate_time_s"),
     ),
+    "score": _object(
+        {
+            "name": {"type": "string", "pattern": "^[a-z_][a-z0-9_]*$"},
+            "label": _TEXT,
+            "help": {"type": "string"},
+            "kind": {"enum": list(KINDS)},
+            "digits": {"type": "integer", "minimum": 0, "maximum": 8},
+            "bounds": {"type": "array", "items": _NULLABLE_NUMBER, "minItems": 2, "maxItems": 2},
+            "better": {"enum": list(BETTER)},
+            "per_fraction": {"type": "boolean"},
+            "sweep": {"type": "boolean"},
+            "tolerance": {"type": ["number", "null"], "minimum": 0},
+            "verdict": {"type": "boolean"},
+            "level": {"enum": list(LEVELS)},
+            "origin": _TEXT,
+        }
+    ),
+    "score_table": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/score"}},
     "trend": _object(
         {
             "slope": {"type": ["number", "null"]},
@@ -74,23 +78,26 @@ DEFS: dict[str, Any] = {
             "spearman_p": _NULLABLE_RATE,
         }
     ),
-    "summary": _object(
-        {
-            "overall": {"$ref": "#/$defs/trend"},
-            "healthy_inputs": {"$ref": "#/$defs/trend"},
-            "tumor_inputs": {"$ref": "#/$defs/trend"},
-            "hallucination_trend": {"$ref": "#/$defs/trend"},
-            "erasure_trend": {"$ref": "#/$defs/trend"},
-            **{k: _NULLABLE_RATE for k in SWEEP},
-            "n_seeds": {"type": "integer", "minimum": 1},
-            "per_seed": {
-                "type": "array",
-                "minItems": 1,
-                "items": _object({"seed": _COUNT, **{k: {"type": ["number", "null"]} for k in SEED_SCORES}}),
-            },
-            "ci95": _object({k: _INTERVAL for k in SEED_SCORES}),
-        }
-    ),
+    "summary": {
+        **_object(
+            {
+                "overall": {"$ref": "#/$defs/trend"},
+                "healthy_inputs": {"$ref": "#/$defs/trend"},
+                "tumor_inputs": {"$ref": "#/$defs/trend"},
+                "hallucination_trend": {"$ref": "#/$defs/trend"},
+                "erasure_trend": {"$ref": "#/$defs/trend"},
+                **{k: _NULLABLE_NUMBER for k in RANKED_BY},
+                "n_seeds": {"type": "integer", "minimum": 1},
+                "per_seed": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {**_object({"seed": _COUNT, **{k: _NULLABLE_NUMBER for k in RANKED_BY}}), "additionalProperties": _NULLABLE_NUMBER},
+                },
+                "ci95": {"$ref": "#/$defs/intervals"},
+            }
+        ),
+        "additionalProperties": _NULLABLE_NUMBER,  # the sweep scores of the score table
+    },
     "per_fraction": {
         "type": "array",
         "minItems": 1,
@@ -98,8 +105,8 @@ DEFS: dict[str, Any] = {
             {
                 "ratio": _RATE,
                 "n_seeds": {"type": "integer", "minimum": 1},
-                "mean": _object({k: _NULLABLE_RATE for k in FRACTION_SCORES}),
-                "ci95": _object({k: _INTERVAL for k in FRACTION_SCORES}),
+                "mean": {"type": "object", "additionalProperties": _NULLABLE_NUMBER},
+                "ci95": {"$ref": "#/$defs/intervals"},
             }
         ),
     },
@@ -124,6 +131,11 @@ DEFS: dict[str, Any] = {
         },
         extra=True,
     ),
+    # Judges that add scores but not the verdict: the segmentation judge and the second classifier.
+    "extra_judges": {
+        "type": "object",
+        "additionalProperties": _object({"name": _TEXT, "sha256": _HASH, "pinned": {"type": "boolean"}}, extra=True),
+    },
     "compute_settings": _object(
         {"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}
     ),
@@ -157,8 +169,11 @@ RESULTS: dict[str, Any] = {
             ),
             "dataset": _object({"fingerprint": _TEXT}, extra=True),
             "classifier": {"$ref": "#/$defs/classifier"},
+            "extra_judges": {"$ref": "#/$defs/extra_judges"},
+            "score_table": {"$ref": "#/$defs/score_table"},
             "methods": {"type": "object", "minProperties": 1, "additionalProperties": _object(_METHOD_FIELDS)},
             "ranking": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
+            "ranking_2": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_rule": {"type": "string"},
             "provenance": _object(
                 {
@@ -174,13 +189,15 @@ RESULTS: dict[str, Any] = {
                     "wall_time_s": _SECONDS,
                     "cells_run": _COUNT,
                     "cells_reused": _COUNT,
+                    "cells_rescored": _COUNT,
                     "compute_time_s": _SECONDS,
                     "compute_settings": {"$ref": "#/$defs/compute_settings"},
                     "executor": _TEXT,
                 },
-                optional=("executor",),
+                optional=("executor", "cells_rescored"),
             ),
-        }
+        },
+        optional=("extra_judges", "ranking_2"),
     ),
     "$defs": DEFS,
 }
@@ -207,7 +224,9 @@ ENTRY: dict[str, Any] = _object(
         "run_started": _DATE,
         "run_finished": _DATE,
         "submitted": _DATE,
-    }
+        "extra_judges": {"$ref": "#/$defs/extra_judges"},
+    },
+    optional=("extra_judges",),
 )
 
 LEADERBOARD: dict[str, Any] = {
@@ -220,11 +239,14 @@ LEADERBOARD: dict[str, Any] = {
             "protocol_hash": _HASH,
             "dataset_fingerprint": _TEXT,
             "judge_sha256": _HASH,
+            "extra_judges": {"type": "object", "additionalProperties": _HASH},  # role -> the sha256 every entry scored with
+            "score_table": {"$ref": "#/$defs/score_table"},
             "target_fractions": {"type": "array", "items": _RATE, "minItems": 2, "uniqueItems": True},
             "ranking_rule": _TEXT,
             "updated": _DATE,
             "entries": {"type": "array", "items": ENTRY},
-        }
+        },
+        optional=("extra_judges",),
     ),
     "$defs": DEFS,
 }

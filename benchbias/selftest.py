@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 from benchbias.config import Benchmark, ConfigError, ModelConfig
 from benchbias.plugins import Registry
-from benchbias.summary import FRACTION_SCORES
 
 PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER = (
     "canary-painter",
@@ -93,7 +92,7 @@ def properties(results: dict[str, Any], references: list[str]) -> list[Verdict]:
         method = results["methods"][FIXED_MAP]
         summary = method["summary"]
         means = [row["mean"] for row in method["per_fraction"]]
-        varying = [k for k in FRACTION_SCORES if len({m[k] for m in means}) > 1]
+        varying = [k for k in means[0] if len({m.get(k) for m in means}) > 1]
         passed = summary["sensitivity"] == 0.0 and not varying and summary["hallucination_trend"]["slope_p"] is None
         detail = f"sensitivity {summary['sensitivity']!r}, slope p-value {summary['hallucination_trend']['slope_p']!r}"
         detail += f"; scores differ across fractions: {', '.join(varying)}" if varying else "; identical scores at every fraction"

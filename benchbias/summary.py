@@ -12,59 +12,43 @@ Only numpy and scipy: leaderboards, ``compare`` and ``check`` use this without i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 from scipy import stats
 
+from benchbias.metrics import Score, ScoreTable
+
 CONFIDENCE = 0.95
 
-# Per-fraction scores averaged over seeds (cell score name -> shown as).
-FRACTION_SCORES = (
-    "tumor_called",
-    "tumor_called_healthy_inputs",
-    "tumor_called_tumor_inputs",
-    "hallucination",
-    "erasure",
-    "added",
-    "removed",
-    "flip_rate",
-    "mae",
-    "mae_inside_tumor",
-    "mae_outside_tumor",
-)
+
+def derived_scores(cell_scores: ScoreTable) -> list[Score]:
+    """The sweep scores computed here from the cell scores of ``cell_scores``: changed diagnoses and
+    composition sensitivity, for the judge and (when the run has one) the second judge."""
+    derived = []
+    for suffix, judge in (("", "the judge"), ("_2", "the second judge")):
+        if f"hallucination{suffix}" not in cell_scores or f"erasure{suffix}" not in cell_scores:
+            continue
+        first = suffix == ""
+        label = "" if first else ", judge 2"
+        derived += [
+            Score(f"changed{suffix}", f"changed diagnoses{label}", f"mean over the sweep of (hallucination + erasure) / 2 by {judge}"
+                  + (": the primary score" if first else ""), level="sweep", verdict=first, tolerance=0.05 if first else None),
+            Score(f"sensitivity{suffix}", f"composition sensitivity{label}", f"max(|slope| of hallucination, |slope| of erasure) against the "
+                  f"target tumor fraction, by {judge}", level="sweep", verdict=first, tolerance=0.33 if first else None),
+        ]
+    return derived
 
 
-@dataclass(frozen=True)
-class SweepScore:
-    """A score of a method over the whole sweep: lower is better for every one of them."""
+def default_table() -> ScoreTable:
+    """The built-in score table (benchbias's own metrics), for cells made without a table at hand."""
+    from benchbias.scores import BUILTIN_METRICS, score_table  # torch: only when no table is given
 
-    name: str
-    label: str
-    help: str
-    digits: int = 3
-    bounds: tuple[float | None, float | None] = (0.0, 1.0)
+    return score_table([m() for m in BUILTIN_METRICS])
 
 
-# The verdict's columns, in the order tables show them (README, "What is measured").
-SWEEP_SCORES = (
-    SweepScore("changed", "changed diagnoses", "mean over the sweep of (hallucination + erasure) / 2: the primary score"),
-    SweepScore("hallucination", "hallucination", "healthy slices (called healthy on the real T1) called tumor after translation"),
-    SweepScore("erasure", "erasure", "tumor slices (called tumor on the real T1) called healthy after translation"),
-    SweepScore("sensitivity", "composition sensitivity", "max(|slope| of hallucination, |slope| of erasure) against the target tumor fraction"),
-    SweepScore("mean_flip_rate", "flip rate", "translations whose call differs from the call on the real T1"),
-    SweepScore("mean_mae", "MAE", "mean absolute pixel error on the [0, 1] scale", digits=4),
-)
-SWEEP = {s.name: s for s in SWEEP_SCORES}
-# Per-seed values kept in every summary (the sweep scores plus the paper's two Figure 2 slopes).
-SEED_SCORES = (*SWEEP, "slope_healthy", "slope_tumor")
-BOUNDS = {
-    **{s.name: s.bounds for s in SWEEP_SCORES},
-    "slope_healthy": (-1.0, 1.0),
-    "slope_tumor": (-1.0, 1.0),
-    **{k: (0.0, 1.0) for k in FRACTION_SCORES},
-}
+SLOPES = ("slope_healthy", "slope_tumor")  # the paper's two Figure 2 slopes, kept per seed
+SLOPE_BOUNDS = (-1.0, 1.0)
 
 RANK_DIGITS = 2  # scores equal to a percentage point are ties, ordered by the next score
 RANKING_RULE = (
@@ -126,7 +110,12 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return float(np.mean(v)) if v else None
 
 
-def _sweep(cells: Sequence[dict]) -> dict[str, Any]:
+def _present(scores: list[Score], cells: Sequence[dict]) -> list[Score]:
+    """The cell scores that every cell has (a leaderboard entry made before a score existed lacks it)."""
+    return [s for s in scores if s.level == "cell" and all(s.name in c["scores"] for c in cells)]
+
+
+def _sweep(cells: Sequence[dict], table: ScoreTable) -> dict[str, Any]:
     ratios = [c["ratio"] for c in cells]
 
     def trend_of(score: str) -> dict[str, float | None]:
@@ -139,43 +128,46 @@ def _sweep(cells: Sequence[dict]) -> dict[str, Any]:
         "hallucination_trend": trend_of("hallucination"),
         "erasure_trend": trend_of("erasure"),
     }
-    sweep["hallucination"] = _mean(c["scores"]["hallucination"] for c in cells)
-    sweep["erasure"] = _mean(c["scores"]["erasure"] for c in cells)
-    parts = [sweep["hallucination"], sweep["erasure"]]
-    sweep["changed"] = None if None in parts else (parts[0] + parts[1]) / 2
-    # The larger of the two slopes: a class already saturated (tumor inputs all called tumor) cannot
-    # dilute the effect on the other, as an average of the two would.
-    slopes = [sweep[k]["slope"] for k in ("hallucination_trend", "erasure_trend")]
-    known = [abs(v) for v in slopes if v is not None]
-    sweep["sensitivity"] = max(known) if known else None
-    sweep["mean_flip_rate"] = _mean(c["scores"]["flip_rate"] for c in cells)
-    sweep["mean_mae"] = _mean(c["scores"]["mae"] for c in cells)
+    for score in _present(table.sweep(), cells):
+        sweep[score.name] = _mean(c["scores"][score.name] for c in cells)
+    for suffix in ("", "_2"):
+        if f"hallucination{suffix}" not in sweep or f"erasure{suffix}" not in sweep:
+            continue
+        parts = [sweep[f"hallucination{suffix}"], sweep[f"erasure{suffix}"]]
+        sweep[f"changed{suffix}"] = None if None in parts else (parts[0] + parts[1]) / 2
+        # The larger of the two slopes: a class already saturated (tumor inputs all called tumor) cannot
+        # dilute the effect on the other, as an average of the two would.
+        slopes = [trend_of(f"{rate}{suffix}")["slope"] for rate in ("hallucination", "erasure")]
+        known = [abs(v) for v in slopes if v is not None]
+        sweep[f"sensitivity{suffix}"] = max(known) if known else None
     return sweep
 
 
-def method_summary(cells: Sequence[dict]) -> dict[str, Any]:
+def _sweep_names(summary: dict[str, Any], table: ScoreTable) -> list[str]:
+    return [s.name for s in table.sweep() if s.name in summary]
+
+
+def method_summary(cells: Sequence[dict], table: ScoreTable | None = None) -> dict[str, Any]:
     """The sweep scores with all seeds pooled, plus each seed's own values and their 95% confidence
     intervals (null when a single seed ran)."""
-    summary = _sweep(cells)
+    table = table or default_table()
+    summary = _sweep(cells, table)
+    names = _sweep_names(summary, table)
     per_seed = []
     for seed in sorted({c["seed"] for c in cells}):
-        s = _sweep([c for c in cells if c["seed"] == seed])
-        per_seed.append(
-            {
-                "seed": seed,
-                **{name: s[name] for name in SWEEP},
-                "slope_healthy": s["healthy_inputs"]["slope"],
-                "slope_tumor": s["tumor_inputs"]["slope"],
-            }
-        )
+        s = _sweep([c for c in cells if c["seed"] == seed], table)
+        per_seed.append({"seed": seed, **{name: s[name] for name in names}, "slope_healthy": s["healthy_inputs"]["slope"], "slope_tumor": s["tumor_inputs"]["slope"]})
     summary["n_seeds"] = len(per_seed)
     summary["per_seed"] = per_seed
-    summary["ci95"] = {name: interval((s[name] for s in per_seed), BOUNDS[name]) for name in SEED_SCORES}
+    bounds = {**{name: table[name].bounds for name in names}, **{name: SLOPE_BOUNDS for name in SLOPES}}
+    summary["ci95"] = {name: interval((s[name] for s in per_seed), bounds[name]) for name in (*names, *SLOPES)}
     return summary
 
 
-def per_fraction(cells: Sequence[dict]) -> list[dict[str, Any]]:
+def per_fraction(cells: Sequence[dict], table: ScoreTable | None = None) -> list[dict[str, Any]]:
     """Each target fraction's scores averaged over seeds, with 95% intervals over seeds."""
+    table = table or default_table()
+    shown = _present(table.per_fraction(), cells)
     rows = []
     for ratio in sorted({c["ratio"] for c in cells}):
         at = [c["scores"] for c in cells if c["ratio"] == ratio]
@@ -183,8 +175,8 @@ def per_fraction(cells: Sequence[dict]) -> list[dict[str, Any]]:
             {
                 "ratio": ratio,
                 "n_seeds": len(at),
-                "mean": {k: _mean(s[k] for s in at) for k in FRACTION_SCORES},
-                "ci95": {k: interval((s[k] for s in at), BOUNDS[k]) for k in FRACTION_SCORES},
+                "mean": {k.name: _mean(s[k.name] for s in at) for k in shown},
+                "ci95": {k.name: interval((s[k.name] for s in at), k.bounds) for k in shown},
             }
         )
     return rows
@@ -200,8 +192,9 @@ def fmt_ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
     return fmt(value, digits) + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
 
 
-def ranking_key(summary: dict[str, Any]) -> tuple[float, float, float]:
-    """:data:`RANKING_RULE` as a sort key; an undefined score sorts last."""
+def ranking_key(summary: dict[str, Any], suffix: str = "") -> tuple[float, float, float]:
+    """:data:`RANKING_RULE` as a sort key; an undefined score sorts last. ``suffix`` "_2": the same
+    rule applied to the second judge's scores."""
 
     def value(name: str, digits: int | None = None) -> float:
         v = summary[name]
@@ -209,10 +202,16 @@ def ranking_key(summary: dict[str, Any]) -> tuple[float, float, float]:
             return math.inf
         return round(v, digits) if digits is not None else v
 
-    return (value("changed", RANK_DIGITS), value("sensitivity", RANK_DIGITS), value("mean_mae"))
+    return (value(f"changed{suffix}", RANK_DIGITS), value(f"sensitivity{suffix}", RANK_DIGITS), value("mae"))
 
 
-def rank(summaries: dict[str, dict]) -> list[dict[str, Any]]:
+RANKED_BY = ("changed", "sensitivity", "mae")  # every summary has these: the schema requires them
+# The cell scores the verdict is computed from: every cell has them (the schema requires them).
+VERDICT_INPUTS = ("tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs", "hallucination", "erasure", "flip_rate", "mae")
+
+
+def rank(summaries: dict[str, dict], suffix: str = "") -> list[dict[str, Any]]:
     """Methods in :data:`RANKING_RULE` order (the method name breaks exact ties)."""
-    ordered = sorted(summaries.items(), key=lambda item: (ranking_key(item[1]), item[0]))
-    return [{"rank": i + 1, "method": name, **{s: summary[s] for s in SWEEP}} for i, (name, summary) in enumerate(ordered)]
+    ordered = sorted(summaries.items(), key=lambda item: (ranking_key(item[1], suffix), item[0]))
+    keys = [f"changed{suffix}", f"sensitivity{suffix}", "mae"]
+    return [{"rank": i + 1, "method": name, **{k: summary.get(k) for k in keys}} for i, (name, summary) in enumerate(ordered)]

@@ -18,6 +18,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from benchbias.config import protocol_of, stable_hash
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import NonFinite, read_json
+from benchbias.metrics import ScoreTable
+from benchbias.migrate import upgrade
 from benchbias.schemas import DEFS, LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
 from benchbias.summary import method_summary, per_fraction, rank
 
@@ -87,8 +89,37 @@ def _first_difference(stored: Any, computed: Any, path: str) -> tuple[str, Any, 
     return None if stored == computed else (path, stored, computed)
 
 
-def check_method(method: dict[str, Any], where: str, source: str, ratios: list[float], seeds: list[int]) -> None:
-    """The cells cover ``ratios`` x ``seeds`` once each, and the summaries were computed from them."""
+def score_table(data: dict[str, Any], source: str) -> ScoreTable:
+    try:
+        return ScoreTable.from_json(data["score_table"])
+    except ValueError as exc:
+        raise InvalidFile(source, "score_table", str(exc)) from None
+
+
+def check_scores(method: dict[str, Any], where: str, source: str, table: ScoreTable, complete: bool) -> None:
+    """Every cell has the same scores, each declared in the score table (all of its cell scores when
+    ``complete``: a results file) and within its declared bounds; intervals belong to scores."""
+    declared = {s.name for s in table.cell()}
+    names = set(method["cells"][0]["scores"])
+    for i, cell in enumerate(method["cells"]):
+        at = f"{where}.cells[{i}]"
+        have = set(cell["scores"])
+        unknown, missing = have - declared, (declared if complete else names) - have
+        if unknown:
+            raise InvalidFile(source, f"{at}.scores.{sorted(unknown)[0]}", "is not a score of the score_table")
+        if missing:
+            raise InvalidFile(source, f"{at}.scores.{sorted(missing)[0]}", "is missing")
+        for name, value in cell["scores"].items():
+            if value is not None and not table[name].within_bounds(value):
+                raise InvalidFile(source, f"{at}.scores.{name}", f"{value!r} is outside its bounds {list(table[name].bounds)}")
+        stray = set(cell.get("ci95", {})) - have
+        if stray:
+            raise InvalidFile(source, f"{at}.ci95.{sorted(stray)[0]}", "is an interval of no score of this cell")
+
+
+def check_method(method: dict[str, Any], where: str, source: str, ratios: list[float], seeds: list[int], table: ScoreTable, complete: bool = True) -> None:
+    """The cells cover ``ratios`` x ``seeds`` once each, their scores fit the score table, and the
+    summaries were computed from them."""
     have = [(c["ratio"], c["seed"]) for c in method["cells"]]
     want = sorted((r, s) for r in ratios for s in seeds)
     if sorted(have) != want:
@@ -97,7 +128,8 @@ def check_method(method: dict[str, Any], where: str, source: str, ratios: list[f
         if len(set(have)) != len(have):
             problem = "a (ratio, seed) cell appears twice"
         raise InvalidFile(source, f"{where}.cells", f"{problem}; expected target fractions {ratios} x seeds {seeds}")
-    for name, computed in (("summary", method_summary(method["cells"])), ("per_fraction", per_fraction(method["cells"]))):
+    check_scores(method, where, source, table, complete)
+    for name, computed in (("summary", method_summary(method["cells"], table)), ("per_fraction", per_fraction(method["cells"], table))):
         found = _first_difference(method[name], computed, f"{where}.{name}")
         if found:
             path, stored, value = found
@@ -120,16 +152,21 @@ def check_results(data: Any, source: str) -> dict[str, Any]:
         raise InvalidFile(source, "benchmark.protocol_hash", "does not match the protocol in benchmark.config (edited by hand?)")
     ratios = list(bench["config"].get("domains", {}).get("target_fractions", []))
     seeds = data["provenance"]["seeds"]
+    table = score_table(data, source)
     for name, method in data["methods"].items():
-        check_method(method, f"methods.{name}", source, ratios, seeds)
-    expected = rank({name: m["summary"] for name, m in data["methods"].items()})
-    if [r["method"] for r in data["ranking"]] != [r["method"] for r in expected]:
-        raise InvalidFile(source, "ranking", "does not follow the ranking rule applied to the summaries (edited by hand?)")
+        check_method(method, f"methods.{name}", source, ratios, seeds, table)
+    for key, suffix in (("ranking", ""), ("ranking_2", "_2")):
+        if key not in data:
+            continue
+        expected = rank({name: m["summary"] for name, m in data["methods"].items()}, suffix)
+        if [r["method"] for r in data[key]] != [r["method"] for r in expected]:
+            raise InvalidFile(source, key, "does not follow the ranking rule applied to the summaries (edited by hand?)")
     return data
 
 
 def check_leaderboard(data: Any, source: str) -> dict[str, Any]:
     check_schema(data, "leaderboard", source)
+    table = score_table(data, source)
     seen: set[tuple[str, str]] = set()
     for i, entry in enumerate(data["entries"]):
         where = f"entries[{i}]"
@@ -142,16 +179,19 @@ def check_leaderboard(data: Any, source: str) -> dict[str, Any]:
         if identity in seen:
             raise InvalidFile(source, f"{where}", f"method {entry['method']!r} version {entry['version']!r} appears twice")
         seen.add(identity)
-        check_method(entry, where, source, data["target_fractions"], entry["seeds"])
+        for role, sha in entry.get("extra_judges", {}).items():
+            if data.get("extra_judges", {}).get(role) != sha["sha256"]:
+                raise InvalidFile(source, f"{where}.extra_judges.{role}.sha256", f"{sha['sha256']!r} differs from the leaderboard's extra_judges.{role}")
+        check_method(entry, where, source, data["target_fractions"], entry["seeds"], table, complete=False)
     return data
 
 
 def load_results(path: Path) -> dict[str, Any]:
-    return check_results(_read(path, "results"), str(path))
+    return check_results(upgrade(_read(path, "results"), "results", str(path)), str(path))
 
 
 def load_leaderboard(path: Path) -> dict[str, Any]:
-    return check_leaderboard(_read(path, "leaderboard"), str(path))
+    return check_leaderboard(upgrade(_read(path, "leaderboard"), "leaderboard", str(path)), str(path))
 
 
 def _read(path: Path, kind: str) -> Any:

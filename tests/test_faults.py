@@ -125,11 +125,13 @@ def truncate(path):
 DAMAGES = {
     "truncated cell": (lambda out: truncate(out / "cells/l1/r0.500-s0.json"), "r0.500-s0.json: cannot be read (JSONDecodeError)"),
     "cell of another shape": (lambda out: (out / "cells/l1/r0.500-s0.json").write_text('{"a": 1}'), "r0.500-s0.json: fingerprint: is missing"),
-    "garbage cell examples": (
-        lambda out: (out / "cells/l1/r0.500-s0/examples.npz").write_bytes(b"garbage"), "r0.500-s0.json: examples.npz cannot be read (ValueError)"
+    "garbage cell translations": (
+        lambda out: (out / "cells/l1/r0.500-s0/translations.npz").write_bytes(b"garbage"), "r0.500-s0.json: translations.npz cannot be read (ValueError)"
     ),
-    "truncated cell examples": (lambda out: truncate(out / "cells/l1/r0.500-s0/examples.npz"), "r0.500-s0.json: examples.npz cannot be read (BadZipFile)"),
-    "missing cell examples": (lambda out: (out / "cells/l1/r0.500-s0/examples.npz").unlink(), "r0.500-s0.json: examples.npz is missing"),
+    "truncated cell translations": (
+        lambda out: truncate(out / "cells/l1/r0.500-s0/translations.npz"), "r0.500-s0.json: translations.npz cannot be read (BadZipFile)"
+    ),
+    "missing cell translations": (lambda out: (out / "cells/l1/r0.500-s0/translations.npz").unlink(), "r0.500-s0.json: translations.npz is missing"),
 }
 
 
@@ -145,8 +147,19 @@ def test_a_damaged_cell_is_named_and_recomputed_to_the_same_scores(finished_run,
     results, original = read_json(out / "results.json"), read_json(finished_run / "results.json")
     assert results["provenance"]["cells_run"] == 1 and results["provenance"]["cells_reused"] == 2
     assert scores_of(results) == scores_of(original)  # deterministic: the recomputed cell is the same cell
-    with np.load(out / "cells/l1/r0.500-s0/examples.npz", allow_pickle=False) as arrays:
-        assert arrays["translated"].shape[0] == 2
+    with np.load(out / "cells/l1/r0.500-s0/translations.npz", allow_pickle=False) as arrays:
+        assert arrays["translated"].shape[0] == results["methods"]["l1"]["cells"][0]["scores"]["n_holdout"]
+
+
+def test_damaged_judge_readings_are_rescored_without_training(finished_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "cells/l1/r0.500-s0/judged.npz").write_bytes(b"garbage")
+    code, _, err = cli(capsys, "run", SMOKE, "--methods", "l1", "--out", out, "--no-progress", "--threads", "1")
+    assert code == 0, err
+    results = read_json(out / "results.json")
+    assert results["provenance"]["cells_run"] == 0 and results["provenance"]["cells_rescored"] == 1
+    assert scores_of(results) == scores_of(read_json(finished_run / "results.json"))  # scoring stored translations gives the same numbers
 
 
 def test_garbage_run_examples_and_results_are_rewritten(finished_run, tmp_path, capsys):
@@ -168,10 +181,10 @@ def test_report_of_unreadable_examples_draws_gaps_with_a_warning(finished_run, t
 
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
-    (out / "cells/l1/r1.000-s0/examples.npz").write_bytes(b"garbage")
+    (out / "cells/l1/r1.000-s0/judged.npz").write_bytes(b"garbage")
     paths = write_report(out)
     assert paths["figure3"].read_bytes().startswith(b"\x89PNG")
-    assert f"{out}/cells/l1/r1.000-s0/examples.npz: cannot be read (ValueError); drawn as a gap" in capsys.readouterr().err
+    assert f"{out}/cells/l1/r1.000-s0/judged.npz: cannot be read (ValueError); drawn as a gap" in capsys.readouterr().err
 
 
 def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(finished_run, tmp_path, capsys, monkeypatch):

@@ -71,22 +71,22 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert "added l1 (benchbias " in result.stdout and "added pix2pix" in result.stdout
     path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json"
     board = load_leaderboard(path)
-    assert board["schema"] == "benchbias.leaderboard/2" and board["target_fractions"] == [0.0, 0.5, 1.0]
+    assert board["schema"] == "benchbias.leaderboard/3" and board["target_fractions"] == [0.0, 0.5, 1.0]
     entry = next(e for e in board["entries"] if e["method"] == "l1")
     assert entry["origin"]["distribution"] == "benchbias" and len(entry["origin"]["sha256"]) == 64
     assert entry["params"]["filters"] == 8 and entry["seeds"] == [0, 1]
     assert {(c["ratio"], c["seed"]) for c in entry["cells"]} == {(r, s) for r in (0.0, 0.5, 1.0) for s in (0, 1)}
-    assert entry["summary"]["n_seeds"] == 2 and all(entry["summary"]["ci95"][k] is not None for k in ("changed", "sensitivity", "mean_mae"))
-    low, high = entry["summary"]["ci95"]["mean_mae"]
-    assert low <= entry["summary"]["mean_mae"] <= high
+    assert entry["summary"]["n_seeds"] == 2 and all(entry["summary"]["ci95"][k] is not None for k in ("changed", "sensitivity", "mae"))
+    low, high = entry["summary"]["ci95"]["mae"]
+    assert low <= entry["summary"]["mae"] <= high
     assert entry["packages"]["torch"] and entry["device"].startswith("cpu") and entry["wall_time_s"] > 0
     assert entry["classifier"]["holdout_accuracy"] >= 0 and entry["submitted"] >= entry["run_finished"][:10]
     assert path.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     markdown = path.with_suffix(".md").read_text()
     assert "![" in markdown and "(synthetic-smoke.png)" in markdown
     assert "do not edit by hand" in markdown and "95% t-intervals of its per-seed values" in markdown
-    assert f"{entry['summary']['mean_mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
-    assert markdown.count("| l1 |") == 6, "ranked table plus five per-fraction tables"
+    assert f"{entry['summary']['mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
+    assert markdown.count("| l1 |") == 7, "ranked table, more scores and five per-fraction tables"
 
 
 def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boards, tmp_path):
@@ -200,7 +200,7 @@ def _negative_rate(d):
 
 
 def _edited_summary(d):
-    d["methods"]["l1"]["summary"]["mean_mae"] *= 0.5
+    d["methods"]["l1"]["summary"]["mae"] *= 0.5
 
 
 def _dropped_cell(d):
@@ -220,7 +220,7 @@ MALFORMED = {
     "wrong type": (_string_score, "methods.l1.cells[0].scores.flip_rate: '0.25' is not of type 'number'"),
     "rate above 1": (_rate_above_one, "methods.pix2pix.cells[2].scores.tumor_called: 1.5 is greater than the maximum of 1"),
     "rate below 0": (_negative_rate, "classifier.holdout_accuracy: -0.1 is less than the minimum of 0"),
-    "summary edited": (_edited_summary, "methods.l1.summary.mean_mae:"),
+    "summary edited": (_edited_summary, "methods.l1.summary.mae:"),
     "cell dropped": (_dropped_cell, "methods.l1.cells: missing (ratio, seed) [(1.0, 1)]"),
     "protocol edited": (_edited_protocol, "benchmark.protocol_hash: does not match the protocol"),
     "old schema": (_wrong_schema, "schema: is 'benchbias.results/1'"),
@@ -242,7 +242,7 @@ def test_malformed_results_are_rejected_naming_the_field(case, tmp_path, results
 
 
 def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
-    text = json.dumps(results).replace(json.dumps(results["methods"]["l1"]["summary"]["mean_flip_rate"]), "NaN", 1)
+    text = json.dumps(results).replace(json.dumps(results["methods"]["l1"]["summary"]["flip_rate"]), "NaN", 1)
     bad = tmp_path / "nan.json"
     bad.write_text(text)
     assert "NaN" in text
@@ -400,13 +400,14 @@ def summary_of(maes_by_seed, first_seed=0):
 
 def test_check_allows_the_reference_seed_spread_but_not_more():
     from benchbias.compare import Scored, check, parse_tolerances
+    from benchbias.summary import default_table
 
     def scored(summary):
-        return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": summary}]})
+        return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": summary}]}, default_table())
 
-    defaults = parse_tolerances([])
+    defaults = parse_tolerances([], default_table())
     reference = scored(summary_of([0.040, 0.050, 0.060]))  # seeds 0-2: mean 0.05, 95% CI [0.025, 0.075]
-    assert reference.methods["m"][0]["summary"]["ci95"]["mean_mae"] == pytest.approx([0.02516, 0.07484], abs=1e-4)
+    assert reference.methods["m"][0]["summary"]["ci95"]["mae"] == pytest.approx([0.02516, 0.07484], abs=1e-4)
     within = check(scored(summary_of([0.07], first_seed=10)), reference, defaults)
     assert within.passed, "0.07 is inside the reference's interval although 0.02 above its mean"
     assert any("(95% CI)" in row[5] for row in within.rows)

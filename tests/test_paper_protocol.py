@@ -226,7 +226,8 @@ def test_non_square_slices_in_the_papers_range_run_end_to_end(tmp_path):
         assert seen["size"] == [32, 16]
         for low, high in (seen["train"][:2], seen["train"][2:], seen["translate"]):
             assert low == pytest.approx(-1.0) and -0.25 < high <= -0.2 + 1e-6  # the range reached the translator
-        assert np.load(folder / "examples.npz")["translated"].shape == (2, 32, 16)
+        assert np.load(folder / "judged.npz")["example_translated"].shape == (2, 32, 16)
+        assert np.load(folder / "translations.npz")["translated"].shape[1:] == (32, 16)
     assert np.load(out / "examples.npz")["source"].shape == (2, 32, 16)
     size = raw["domains"]["target_size"]
     assert (results["classifier"]["train_slices"], results["classifier"]["train_tumor_slices"]) == (2 * size, size)

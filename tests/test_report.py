@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 
 from benchbias.config import find_benchmark, load_benchmark
+from benchbias.figures import mean_score_by_fraction
 from benchbias.plugins import load_registry
-from benchbias.report import markdown_table_html, mean_score_by_fraction, write_report
+from benchbias.report import write_report
 from benchbias.runner import Run, RunOptions
-from benchbias.summary import SWEEP
+from benchbias.tables import Rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "l1<script>$x_1$"  # HTML and matplotlib mathtext must both take it literally
@@ -172,11 +173,11 @@ def test_null_scores_do_not_crash(run_folder, tmp_path):
         summary = method["summary"]
         for key in ("overall", "healthy_inputs", "tumor_inputs", "hallucination_trend", "erasure_trend"):
             summary[key] = {k: None for k in summary[key]}
-        nothing = {name: None for name in SWEEP}
+        nothing = {name: None for name, value in summary.items() if value is None or isinstance(value, float)}
         summary.update(nothing)
         summary["ci95"] = {k: None for k in summary["ci95"]}
     for row in results["ranking"]:
-        row.update(nothing)
+        row.update({k: None for k in row if k not in ("rank", "method")})
     results["classifier"]["holdout_accuracy"] = None
 
     paths = write_report(folder, results)
@@ -224,8 +225,8 @@ def test_seed_mean_skips_nulls_and_missing_fractions():
     assert np.isnan(means[2]) and np.isnan(means[3])
 
 
-def test_markdown_table_escapes_and_aligns():
-    table = markdown_table_html("| n | name |\n|---:|---|\n| 1 | <b>&x |")
+def test_html_table_escapes_and_aligns():
+    table = Rows(["n", "name"], [["1", "<b>&x"]], numeric={0}).html()
     assert '<th class="num">n</th><th>name</th>' in table
     assert '<td class="num">1</td><td>&lt;b&gt;&amp;x</td>' in table
 

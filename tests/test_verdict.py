@@ -3,8 +3,8 @@ the ranking rule, on cells whose answers are known."""
 import numpy as np
 import pytest
 import torch
+from support import core_scores
 
-from benchbias.scores import cell_scores
 from benchbias.summary import RANK_DIGITS, method_summary, rank, ranking_key, trend
 
 RATIOS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -42,7 +42,7 @@ def test_cell_scores_count_changed_diagnoses_against_the_judges_call_on_the_real
     p_real = np.array([0.1, 0.2, 0.9, 0.9, 0.8, 0.1])  # the judge errs on slices 2 and 5
     p_translated = np.array([0.9, 0.1, 0.1, 0.2, 0.9, 0.9])
     images = torch.zeros(6, 1, 4, 4)
-    scores = cell_scores(images, images, images.bool(), source_is_tumor, p_translated, p_real, out_of_range=0.25)
+    scores = core_scores(images, images, images.bool(), source_is_tumor, p_translated, p_real, out_of_range=0.25)
     # Healthy slices the judge gets right on the real T1: 0 and 1; slice 0 became tumor.
     assert scores["hallucination"] == 0.5
     # Tumor slices the judge gets right on the real T1: 3 and 4; slice 3 became healthy.
