@@ -111,6 +111,12 @@ class Registry:
             raise PluginError(f"{origin}: {kind} {cls.__name__} has no 'name'")
         if kind == "translator" and not isinstance(getattr(cls, "paired", None), bool):
             raise PluginError(f"{origin}: translator '{name}' must set 'paired' to True or False")
+        if kind == "metric":
+            from benchbias.metrics import Score
+
+            scores = getattr(cls, "scores", ())
+            if not scores or not all(isinstance(s, Score) and s.level == "cell" for s in scores):
+                raise PluginError(f"{origin}: metric '{name}' must declare 'scores', a non-empty tuple of benchbias.metrics.Score (level 'cell')")
         if name in self.entries[kind]:
             first = self.entries[kind][name].origin
             raise PluginError(f"{kind} '{name}' is registered twice: by {first} and by {origin}")

@@ -194,7 +194,11 @@ class Run:
         # has), then every installed metric plugin's.
         plugins = [registry.get("metric", name) for name in registry.names("metric")]
         self.metrics: list[Metric] = [m() for m in BUILTIN_METRICS if all(self._has(need) for need in m.needs)]
-        self.metrics += [entry.cls() for entry in plugins if all(self._has(need) for need in entry.cls.needs)]
+        for entry in plugins:
+            if all(self._has(need) for need in entry.cls.needs):
+                metric = entry.cls()
+                metric.scores = tuple(replace(score, origin=entry.origin.release) for score in metric.scores)  # who declared it, on every table
+                self.metrics.append(metric)
         self.metric_code = {entry.name: entry.code_sha256 for entry in plugins}
         try:
             self.score_table: ScoreTable = score_table(self.metrics)

@@ -18,6 +18,7 @@ from monai.metrics.regression import compute_ssim_and_cs
 from scipy import stats
 
 from benchbias.contract import Evidence, Metric
+from benchbias.errors import BenchbiasError
 from benchbias.metrics import Score, ScoreTable
 
 TUMOR_THRESHOLD = 0.5
@@ -246,21 +247,32 @@ def bootstrap_interval(values: np.ndarray, seed: int) -> list[float] | None:
     return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
 
 
+class MetricError(BenchbiasError, ValueError):
+    """A metric returned something other than its declared scores."""
+
+
 def score_cell(metrics: Sequence[Metric], evidence: Evidence, seed: int = 0) -> tuple[dict[str, float | int | None], dict[str, list[float] | None]]:
     """Every metric's scores of one cell, and the bootstrap interval of each per-slice score."""
     scores: dict[str, float | int | None] = {}
     intervals: dict[str, list[float] | None] = {}
+    n = len(evidence.source_is_tumor)
     for metric in metrics:
         values: Mapping = metric.compute(evidence)
-        declared = {s.name for s in metric.scores}
-        if set(values) != declared:
-            missing, extra = declared - set(values), set(values) - declared
-            raise ValueError(f"metric '{metric.name}' returned {sorted(extra)} not declared" if extra else f"metric '{metric.name}' did not return {sorted(missing)}")
+        declared = {s.name: s for s in metric.scores}
+        if set(values) != set(declared):
+            missing, extra = set(declared) - set(values), set(values) - set(declared)
+            raise MetricError(f"metric '{metric.name}': compute() returned {sorted(extra)}, which it does not declare in 'scores'" if extra
+                              else f"metric '{metric.name}': compute() did not return {sorted(missing)}")
         for name, value in values.items():
             if isinstance(value, np.ndarray):
+                if value.shape != (n,):
+                    raise MetricError(f"metric '{metric.name}': score '{name}' has shape {value.shape}; per-slice values must have shape ({n},)")
+                value = value.astype(np.float64)
                 counted = value[np.isfinite(value)]
                 scores[name] = float(counted.mean()) if len(counted) else None
                 intervals[name] = bootstrap_interval(value, seed)
             else:
                 scores[name] = None if value is None else value
+            if scores[name] is not None and not declared[name].within_bounds(scores[name]):
+                raise MetricError(f"metric '{metric.name}': score '{name}' is {scores[name]!r}, outside its declared bounds {list(declared[name].bounds)}")
     return scores, intervals

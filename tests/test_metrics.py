@@ -1,0 +1,171 @@
+"""The metric seam: a plugin's score reaches results.json, the report and the leaderboard; stored
+translations are rescored, not retrained; the built-in image metrics and intervals on known inputs."""
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from support import run_cli
+
+from benchbias.compare import Scored, check, parse_tolerances
+from benchbias.contract import Evidence
+from benchbias.metrics import Score, ScoreTable
+from benchbias.scores import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
+from benchbias.summary import default_table, method_summary
+
+PLUGIN = textwrap.dedent(
+    '''
+    """A third party's metric: how much brighter a translation is than its real target, on average."""
+    from benchbias import hookimpl
+    from benchbias.contract import Metric
+    from benchbias.metrics import Score
+
+
+    class BrightnessShift(Metric):
+        name = "brightness-shift"
+        scores = (
+            Score("brightness_shift", "brightness shift", "mean of translation minus real target", kind="error",
+                  bounds=(-1.0, 1.0), better="neither", sweep=True),
+        )
+
+        def compute(self, e):
+            return {"brightness_shift": (e.translated - e.real).flatten(1).mean(1).double().numpy()}
+
+
+    @hookimpl
+    def register_metrics(register):
+        register(BrightnessShift)
+    '''
+)
+
+
+@pytest.fixture(scope="module")
+def plugin_run(tmp_path_factory):
+    """synthetic-smoke's l1 without, then with, a metric plugin from a plugin folder (two CLI runs
+    into one folder)."""
+    root = tmp_path_factory.mktemp("metric-plugin")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    (plugins / "brightness.py").write_text(PLUGIN)
+    out = root / "run"
+    env = {"BENCHBIAS_LEADERBOARDS": str(root / "boards")}
+    before = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1", env=env)
+    assert before.returncode == 0, before.stderr[-2000:]
+    first = json.loads((out / "results.json").read_text())
+    after = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1",
+                    "--plugin-dir", str(plugins), "--submit", env=env)
+    assert after.returncode == 0, after.stderr[-2000:]
+    return out, first, json.loads((out / "results.json").read_text()), root / "boards" / "synthetic-smoke.md", after
+
+
+def test_a_plugin_score_reaches_results_report_and_leaderboard(plugin_run):
+    out, _, results, board_md, _ = plugin_run
+    declared = next(s for s in results["score_table"] if s["name"] == "brightness_shift")
+    assert declared["origin"].startswith("brightness.py sha256:"), "the table says which plugin declared the score"
+    for cell in results["methods"]["l1"]["cells"]:
+        value, (low, high) = cell["scores"]["brightness_shift"], cell["ci95"]["brightness_shift"]
+        assert -1 < low <= value <= high < 1
+    assert "brightness_shift" in results["methods"]["l1"]["summary"] and "brightness_shift" in results["methods"]["l1"]["per_fraction"][0]["mean"]
+    assert "brightness shift" in (out / "report.html").read_text()
+    markdown = board_md.read_text()
+    assert "## More scores over the sweep" in markdown and "brightness shift" in markdown
+
+
+def test_a_new_metric_rescores_stored_translations_without_training(plugin_run):
+    _, first, results, _, after = plugin_run
+    prov = results["provenance"]
+    assert (prov["cells_run"], prov["cells_reused"], prov["cells_rescored"]) == (0, 3, 3)
+    for old, new in zip(first["methods"]["l1"]["cells"], results["methods"]["l1"]["cells"]):
+        assert {k: new["scores"][k] for k in old["scores"]} == old["scores"], "the other scores are unchanged"
+        assert new["train_time_s"] == old["train_time_s"], "not retrained"
+
+
+def test_the_terminal_shows_intervals_and_more_scores(plugin_run):
+    after = plugin_run[4]
+    assert "brackets: 95% bootstrap interval over holdout slices" in after.stdout
+    assert "more scores over the sweep:" in after.stdout and "brightness shift" in after.stdout
+
+
+def evidence(translated, real, mask=None, p=None, p_real=None, second=None, second_real=None):
+    n = len(translated)
+    tumor = np.arange(n) % 2 == 1
+    p = np.where(tumor, 0.9, 0.1) if p is None else p
+    return Evidence(
+        source=real, translated=translated, real=real, tumor_mask=torch.zeros_like(real, dtype=torch.bool) if mask is None else mask,
+        source_is_tumor=tumor, brain_fraction=np.ones(n), out_of_range=np.zeros(n), p_tumor=p, p_tumor_real=p if p_real is None else p_real,
+        second_p_tumor=second, second_p_tumor_real=second_real,
+    )
+
+
+def test_ssim_and_psnr_on_known_images():
+    real = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(4, 1, 32, 32, dtype=torch.bool)
+    mask[1, 0, 10:20, 10:20] = True
+    same, _ = score_cell([Similarity()], evidence(real.clone(), real, mask))
+    assert same["ssim"] == pytest.approx(1.0) and same["psnr"] == 100.0, "an exact copy: SSIM 1, PSNR at its 100 dB ceiling"
+    assert same["ssim_inside_tumor"] == pytest.approx(1.0) and same["ssim_outside_tumor"] == pytest.approx(1.0)
+    shifted = (real + 0.1).clamp(0, 1)
+    off = shifted.clone()
+    off[1, 0, 10:20, 10:20] = real[1, 0, 10:20, 10:20]  # exact inside the tumor of slice 1
+    scores, intervals = score_cell([Similarity()], evidence(off, real, mask))
+    mse = ((off - real) ** 2).flatten(1).mean(1)
+    assert scores["psnr"] == pytest.approx(float((10 * torch.log10(1 / mse)).mean()), rel=1e-5)
+    assert scores["psnr_inside_tumor"] == 100.0 and scores["psnr_outside_tumor"] < 30
+    assert scores["ssim"] < 1 and intervals["ssim"][0] <= scores["ssim"] <= intervals["ssim"][1]
+
+
+def test_second_judge_agreement_and_kappa():
+    n = 8
+    real = torch.zeros(n, 1, 8, 8)
+    first = np.array([0.9, 0.9, 0.1, 0.1, 0.9, 0.1, 0.9, 0.1])
+    second = np.array([0.9, 0.1, 0.1, 0.1, 0.9, 0.1, 0.9, 0.9])  # disagrees on slices 1 and 7
+    scores, _ = score_cell([SecondJudge()], evidence(real, real, p=first, second=second, second_real=second))
+    assert scores["judge_agreement"] == 0.75
+    assert scores["kappa"] == pytest.approx(cohen_kappa(first > 0.5, second > 0.5)) == pytest.approx(0.5)
+    assert cohen_kappa(np.ones(4, bool), np.ones(4, bool)) is None, "undefined when both call everything alike"
+
+
+def test_bootstrap_interval_contains_the_mean_and_is_deterministic():
+    values = np.r_[np.zeros(30), np.ones(10), np.full(5, np.nan)]
+    low, high = bootstrap_interval(values, seed=3)
+    assert low < 0.25 < high and 0.1 < low and high < 0.4
+    assert bootstrap_interval(values, seed=3) == [low, high]
+    assert bootstrap_interval(np.full(6, 0.5), 0) == [0.5, 0.5]
+    assert bootstrap_interval(np.array([np.nan, 1.0]), 0) is None, "one slice that counts: no interval"
+
+
+def test_a_metric_returning_undeclared_or_misshapen_scores_is_named():
+    class Sloppy(Similarity):
+        name = "sloppy"
+
+        def compute(self, e):
+            return {**super().compute(e), "extra": np.zeros(len(e.source_is_tumor))}
+
+    real = torch.rand(2, 1, 16, 16)
+    with pytest.raises(MetricError, match="metric 'sloppy': compute\\(\\) returned \\['extra'\\]"):
+        score_cell([Sloppy()], evidence(real, real))
+
+
+def test_score_declarations_are_checked():
+    with pytest.raises(ValueError, match="kind 'size' is not one of"):
+        Score("x", "x", "x", kind="size")
+    with pytest.raises(ValueError, match="must say which direction is better"):
+        Score("x", "x", "x", better="neither", tolerance=0.1)
+    with pytest.raises(ValueError, match="declared twice, differently"):
+        ScoreTable([Score("x", "x", "x"), Score("x", "y", "x")])
+
+
+def test_check_guards_a_higher_is_better_score_when_asked():
+    table = default_table().merged(ScoreTable([Similarity.scores[0]]))
+
+    def scored(ssim):
+        cells = [{"ratio": r, "seed": 0, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9,
+                                                      "hallucination": 0.1, "erasure": 0.1, "flip_rate": 0.1, "mae": 0.05, "ssim": ssim}} for r in (0.0, 1.0)]
+        return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": method_summary(cells, table)}]}, table)
+
+    assert "ssim" not in parse_tolerances([], table), "not checked by default: no tolerance declared"
+    tolerances = parse_tolerances(["ssim=0.01"], table)
+    assert check(scored(0.78), scored(0.80), tolerances).worse == ["m ssim"], "a drop of a higher-is-better score is worse"
+    assert check(scored(0.82), scored(0.80), tolerances).passed
