@@ -65,22 +65,19 @@ class TumorSegmenter(Configurable):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        levels, c = self.hparams["levels"], self.hparams["channels"]
-        self.network = UNet(
-            spatial_dims=2,
-            in_channels=1,
-            out_channels=1,
-            channels=tuple(c * 2**i for i in range(levels)),
-            strides=tuple(2 if i < 2 else 1 for i in range(levels - 1)),
-            num_res_units=self.hparams["res_units"],
-        )
+        self.network = self._build()
         self.device = torch.device("cpu")
+
+    def _build(self) -> UNet:
+        levels, c = self.hparams["levels"], self.hparams["channels"]
+        strides = tuple(2 if i < 2 else 1 for i in range(levels - 1))
+        return UNet(2, 1, 1, channels=tuple(c * 2**i for i in range(levels)), strides=strides, num_res_units=self.hparams["res_units"])
 
     def fit(self, images: torch.Tensor, masks: torch.Tensor, ctx: TrainContext) -> None:
         """Train on real target slices ``(N, 1, H, W)`` on [-1, 1] with tumor masks ``(N, 1, H, W)``."""
         _check_size(images)
         self.device = ctx.device
-        self.network.to(self.device).train()
+        self.network = self._build().to(self.device).train()  # initialised now, from the seed train() set
         images, masks = images.to(self.device), masks.bool().to(self.device)
         has_tumor = masks.flatten(1).any(1)
         groups = [idx for idx in (torch.nonzero(has_tumor).flatten(), torch.nonzero(~has_tumor).flatten()) if len(idx)]
