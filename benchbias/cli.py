@@ -189,7 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbias.metrics import ScoreTable
     from benchbias.plugins import load_registry
     from benchbias.runner import Run, RunOptions
-    from benchbias.tables import COMPACT, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+    from benchbias.tables import COMPACT, MORE_NOTE, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
 
     set_threads(args.threads)
     executor = executor_settings(args)
@@ -227,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, method in results["methods"].items():
         print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'}); brackets: 95% bootstrap interval over holdout slices\n{cell_rows(method, table, COMPACT).text()}")
     more = more_rows_of_results(results)
-    print(f"\n{ranked_rows_of_results(results).text()}" + (f"\n\nmore scores over the sweep:\n{more.text()}" if more else ""))
+    print(f"\n{ranked_rows_of_results(results).text()}" + (f"\n\nmore scores over the sweep ({MORE_NOTE}):\n{more.text()}" if more else ""))
     if results.get("ranking_2"):
         print(f"\n{second_judge_sentence(results)}")
     print(f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
@@ -258,7 +258,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     for verdict in verdicts:
         print(verdict.line())
     missed = [v for v in verdicts if not v.passed]
-    print(f"\n{len(verdicts) - len(missed)} of {len(verdicts)} canaries caught; report: {out / 'report.html'}")
+    print(f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold: every canary caught" if not missed else f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold")
+    print(f"report: {out / 'report.html'}")
     return 1 if missed else 0
 
 

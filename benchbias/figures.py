@@ -297,8 +297,8 @@ def draw_hallucination_map(results: dict, out_dir: Path, method: str) -> Figure:
     columns = len(ratios) + 1
     fig = Figure(figsize=(max(6.0, 1.2 + 1.0 * columns), len(order) * (0.6 + 2.0 * tall) + 0.9), layout="constrained")
     blocks = fig.subfigures(len(order), 1, squeeze=False)[:, 0]
-    image = None
     for letter, (block, index) in zip("abcdefgh", zip(blocks, order)):
+        image = None
         title = "a holdout slice with a tumor" if examples["is_tumor"][index] else "a healthy holdout slice"
         block.suptitle(f"({letter}) {title}", fontsize=11, x=0.01, ha="left")
         axes = block.subplots(2, columns, squeeze=False, gridspec_kw={"wspace": 0.03, "hspace": 0.05})
@@ -328,9 +328,9 @@ def draw_hallucination_map(results: dict, out_dir: Path, method: str) -> Figure:
                 outline(bottom, cell["example_segmented"][position], TRANSLATED_CONTOUR)
         axes[0, 1].set_ylabel("translation", fontsize=8)
         axes[1, 1].set_ylabel(f"minus real {target_name}", fontsize=8)
-    if image is not None:
-        fig.colorbar(image, ax=fig.axes, shrink=0.5, label=f"translation - real {target_name}", location="right")
-    fig.suptitle(f"{plain(method)} ({training_kind(results['methods'][method])}): where tumor is added or removed as the target tumor fraction grows (seed {seed})", fontsize=11)
+        if image is not None:
+            block.colorbar(image, ax=axes[1, :].tolist(), shrink=0.8, location="right").ax.tick_params(labelsize=7)
+    fig.suptitle(f"{plain(method)} ({training_kind(results['methods'][method])})\nwhere tumor is added or removed as the target tumor fraction grows (seed {seed})", fontsize=11)
     fig.legend(
         handles=[Line2D([], [], color=REAL_CONTOUR, label="judge's tumor outline on the real target"), Line2D([], [], color=TRANSLATED_CONTOUR, label="on the translation")],
         loc="outside lower center", ncols=2, frameon=False,

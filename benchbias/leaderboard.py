@@ -22,7 +22,7 @@ from benchbias.jsonio import dumps, write_atomically
 from benchbias.metrics import ScoreTable
 from benchbias.schemas import LEADERBOARD_SCHEMA
 from benchbias.summary import RANKING_RULE, fmt, ranking_key
-from benchbias.tables import SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
+from benchbias.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
 from benchbias.validation import check_leaderboard, load_leaderboard
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
@@ -238,7 +238,7 @@ def render(board: dict[str, Any]) -> str:
     ]
     more = more_rows([(e["method"], e["summary"]) for e in entries], table)
     if more is not None:
-        parts += ["## More scores over the sweep", "Entries submitted before a score existed show n/a.", more.markdown()]
+        parts += ["## More scores over the sweep", f"{MORE_NOTE} Entries submitted before a score existed show n/a.", more.markdown()]
     for name, heading, what in FRACTION_SECTIONS:
         if name in table and any(name in e["per_fraction"][0]["mean"] for e in entries):
             parts += [f"## {heading}", *([what] if what else []),

@@ -20,7 +20,7 @@ from benchbias.figures import draw_figure2, draw_figure3, draw_hallucination_map
 from benchbias.jsonio import dumps, read_json, replace_together
 from benchbias.metrics import ScoreTable
 from benchbias.summary import fmt
-from benchbias.tables import Rows, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+from benchbias.tables import MORE_NOTE, Rows, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
 
 FIGURE2 = "figure2.png"
 FIGURE3 = "figure3.png"
@@ -251,7 +251,7 @@ says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Hona
 {ranked_rows_of_results(results).html()}
 <p><strong>Ranking rule:</strong> {esc(results.get("ranking_rule", "n/a"))}.</p>
 {second}
-{"<h2>More scores over the sweep</h2>" + more.html() if more else ""}
+{f"<h2>More scores over the sweep</h2><p>{esc(MORE_NOTE)}</p>" + more.html() if more else ""}
 
 <h2>The judges</h2>
 {classifier_html(results)}

@@ -50,12 +50,22 @@ def with_canaries(bench: Benchmark, registry: Registry) -> Benchmark:
     return dataclasses.replace(bench, methods=bench.methods + tuple(canaries))
 
 
-def _rank(results: dict[str, Any]) -> dict[str, int]:
-    return {row["method"]: row["rank"] for row in results["ranking"]}
+def _rank(results: dict[str, Any], ranking: str = "ranking") -> dict[str, int]:
+    return {row["method"]: row["rank"] for row in results[ranking]}
 
 
-def _below(results: dict[str, Any], canary: str, references: list[str]) -> Verdict:
-    ranks = _rank(results)
+def _exceeds(results: dict[str, Any], canary: str, score: str, references: list[str]) -> Verdict:
+    """The canary's sweep value of ``score`` is larger than every reference method's."""
+    mine = _summary(results, canary).get(score)
+    rivals = {m: _summary(results, m).get(score) for m in references}
+    rivals = {m: v for m, v in rivals.items() if v is not None}
+    top = max(rivals, key=rivals.get) if rivals else None
+    passed = mine is not None and bool(rivals) and all(mine > v for v in rivals.values())
+    return Verdict("", passed, f"{score} {mine:.3f}; highest of the methods: {top} {rivals[top]:.3f}" if top and mine is not None else f"{score} {mine}")
+
+
+def _below(results: dict[str, Any], canary: str, references: list[str], ranking: str = "ranking") -> Verdict:
+    ranks = _rank(results, ranking)
     above = [m for m in references if ranks[m] > ranks[canary]]
     detail = f"rank {ranks[canary]} of {len(ranks)}"
     detail += f"; ranks above {', '.join(above)}" if above else f"; below {', '.join(references) or 'no reference method'}"
@@ -99,4 +109,12 @@ def properties(results: dict[str, Any], references: list[str]) -> list[Verdict]:
         return Verdict("", passed, detail)
 
     claim("a data-independent translator has composition sensitivity exactly 0", data_independent)
+
+    # The extra judges, when the benchmark has them, must see the same cheats.
+    if "area_added" in _summary(results, PAINTER):
+        claim("the segmentation judge measures more tumor area added by the painter than by every method", lambda: _exceeds(results, PAINTER, "area_added", references))
+        claim("the segmentation judge measures more tumor area removed by the eraser than by every method", lambda: _exceeds(results, ERASER, "area_removed", references))
+    if "ranking_2" in results:
+        claim("under the second judge too, the constant painter ranks below every method", lambda: _below(results, PAINTER, references, "ranking_2"))
+        claim("under the second judge too, the constant eraser ranks below every method", lambda: _below(results, ERASER, references, "ranking_2"))
     return verdicts

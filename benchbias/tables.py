@@ -61,6 +61,9 @@ def ranking_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable
     return rows
 
 
+MORE_NOTE = "↓ lower is better, ↑ higher is better; means over the sweep (brackets: 95% t-intervals over seeds, when several ran)."
+
+
 def more_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable) -> Rows | None:
     """The sweep scores that are not verdict columns (similarity, segmentation, second judge, plugins'),
     in ranking order; None when there are none."""
@@ -68,7 +71,8 @@ def more_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable) -
     scores = [s for s in table.more() if any(s.name in summary for _, summary in ranked)]
     if not scores:
         return None
-    rows = Rows(["method", *[s.label + ("" if s.better == "neither" else f" ({s.better} is better)") for s in scores]], numeric=set(range(1, 1 + len(scores))))
+    arrows = {"lower": " ↓", "higher": " ↑", "neither": ""}
+    rows = Rows(["method", *[s.label + arrows[s.better] for s in scores]], numeric=set(range(1, 1 + len(scores))))
     for name, summary in ranked:
         rows.body.append([name, *_scores_cells(summary, scores)])
     return rows

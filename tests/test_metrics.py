@@ -85,7 +85,7 @@ def test_a_new_metric_rescores_stored_translations_without_training(plugin_run):
 def test_the_terminal_shows_intervals_and_more_scores(plugin_run):
     after = plugin_run[4]
     assert "brackets: 95% bootstrap interval over holdout slices" in after.stdout
-    assert "more scores over the sweep:" in after.stdout and "brightness shift" in after.stdout
+    assert "more scores over the sweep (" in after.stdout and "brightness shift" in after.stdout
 
 
 def evidence(translated, real, mask=None, p=None, p_real=None, second=None, second_real=None):
