@@ -9,10 +9,11 @@ import torch
 
 from benchbias import judge
 from benchbias.contract import TrainContext
+from benchbias.robustness import benign_perturbations
 from benchbias.segmenter import TumorSegmenter, quality_problems, segmentation_scores, train
 
 PARAMS = {"channels": 4, "batch_size": 8, "lr": 0.01}
-STEPS = 80
+STEPS = 150
 
 
 def blobs(n: int, shape: tuple[int, int], seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
@@ -60,8 +61,11 @@ def test_learns_the_blob_and_records_its_quality(first):
     segmenter, blob, info, holdout = first
     assert info["name"] == "monai-unet" and info["params"] == segmenter.hparams and info["steps"] == STEPS
     assert info["train_slices"] == 48 and info["train_tumor_slices"] == 24 and info["trained_with"]["device"] == "cpu"
-    assert info["holdout_dice"] > 0.7 and info["holdout_false_positive_share"] <= 0.25
+    assert info["holdout_dice"] > 0.7 and info["holdout_false_positive_share"] <= 0.125
     assert 0.0 <= info["holdout_area_error"] < 0.5
+    # Scored against its own outlines under each benign perturbation of the classifier's table.
+    assert [row["perturbation"] for row in info["robustness"]] == [p.name for p in benign_perturbations()]
+    assert all(0.0 <= row["area_removed"] <= 1.0 and 0.0 <= row["healthy_outlined"] <= 1.0 for row in info["robustness"])
     predicted = segmenter.predict(holdout)
     assert predicted.shape == holdout.shape and predicted.dtype == torch.bool and predicted.device.type == "cpu"
 
@@ -94,10 +98,13 @@ def test_non_square_images_and_sides_that_are_not_multiples_of_4():
         segmenter.predict(torch.zeros(2, 1, 16, 18))
 
 
-def test_quality_problems_name_low_dice_and_false_positives():
-    assert quality_problems({"holdout_dice": 0.75, "holdout_false_positive_share": 0.04}) == []
-    problems = quality_problems({"holdout_dice": 0.3, "holdout_false_positive_share": 0.5})
-    assert len(problems) == 2 and "Dice" in problems[0] and "healthy" in problems[1]
+def test_quality_problems_name_low_dice_false_positives_and_fragility():
+    robust = [{"perturbation": "blur", "area_removed": 0.1, "healthy_outlined": 0.05, "seg_dice": 0.8}]
+    assert quality_problems({"holdout_dice": 0.75, "holdout_false_positive_share": 0.04, "robustness": robust}) == []
+    fragile = [{"perturbation": "blur", "area_removed": 0.5, "healthy_outlined": 0.3, "seg_dice": 0.4}]
+    problems = quality_problems({"holdout_dice": 0.3, "holdout_false_positive_share": 0.5, "robustness": fragile})
+    assert len(problems) == 4 and "'blur' erases 0.50" in problems[0] and "'blur': tumor outlined on 0.300" in problems[1]
+    assert "Dice" in problems[2] and "healthy" in problems[3]
 
 
 def test_segmentation_scores_count_exactly():
