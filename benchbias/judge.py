@@ -89,6 +89,7 @@ def load(
             )
     try:
         state = torch.load(files.weights, map_location="cpu", weights_only=True)
+        classifier.device = torch.device("cpu")  # first: a plugin may rebuild its network on .device when loading
         classifier.load_state_dict(state)
     except Exception as exc:  # a damaged zip or a state dict of another network
         raise JudgeError(f"{files.weights}: cannot be loaded as {info.get('name')} weights: {type(exc).__name__}: {exc}") from None
@@ -125,8 +126,8 @@ def train(
     seconds = time.perf_counter() - start
     blob = _weights_bytes(classifier)
     # Measure the judge as it will be used: reloaded from those bytes, on the CPU.
+    classifier.device = torch.device("cpu")  # first: a plugin may rebuild its network on .device when loading
     classifier.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
-    classifier.device = torch.device("cpu")
     called = classifier.predict_proba(holdout_images).numpy() > 0.5
     truth = holdout_labels.astype(bool)
     robustness = robustness_table(classifier.predict_proba, holdout_images, truth, seed)

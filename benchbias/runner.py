@@ -307,8 +307,8 @@ class Run:
         self.real_read = {}
         for role, blob in weights.items():
             j = self.judges[role]
+            j.model.device = torch.device("cpu")  # first: a plugin may rebuild its network on .device when loading
             j.model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
-            j.model.device = torch.device("cpu")
             self.real_read[role] = j.read(self.holdout_target)
 
     def compute_cell(self, job: CellJob, report: executors.Report | None, workdir: Path) -> executors.CellOutcome:
