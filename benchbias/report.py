@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,12 @@ REPORT = "report.html"
 
 
 def hallucination_map_file(method: str) -> str:
-    return f"hallucination-{method}.png"
+    """``hallucination-<method>.png``; a method name that is not a safe file name gets a readable,
+    unique stand-in (method names come from benchmark files)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", method)
+    if safe != method:
+        safe += "-" + hashlib.sha256(method.encode()).hexdigest()[:8]
+    return f"hallucination-{safe}.png"
 
 
 def write_report(out_dir: Path, results: dict | None = None, with_results: bool = False) -> dict[str, Path]:

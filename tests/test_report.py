@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -94,15 +95,16 @@ def count_color(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float 
 # ---- the real run --------------------------------------------------------------------------------
 
 
-def test_writes_three_files_beside_results(two_methods):
-    assert set(two_methods) == {"figure2", "figure3", "html"}
+def test_writes_the_figures_and_the_page_beside_results(two_methods):
+    maps = {"hallucination-l1", "hallucination-l1_script__x_1_-" + hashlib.sha256(b"l1<script>$x_1$").hexdigest()[:8]}
+    assert set(two_methods) == {"figure2", "figure3", "html", *maps}, "a hallucination map per method (the benchmark has a segmenter)"
     folder = two_methods["html"].parent
     assert (folder / "results.json").is_file()
-    assert {p.name for p in two_methods.values()} == {"figure2.png", "figure3.png", "report.html"}
+    assert {p.name for p in two_methods.values()} == {"figure2.png", "figure3.png", "report.html", *(m + ".png" for m in maps)}
     for path in two_methods.values():
         assert path.parent == folder and path.is_file() and path.stat().st_size > 0
     assert not list(folder.glob(".*.tmp")), "temporary files were left behind"
-    for name in ("figure2", "figure3"):
+    for name in ("figure2", "figure3", *maps):
         assert image(two_methods[name]).std() > 10, f"{name} looks blank"
 
 
@@ -139,7 +141,9 @@ def test_html_is_self_contained_and_complete(two_methods):
     page = two_methods["html"].read_text()
     results = results_of(two_methods["html"].parent)
 
-    assert data_uris(page) == [two_methods["figure2"].read_bytes(), two_methods["figure3"].read_bytes()]
+    maps = sorted(k for k in two_methods if k.startswith("hallucination-"))
+    assert data_uris(page)[:2] == [two_methods["figure2"].read_bytes(), two_methods["figure3"].read_bytes()]
+    assert sorted(data_uris(page)[2:]) == sorted(two_methods[k].read_bytes() for k in maps), "each method's hallucination map is embedded"
     assert 'href="figure2.png"' in page and 'href="figure3.png"' in page
     assert "http://" not in page and "https://" not in page
     assert "synthetic-smoke" in page.split("</h1>")[0]
@@ -147,7 +151,8 @@ def test_html_is_self_contained_and_complete(two_methods):
     assert results["benchmark"]["config_hash"] in page and results["benchmark"]["protocol_hash"] in page
     assert results["dataset"]["fingerprint"] in page
     assert results["ranking_rule"] in page
-    assert page.count("<table>") == 4, "the verdict, the judge's robustness table and one table per method"
+    assert page.count("<table>") == 5, "the verdict, more scores, the judge's robustness table and one table per method"
+    assert "Under the second judge" in page and "Segmentation judge" in page and "Second judge" in page
     assert "intensity x0.9" in page and results["classifier"]["sha256"] in page
     assert "<h3>l1</h3>" in page
     assert f"benchbias {results['methods']['l1']['origin']['version']}, file benchbias_plugins/l1.py" in page

@@ -27,8 +27,9 @@ def test_selftest_catches_every_canary(mini):
     out, _, result = mini
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdicts = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    assert len(verdicts) == 5 and all(line.startswith("[caught]") for line in verdicts), verdicts
-    assert "5 of 5 canaries caught" in result.stdout
+    # Five claims on the verdict, two on the segmentation judge (synthetic-mini has one).
+    assert len(verdicts) == 7 and all(line.startswith("[caught]") for line in verdicts), verdicts
+    assert "7 of 7 claims hold: every canary caught" in result.stdout
 
 
 def test_canaries_rank_as_the_verdict_says(mini):
@@ -40,6 +41,10 @@ def test_canaries_rank_as_the_verdict_says(mini):
     summary = {name: m["summary"] for name, m in results["methods"].items()}
     assert summary[selftest.PAINTER]["hallucination"] > 0.8, "the painter's lesion is what the judge calls tumor"
     assert summary[selftest.ERASER]["erasure"] > 0.6, "the eraser removes what the judge calls tumor"
+    # The segmentation judge sizes the same cheats (selftest 2026-11-27: painter 0.19 of the brain added,
+    # the methods at most 0.001; eraser 1.00 of the outlined tumor removed, the methods at most 0.64).
+    assert summary[selftest.PAINTER]["area_added"] > 0.1 > 0.01 > max(summary[m]["area_added"] for m in ("l1", "pix2pix"))
+    assert summary[selftest.ERASER]["area_removed"] > 0.9 > max(summary[m]["area_removed"] for m in ("l1", "pix2pix"))
     proportional = summary[selftest.PROPORTIONAL]["sensitivity"]
     assert proportional > max(summary[m]["sensitivity"] for m in ("l1", "pix2pix")) and proportional > 0.6
     fixed = results["methods"][selftest.FIXED_MAP]
