@@ -445,7 +445,7 @@ def robustness_lines(info: dict) -> list[str]:
     from benchbias.tables import text_table
 
     table = info["robustness"]
-    rows = [["real T1 holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"]]
+    rows = [["real target holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"]]
     base = table["unperturbed"]
     rows.append(["unperturbed", f"{base['healthy_inputs']:.2f}", f"{base['tumor_inputs']:.2f}", ""])
     for row in table["perturbed"]:
