@@ -238,7 +238,7 @@ def render(board: dict[str, Any]) -> str:
     ]
     more = more_rows([(e["method"], e["summary"]) for e in entries], table)
     if more is not None:
-        parts += ["## More scores over the sweep", f"{MORE_NOTE} Entries submitted before a score existed show n/a.", more.markdown()]
+        parts += ["## More scores over the sweep", f"{MORE_NOTE}. Entries submitted before a score existed show n/a.", more.markdown()]
     for name, heading, what in FRACTION_SECTIONS:
         if name in table and any(name in e["per_fraction"][0]["mean"] for e in entries):
             parts += [f"## {heading}", *([what] if what else []),

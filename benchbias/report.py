@@ -258,7 +258,7 @@ says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Hona
 {ranked_rows_of_results(results).html()}
 <p><strong>Ranking rule:</strong> {esc(results.get("ranking_rule", "n/a"))}.</p>
 {second}
-{f"<h2>More scores over the sweep</h2><p>{esc(MORE_NOTE)}</p>" + more.html() if more else ""}
+{f"<h2>More scores over the sweep</h2><p>{esc(MORE_NOTE)}.</p>" + more.html() if more else ""}
 
 <h2>The judges</h2>
 {classifier_html(results)}

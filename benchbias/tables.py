@@ -61,7 +61,7 @@ def ranking_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable
     return rows
 
 
-MORE_NOTE = "↓ lower is better, ↑ higher is better; means over the sweep (brackets: 95% t-intervals over seeds, when several ran)."
+MORE_NOTE = "↓ lower is better, ↑ higher is better; means over the sweep, with 95% t-intervals over seeds when several ran"
 
 
 def more_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable) -> Rows | None:

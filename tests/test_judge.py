@@ -42,7 +42,11 @@ def test_judge_train_pins_weights_with_their_sha256(judged):
     assert info["sha256"] == judge.sha256_of(files.weights) and len(info["sha256"]) == 64
     assert info["protocol_hash"] and info["dataset_fingerprint"] and info["trained_with"]["threads"] == 1
     assert f"judge impartial-cnn sha256 {info['sha256']}" in trained.stdout
-    assert "no judge was pinned for this benchmark before" in trained.stdout
+    assert "no such judge was pinned for this benchmark before" in trained.stdout
+    # The benchmark's extra judges are pinned beside it too (synthetic-smoke has both).
+    for role in ("segmenter", "second-judge"):
+        extra = judge.JudgeFiles.beside(path, f"judged-{role}")
+        assert read_json(extra.info)["sha256"] == judge.sha256_of(extra.weights)
     # The robustness table is printed and stored: every benign perturbation, both input classes.
     names = [row["perturbation"] for row in info["robustness"]["perturbed"]]
     assert names == [p.name for p in benign_perturbations()] and "intensity x0.9" in trained.stdout

@@ -169,3 +169,35 @@ def test_check_guards_a_higher_is_better_score_when_asked():
     tolerances = parse_tolerances(["ssim=0.01"], table)
     assert check(scored(0.78), scored(0.80), tolerances).worse == ["m ssim"], "a drop of a higher-is-better score is worse"
     assert check(scored(0.82), scored(0.80), tolerances).passed
+
+
+def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_path):
+    """A leaderboard written by the previous benchbias (schema /2): no score table, sweep means named
+    mean_flip_rate and mean_mae, per-fraction rows of 11 scores."""
+    from benchbias.jsonio import dumps
+    from benchbias.validation import InvalidFile, load_leaderboard
+
+    current = json.loads((Path(__file__).resolve().parents[1] / "leaderboards" / "synthetic-quick.json").read_text())
+    old = json.loads(json.dumps(current))
+    old["schema"] = "benchbias.leaderboard/2"
+    del old["score_table"]
+    back = {"flip_rate": "mean_flip_rate", "mae": "mean_mae"}
+    kept = ("tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs", "hallucination", "erasure", "added", "removed", "flip_rate",
+            "mae", "mae_inside_tumor", "mae_outside_tumor")
+    for entry in old["entries"]:
+        s = entry["summary"]
+        entry["summary"] = {back.get(k, k): v for k, v in s.items()}
+        entry["summary"]["per_seed"] = [{back.get(k, k): v for k, v in row.items()} for row in s["per_seed"]]
+        entry["summary"]["ci95"] = {back.get(k, k): v for k, v in s["ci95"].items()}
+        for row in entry["per_fraction"]:
+            row["mean"], row["ci95"] = {k: row["mean"][k] for k in kept}, {k: row["ci95"][k] for k in kept}
+    path = tmp_path / "old.json"
+    path.write_text(dumps(old))
+    migrated = load_leaderboard(path)
+    assert migrated["schema"] == "benchbias.leaderboard/3" and migrated["entries"] == current["entries"]
+    assert [s["name"] for s in migrated["score_table"]] == [s["name"] for s in current["score_table"]]
+
+    old["entries"][0]["summary"]["mean_mae"] *= 0.5  # a hand edit in the old file
+    path.write_text(dumps(old))
+    with pytest.raises(InvalidFile, match=r"entries\[0\]\.summary\.mae: .* does not match"):
+        load_leaderboard(path)
