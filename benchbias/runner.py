@@ -41,7 +41,7 @@ from benchbias.validation import cell_problem, check_results
 
 TRANSLATE_BATCH = 64
 CELL_FORMAT = 4  # bump when what a cell trains or translates changes, so stored cells are recomputed
-SCORING_FORMAT = 1  # bump when what scoring a cell's translations records changes, so they are rescored
+SCORING_FORMAT = 2  # bump when what scoring a cell's translations records changes, so they are rescored
 # The shared training core every baseline builds on: a change to it recomputes their cells.
 # (What the runner itself computes per cell is versioned by CELL_FORMAT.)
 CORE_MODULES = ("contract.py", "protocol.py", "translation.py", "networks.py", "losses.py", "image_pool.py")
@@ -232,7 +232,8 @@ class Run:
         holdout = self.slices.take(self.split.holdout)
         self.holdout = holdout
         self.holdout_source = to_network(holdout.source, self.network_max)
-        self.holdout_target = from_network(to_network(holdout.target, self.network_max), self.network_max)
+        # On the float16 grid the translations are stored and scored on, so an exact copy scores 0.
+        self.holdout_target = from_network(to_network(holdout.target, self.network_max), self.network_max).half().float()
         self.holdout_mask = torch.from_numpy(holdout.tumor_mask)[:, None]
 
     def _context(self, seed: int, steps: int, workdir: Path, label: str) -> tuple[TrainContext, progress.Steps]:
