@@ -120,4 +120,5 @@ def robustness_table(predict, images: torch.Tensor, is_tumor: np.ndarray, seed: 
         shift = max(abs(r[k] - base[k]) for k in base)
         rows.append({"perturbation": p.name, **r, "max_shift": shift})
     worst = max(row["max_shift"] for row in rows)
-    return {"unperturbed": base, "perturbed": rows, "max_shift": worst, "limit": ROBUSTNESS_LIMIT, "robust": worst <= ROBUSTNESS_LIMIT}
+    # Shares of slices: a shift of exactly the limit (0.92 - 0.87) must not fail on float round-off.
+    return {"unperturbed": base, "perturbed": rows, "max_shift": worst, "limit": ROBUSTNESS_LIMIT, "robust": worst <= ROBUSTNESS_LIMIT + 1e-9}

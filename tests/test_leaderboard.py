@@ -9,6 +9,7 @@ from support import run_cli
 
 from benchbias.config import protocol_of, stable_hash
 from benchbias.jsonio import write_atomically
+from benchbias.metrics import ScoreTable
 from benchbias.schemas import SCHEMAS
 from benchbias.summary import method_summary, per_fraction, rank
 from benchbias.validation import InvalidFile, load_leaderboard, load_results
@@ -42,10 +43,13 @@ def write(tmp_path, data, name="results.json"):
 
 def rescore(data):
     """Recompute what the runner derives from the cells (after a test changed some cells)."""
+    table = ScoreTable.from_json(data["score_table"])
     for method in data["methods"].values():
-        method["summary"] = method_summary(method["cells"])
-        method["per_fraction"] = per_fraction(method["cells"])
+        method["summary"] = method_summary(method["cells"], table)
+        method["per_fraction"] = per_fraction(method["cells"], table)
     data["ranking"] = rank({name: m["summary"] for name, m in data["methods"].items()})
+    if "ranking_2" in data:
+        data["ranking_2"] = rank({name: m["summary"] for name, m in data["methods"].items()}, "_2")
     return data
 
 
@@ -86,7 +90,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert "![" in markdown and "(synthetic-smoke.png)" in markdown
     assert "do not edit by hand" in markdown and "95% t-intervals of its per-seed values" in markdown
     assert f"{entry['summary']['mae']:.4f} [{low:.4f}, {high:.4f}]" in markdown, "MAE shown with its interval"
-    assert markdown.count("| l1 |") == 7, "ranked table, more scores and five per-fraction tables"
+    assert markdown.count("| l1 |") == 9, "ranked table, more scores and seven per-fraction tables (two of the segmentation judge)"
 
 
 def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boards, tmp_path):

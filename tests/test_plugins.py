@@ -150,7 +150,7 @@ def test_a_misspelt_hook_is_an_error_naming_the_plugin(tmp_path):
     (tmp_path / "typo").mkdir()
     path = tmp_path / "typo" / "typo.py"
     path.write_text(PLUGIN_SOURCE.format(cls="Typo", name="typo", paired=False).replace("def register_translators", "def register_translator"))
-    with pytest.raises(PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_translators"):
+    with pytest.raises(PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_metrics, register_translators"):
         load_registry([tmp_path / "typo"])
     result = run_cli("plugins", "--plugin-dir", str(tmp_path / "typo"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(path.resolve()) in result.stderr

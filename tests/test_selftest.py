@@ -27,9 +27,9 @@ def test_selftest_catches_every_canary(mini):
     out, _, result = mini
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdicts = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    # Five claims on the verdict, two on the segmentation judge (synthetic-mini has one).
-    assert len(verdicts) == 7 and all(line.startswith("[caught]") for line in verdicts), verdicts
-    assert "7 of 7 claims hold: every canary caught" in result.stdout
+    # Five claims on the verdict, two on the segmentation judge and two on the second judge (synthetic-mini has both).
+    assert len(verdicts) == 9 and all(line.startswith("[caught]") for line in verdicts), verdicts
+    assert "9 of 9 claims hold: every canary caught" in result.stdout
 
 
 def test_canaries_rank_as_the_verdict_says(mini):
