@@ -14,7 +14,7 @@ from benchbias.plugins import load_registry
 METHODS = ["l1", "cyclegan", "condgan", "gan", "pix2pix"]
 SCALES = {
     # synthetic-quick's settings
-    "quick": {"size": 32, "params": {"filters": 8, "blocks": 2, "batch_size": 16}, "disc": {"disc_filters": 8}},
+    "quick": {"size": 32, "params": {"filters": 8, "blocks": 2, "batch_size": 4}, "disc": {"disc_filters": 8}},
     # the paper's: 256 px, 64 filters, 9 residual blocks, batch 1
     "paper": {"size": 256, "params": {"filters": 64, "blocks": 9, "batch_size": 1}, "disc": {}},
 }
@@ -119,7 +119,7 @@ def cells_benchmark(steps: int):
     path = find_benchmark("synthetic-smoke")
     raw = read_yaml(path)
     raw["training"]["steps"] = steps
-    quick = {"filters": 8, "blocks": 2, "batch_size": 16}
+    quick = {"filters": 8, "blocks": 2, "batch_size": 4}
     raw["methods"] = {"l1": {"params": quick}, "cyclegan": {"params": {**quick, "disc_filters": 8}}}
     return parse_benchmark(raw, str(path))
 
