@@ -13,6 +13,7 @@ import yaml
 from support import REPO, run_cli
 
 from benchbias.cli import main
+from benchbias.executors import CellJob, LongestFirst
 
 NAN_TRANSLATOR = '''
 import torch
@@ -77,6 +78,26 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_free_workers_take_the_longest_cells_first_once_their_cost_is_seen():
+    jobs = [CellJob(m, 0, r, key=f"{m}{r}", label=f"{m} {r}") for r in (0.0, 0.5, 1.0) for m in ("cyclegan", "condgan", "l1")]
+    order = LongestFirst(jobs)
+    first = [order.next(), order.next()]  # two workers start in the runner's order
+    assert [j.method for j in first] == ["cyclegan", "condgan"]
+    order.finished(first[1], 20.0)  # condgan's cell ends first; l1 has not been tried yet
+    third = order.next()
+    assert third.method == "l1"
+    order.finished(third, 9.0)
+    # cyclegan is still running, longer than any finished cell: its cells come next, then condgan's, then l1's
+    rest = []
+    while (job := order.next()) is not None:
+        rest.append(job)
+        if job.method == "cyclegan":
+            order.finished(job, 80.0)
+    assert [j.method for j in rest] == ["cyclegan", "cyclegan", "condgan", "condgan", "l1", "l1"]
+    assert [j.ratio for j in rest[:2]] == [0.5, 1.0], "the runner's order among cells of one method"
+    assert sorted(first + [third] + rest, key=jobs.index) == jobs, "every cell exactly once"
 
 
 def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path):
