@@ -67,24 +67,26 @@ class Cells:
     """The overall count: ``finished(label, group)`` after each cell prints cells done and the run's
     ETA. Cells of one group (a method) cost about the same, so the ETA charges each remaining cell the
     mean time of its group's cells computed in this invocation (else the mean of all computed cells);
-    reused cells cost nothing."""
+    reused cells cost nothing. A cell's time is its own ``seconds`` when given, shared among ``workers``
+    computing cells at once (workers take the longest cells first, so the gaps between finishing
+    cells say little early on); else the time since the previous cell finished."""
 
-    def __init__(self, groups: list[str], enabled: bool, stream: IO[str] | None = None) -> None:
+    def __init__(self, groups: list[str], enabled: bool, stream: IO[str] | None = None, workers: int = 1) -> None:
         self.remaining = list(groups)  # the group of every cell not yet finished, in order
-        self.total, self.enabled = len(groups), enabled
+        self.total, self.enabled, self.workers = len(groups), enabled, workers
         self.stream = stream or sys.stderr
         self.done = self.reused = 0
         self.seconds: dict[str, list[float]] = {}
         self.started = self.last = time.monotonic()
 
-    def finished(self, label: str, group: str, reused: bool = False) -> None:
+    def finished(self, label: str, group: str, reused: bool = False, seconds: float | None = None) -> None:
         now = time.monotonic()
         self.done += 1
         self.remaining.remove(group)
         if reused:
             self.reused += 1
         else:
-            self.seconds.setdefault(group, []).append(now - self.last)
+            self.seconds.setdefault(group, []).append(now - self.last if seconds is None else seconds / self.workers)
         self.last = now
         if not self.enabled or (reused and self.done < self.total):
             return

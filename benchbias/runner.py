@@ -490,10 +490,12 @@ class Run:
         self.executor_jobs = executor.jobs if isinstance(executor, executors.LocalProcesses) else 1
         if todo and self.options.progress:
             print(f"cells: {len(todo)} to compute ({executor.name}){f', {skipped} reused' if skipped else ''}", file=sys.stderr)
+        overall.workers = self.executor_jobs
         for job, outcome in executor.run(todo):
             self.store_cell(job, outcome)
             done[(job.method, job.seed, job.ratio)] = outcome.cell
-            overall.finished(job.label, job.method)
+            seconds = outcome.cell["train_time_s"] + outcome.cell["translate_time_s"] if self.executor_jobs > 1 else None
+            overall.finished(job.label, job.method, seconds=seconds)
 
         methods = {}
         for method in self.methods:

@@ -33,6 +33,13 @@ def test_steps_write_lines_to_a_pipe_and_cells_give_an_overall_eta(monkeypatch):
     ]
     assert progress.duration(3725) == "1h02m" and progress.duration(61) == "1m01s"
 
+    # Two workers, longest cells first: each cell's own time, shared between the workers
+    stream = io.StringIO()
+    cells = progress.Cells(["cyclegan", "l1", "cyclegan", "l1"], True, stream=stream, workers=2)
+    cells.finished("l1 r=0.00 seed=0", "l1", seconds=10.0)
+    cells.finished("cyclegan r=0.00 seed=0", "cyclegan", seconds=60.0)
+    assert stream.getvalue().splitlines()[-1].endswith("ETA 35s")  # (60 + 10) / 2
+
 
 def test_a_run_logged_to_a_pipe_has_cell_counts_and_no_carriage_returns(tmp_path):
     result = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(tmp_path / "run"), "--threads", "1", cwd=tmp_path)
