@@ -22,7 +22,8 @@ class CheckError(BenchbiasError, ValueError):
 
 # Default tolerances live in the score table (``Score.tolerance``): two standard deviations of the
 # difference between two single-seed runs (2 x sqrt(2) x the seed-to-seed SD, pooled over l1, pix2pix,
-# condgan and cyclegan on synthetic-quick; README, "Comparing runs and checking a method in CI").
+# condgan and cyclegan on the committed synthetic-quick board at batch 4; README, "Comparing runs and
+# checking a method in CI").
 # Other hardware or thread counts move one seed's scores; on one machine with fixed threads a rerun is
 # identical.
 

@@ -51,13 +51,13 @@ class JudgeCalls(Metric):
         _rate("tumor_called_healthy_inputs", "tumor-called (healthy in)", "translations of healthy slices called tumor (Figure 2, left)", better="neither"),
         _rate("tumor_called_tumor_inputs", "tumor-called (tumor in)", "translations of tumor slices called tumor (Figure 2, right)", better="neither"),
         _rate("hallucination", "hallucination", "healthy slices (called healthy on the real target) called tumor after translation",
-              sweep=True, verdict=True, tolerance=0.2),
+              sweep=True, verdict=True, tolerance=0.16),
         _rate("erasure", "erasure", "tumor slices (called tumor on the real target) called healthy after translation",
-              sweep=True, verdict=True, tolerance=0.175),
+              sweep=True, verdict=True, tolerance=0.10),
         _rate("added", "added", "slices called healthy on the real target and tumor on the translation"),
         _rate("removed", "removed", "slices called tumor on the real target and healthy on the translation"),
         _rate("flip_rate", "flip rate", "translations whose call differs from the call on the real target",
-              sweep=True, verdict=True, tolerance=0.055),
+              sweep=True, verdict=True, tolerance=0.073),
     )
 
     def compute(self, e: Evidence) -> dict[str, np.ndarray | int]:
@@ -89,7 +89,7 @@ class PixelError(Metric):
 
     name = "pixel-error"
     scores = (
-        Score("mae", "MAE", "mean absolute pixel error against the real target", kind="error", digits=4, sweep=True, verdict=True, tolerance=0.003),
+        Score("mae", "MAE", "mean absolute pixel error against the real target", kind="error", digits=4, sweep=True, verdict=True, tolerance=0.0054),
         Score("mae_healthy_inputs", "MAE (healthy in)", "MAE of translations of healthy slices", kind="error", digits=4),
         Score("mae_tumor_inputs", "MAE (tumor in)", "MAE of translations of tumor slices", kind="error", digits=4),
         Score("mae_inside_tumor", "MAE in tumor", "MAE inside the tumor mask (tumor slices)", kind="error", digits=4),

@@ -33,9 +33,9 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
         label = "" if first else ", judge 2"
         derived += [
             Score(f"changed{suffix}", f"changed diagnoses{label}", f"mean over the sweep of (hallucination + erasure) / 2 by {judge}"
-                  + (": the primary score" if first else ""), level="sweep", verdict=first, tolerance=0.05 if first else None),
+                  + (": the primary score" if first else ""), level="sweep", verdict=first, tolerance=0.067 if first else None),
             Score(f"sensitivity{suffix}", f"composition sensitivity{label}", f"max(|slope| of hallucination, |slope| of erasure) against the "
-                  f"target tumor fraction, by {judge}", level="sweep", verdict=first, tolerance=0.33 if first else None),
+                  f"target tumor fraction, by {judge}", level="sweep", verdict=first, tolerance=0.37 if first else None),
         ]
     return derived
 
