@@ -10,7 +10,7 @@ Only the standard library: leaderboards, ``compare`` and ``check`` use this with
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
 KINDS = ("rate", "error", "similarity", "agreement", "count")
@@ -76,9 +76,12 @@ class ScoreTable:
         self.scores: dict[str, Score] = {}
         for score in scores:
             known = self.scores.get(score.name)
-            if known is not None and known != score:
+            if known is None:
+                self.scores[score.name] = score
+            # A check tolerance is a default of `benchbias check`, not what a score means: files made
+            # before a tolerance was re-derived stay comparable, and the first declaration's stands.
+            elif replace(known, tolerance=None) != replace(score, tolerance=None):
                 raise ValueError(f"score {score.name!r} is declared twice, differently ({known.origin} and {score.origin})")
-            self.scores[score.name] = score
 
     @classmethod
     def from_json(cls, rows: list[dict[str, Any]]) -> "ScoreTable":

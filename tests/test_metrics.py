@@ -201,3 +201,15 @@ def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_p
     path.write_text(dumps(old))
     with pytest.raises(InvalidFile, match=r"entries\[0\]\.summary\.mae: .* does not match"):
         load_leaderboard(path)
+
+
+def test_a_re_derived_tolerance_keeps_older_files_comparable():
+    from dataclasses import replace
+
+    from benchbias.summary import default_table
+
+    old = ScoreTable(replace(s, tolerance=0.05) if s.name == "changed" else s for s in default_table())
+    merged = old.merged(default_table())
+    assert merged["changed"].tolerance == 0.05, "the first declaration's (the leaderboard's) tolerance stands"
+    with pytest.raises(ValueError, match="declared twice, differently"):
+        old.merged(ScoreTable(replace(s, better="higher") if s.name == "changed" else s for s in default_table()))
