@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -122,12 +123,12 @@ def build_worker_run(spec: WorkerSpec) -> Run:
     return run
 
 
-def _init_worker(spec: WorkerSpec, reports: Any, parent: int) -> None:
+def _init_worker(pickled_spec: bytes, reports: Any, parent: int) -> None:
     global _worker_run, _worker_reports
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     _worker_reports = reports
-    _worker_run = build_worker_run(spec)
+    _worker_run = build_worker_run(pickle.loads(pickled_spec))
 
 
 def _throttled(reports: Any) -> Report:
@@ -197,7 +198,11 @@ class LocalProcesses:
         stop = threading.Event()
         listener = threading.Thread(target=self._listen, args=(reports, stop), daemon=True)
         listener.start()
-        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker, initargs=(self.spec, reports, os.getpid()))
+        # The spec crosses as bytes, unpickled by the worker's initializer. Unpickled on arrival, it would
+        # import torch and the plugins (seconds) while the runner is still writing the worker's start-up
+        # data into a pipe it cannot leave, and the workers would start one after another.
+        pickled_spec = pickle.dumps(self.spec)
+        pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker, initargs=(pickled_spec, reports, os.getpid()))
         finished_cleanly = False
         order = LongestFirst(jobs)
         pending: dict[Future, tuple[CellJob, float]] = {}

@@ -142,7 +142,9 @@ def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     out = tmp_path / "out"
     exe = shutil.which("benchbias")
     command = [exe] if exe else [sys.executable, "-m", "benchbias"]
-    parent = subprocess.Popen([*command, "run", str(bench), "--jobs", "2", "--no-progress", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    # Three seeds (9 cells): when the first cell lands, seconds of work remain for the Ctrl-C to cut short.
+    run = [*command, "run", str(bench), "--seeds", "0", "1", "2", "--jobs", "2", "--no-progress", "--out", str(out)]
+    parent = subprocess.Popen(run, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(out.glob("cells/*/*.json")) and time.monotonic() < deadline and parent.poll() is None:
         time.sleep(0.05)
@@ -150,6 +152,7 @@ def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     parent.send_signal(signal.SIGINT)
     stopped = time.monotonic()
     _, stderr = parent.communicate(timeout=60)
+    assert len(list(out.glob("cells/*/*.json"))) < 9, "the run finished before the Ctrl-C"
     assert parent.returncode == 130 and "interrupted; finished cells are kept and a rerun resumes" in stderr, stderr
     assert time.monotonic() - stopped < 20, "Ctrl-C waited for the running cells"
     assert "Traceback" not in stderr, stderr
