@@ -68,9 +68,26 @@ def replace_together(contents: dict[Path, bytes]) -> None:
         os.replace(tmp, path)
 
 
+INLINE_WIDTH = 100  # characters, indentation included
+
+
 def dumps(data: Any) -> str:
-    """Indented JSON; NaN/inf are refused (they are not JSON)."""
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    """Indented JSON in which every array or object that fits in :data:`INLINE_WIDTH` characters
+    stays on one line (an interval, a short parameter set): readable and diffable, at about half the
+    size of one value per line. NaN/inf are refused (they are not JSON)."""
+    return _dumps(data, 0) + "\n"
+
+
+def _dumps(value: Any, level: int) -> str:
+    flat = json.dumps(value, allow_nan=False)
+    if not isinstance(value, (dict, list, tuple)) or not value or 2 * level + len(flat) <= INLINE_WIDTH:
+        return flat
+    inner, outer = "  " * (level + 1), "  " * level
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k if isinstance(k, str) else json.dumps(k))}: {_dumps(v, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{outer}}}"
+    items = [f"{inner}{_dumps(v, level + 1)}" for v in value]
+    return "[\n" + ",\n".join(items) + f"\n{outer}]"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -9,6 +9,7 @@ Both files are validated before they are written and rewritten atomically.
 """
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +59,10 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
     c = results["classifier"]
     return {
         "method": method,
-        **{k: m[k] for k in ("plugin", "version", "origin", "paired", "params", "steps", "cells", "per_fraction", "summary")},
+        **{k: m[k] for k in ("plugin", "version", "origin", "paired", "params", "steps", "per_fraction", "summary")},
+        # Cells keep their scores; their bootstrap intervals stay in the run's results.json (they were
+        # over half of a leaderboard's size, and nothing compares them across entries).
+        "cells": [{k: v for k, v in cell.items() if k != "ci95"} for cell in m["cells"]],
         "benchmark": bench["name"],
         "protocol_hash": bench["protocol_hash"],
         "dataset_fingerprint": results["dataset"]["fingerprint"],
@@ -249,7 +253,7 @@ def render(board: dict[str, Any]) -> str:
         where = f"{o['source']} `{o['location']}`" + (f", sha256 `{o['sha256'][:12]}`" if o["sha256"] else "")
         parts.append(
             f"- **{e['method']}** ({e['version']}; plugin `{e['plugin']}`, {'paired' if e['paired'] else 'unpaired'}, "
-            f"{e['steps']} steps): {where}; params `{dumps(e['params']).strip().replace(chr(10), '').replace('  ', '')}`; "
+            f"{e['steps']} steps): {where}; params `{json.dumps(e['params'], indent=2).replace(chr(10), '').replace('  ', '')}`; "
             f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
             f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
             f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."

@@ -406,3 +406,36 @@ def test_fuzz_mutated_results_files_give_one_line_or_a_verdict(finished_results,
             assert code == 2 and one_error_line(err).startswith(f"{path}: "), (command, err)
         else:
             assert code in (0, 1, 2), (command, code, err)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=12), children, max_size=6),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON_VALUES)
+def test_json_files_read_back_exactly_with_short_containers_on_one_line(value):
+    text = jsonio.dumps(value)
+    assert json.loads(text) == value and text.endswith("\n")
+
+    def fits_on_one_line(sub, depth):
+        flat = json.dumps(sub)
+        if isinstance(sub, (list, dict)) and 2 * depth + len(flat) <= jsonio.INLINE_WIDTH:
+            assert flat in text, f"{flat} was split"
+            return
+        for child in (sub.values() if isinstance(sub, dict) else sub if isinstance(sub, list) else ()):
+            fits_on_one_line(child, depth + 1)
+
+    fits_on_one_line(value, 0)
+
+
+def test_json_files_refuse_nan_and_keep_tuples_readable():
+    with pytest.raises(ValueError):
+        jsonio.dumps({"mae": [0.1, float("nan")]})
+    long = {"cells": [(0.123456789, 0.987654321)] * 20}
+    text = jsonio.dumps(long)
+    assert json.loads(text) == {"cells": [[0.123456789, 0.987654321]] * 20}
+    assert "    [0.123456789, 0.987654321]" in text, "each pair on its own line"

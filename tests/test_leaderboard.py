@@ -1,6 +1,7 @@
 """Leaderboards, submissions, compare and check, through the CLI on a real two-seed smoke run."""
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from jsonschema import Draft202012Validator
 from support import run_cli
 
 from benchbias.config import protocol_of, stable_hash
-from benchbias.jsonio import write_atomically
+from benchbias.jsonio import read_json, write_atomically
 from benchbias.metrics import ScoreTable
 from benchbias.schemas import SCHEMAS
 from benchbias.summary import method_summary, per_fraction, rank
@@ -80,6 +81,10 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert entry["origin"]["distribution"] == "benchbias" and len(entry["origin"]["sha256"]) == 64
     assert entry["params"]["filters"] == 8 and entry["seeds"] == [0, 1]
     assert {(c["ratio"], c["seed"]) for c in entry["cells"]} == {(r, s) for r in (0.0, 0.5, 1.0) for s in (0, 1)}
+    results_cells = read_json(two_seed_results)["methods"]["l1"]["cells"]
+    assert all(c["ci95"] for c in results_cells) and not any("ci95" in c for c in entry["cells"]), "cell intervals stay in results.json"
+    assert [c["scores"] for c in entry["cells"]] == [c["scores"] for c in results_cells]
+    assert re.search(r'"mae": \[[-+.e0-9]+, [-+.e0-9]+\]', path.read_text()), "short arrays (intervals) are written on one line"
     assert entry["summary"]["n_seeds"] == 2 and all(entry["summary"]["ci95"][k] is not None for k in ("changed", "sensitivity", "mae"))
     low, high = entry["summary"]["ci95"]["mae"]
     assert low <= entry["summary"]["mae"] <= high
