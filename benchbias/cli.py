@@ -48,7 +48,7 @@ def known_benchmarks() -> str:
 def _executor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, metavar="N",
-        help="cells at once, each in a worker process with --threads torch threads (default: $BENCHBIAS_JOBS, else one job per CPU core, 1 on CUDA); 1 runs them in this process",
+        help="cells at once, each in a worker process with --threads torch threads (default: $BENCHBIAS_JOBS, else one job per CPU core, --cells-per-gpu on CUDA); 1 runs them in this process",
     )
     parser.add_argument(
         "--threads", type=int,
@@ -56,6 +56,10 @@ def _executor_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--executor", choices=("local", "ray"), default="local", help='where cells run: local processes, or Ray tasks (pip install "benchbias[ray]")')
     parser.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster's address (default: start Ray on this machine)")
+    parser.add_argument(
+        "--cells-per-gpu", type=int, default=1, metavar="N",
+        help="on CUDA, cells that share one GPU at once: Ray tasks ask for 1/N of a GPU, local runs default to N workers (default 1)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -542,11 +546,18 @@ def executor_settings(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--jobs {jobs}: must be a positive number of worker processes")
     if args.address and args.executor != "ray":
         raise ConfigError("--address: applies to --executor ray")
+    if args.cells_per_gpu < 1:
+        raise ConfigError(f"--cells-per-gpu {args.cells_per_gpu}: must be a positive number of cells")
+    if args.cells_per_gpu > 1 and args.device == "cpu":
+        raise ConfigError("--cells-per-gpu: applies to CUDA runs (--device cuda or auto on a machine with a GPU)")
     if args.executor == "ray":
         from benchbias.executors import import_ray
 
         import_ray()  # one clear line now, not after the data is prepared
-    return {"jobs": jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "plugin_dirs": tuple(args.plugin_dir)}
+    return {
+        "jobs": jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "cells_per_gpu": args.cells_per_gpu,
+        "plugin_dirs": tuple(args.plugin_dir),
+    }
 
 
 def set_threads(threads: int | None) -> None:

@@ -272,22 +272,28 @@ def _compute_in_ray(spec: WorkerSpec, job: CellJob) -> CellOutcome:
     return compute(_ray_worker_runs[key], job, None)
 
 
+def ray_resources(gpus: float, threads: int) -> dict[str, float]:
+    """What a cell's Ray task asks for: ``gpus`` of a GPU on CUDA (a fraction lets cells share one),
+    else one CPU per torch thread."""
+    return {"num_gpus": gpus} if gpus else {"num_cpus": max(1, threads)}
+
+
 class RayTasks:
-    """Each cell a Ray task asking for one CPU (or one GPU when the run's device is CUDA), retried
-    when its worker dies. ``address`` is a cluster's (``ray://host:10001`` or ``host:6379``); none
+    """Each cell a Ray task asking for one CPU per torch thread (or ``gpus`` of a GPU when the run's
+    device is CUDA: 1/N lets N cells share one), retried when its worker dies. ``address`` is a cluster's (``ray://host:10001`` or ``host:6379``); none
     starts a local Ray on this machine. Workers read the data set from the same path (a shared
     folder, or the generated synthetic data, which each node generates for itself)."""
 
-    def __init__(self, spec: WorkerSpec, address: str | None, board: Board, gpu: bool) -> None:
-        self.spec, self.address, self.board, self.gpu = spec, address, board, gpu
-        self.name = f"Ray tasks at {address or 'a local Ray instance'}, {'1 GPU' if gpu else f'{spec.threads} CPU'} each"
+    def __init__(self, spec: WorkerSpec, address: str | None, board: Board, gpus: float = 0) -> None:
+        self.spec, self.address, self.board = spec, address, board
+        self.resources = ray_resources(gpus, spec.threads)
+        self.name = f"Ray tasks at {address or 'a local Ray instance'}, {f'{gpus:g} GPU' if gpus else f'{spec.threads} CPU'} each"
 
     def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
         ray = import_ray()
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=True, configure_logging=False)
-        resources = {"num_gpus": 1} if self.gpu else {"num_cpus": max(1, self.spec.threads)}
-        task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **resources)(_compute_in_ray)
+        task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **self.resources)(_compute_in_ray)
         spec_ref = ray.put(self.spec)
         refs = {task.remote(spec_ref, job): job for job in jobs}
         try:
@@ -316,10 +322,10 @@ def import_ray() -> Any:
     return ray
 
 
-def default_jobs(device_type: str, cells: int) -> int:
-    """One worker per usable CPU core on the CPU (measured best on 2 cores: see the README), one
-    process on a GPU; never more workers than cells."""
+def default_jobs(device_type: str, cells: int, cells_per_gpu: int = 1) -> int:
+    """One worker per usable CPU core on the CPU (measured best on 2 cores: see the README);
+    ``cells_per_gpu`` workers on a GPU (one, in this process, by default); never more workers than cells."""
     if device_type == "cuda":
-        return 1
+        return max(1, min(cells_per_gpu, cells))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, cells))

@@ -76,6 +76,7 @@ class RunOptions:
     executor: str = "local"  # or "ray"
     address: str | None = None  # the Ray cluster's
     threads: int | None = None  # torch threads per worker process (default 1)
+    cells_per_gpu: int = 1  # on CUDA, cells sharing one GPU at once (local workers, or fractional Ray GPUs)
 
 
 def select_device(name: str) -> torch.device:
@@ -436,7 +437,7 @@ class Run:
         """Worker processes for cells; 1 runs them in this process."""
         if self.options.jobs is not None:
             return self.options.jobs
-        return executors.default_jobs(self.device.type, len(self.cells()))
+        return executors.default_jobs(self.device.type, len(self.cells()), self.options.cells_per_gpu)
 
     @property
     def cell_threads(self) -> int:
@@ -450,7 +451,7 @@ class Run:
             return executors.InProcess(self, board)
         spec = executors.WorkerSpec(self.bench, replace(self.options, out=self.out), self.judge_weights, self.cell_threads)
         if self.options.executor == "ray":
-            return executors.RayTasks(spec, self.options.address, board, gpu=self.device.type == "cuda")
+            return executors.RayTasks(spec, self.options.address, board, gpus=1 / self.options.cells_per_gpu if self.device.type == "cuda" else 0)
         return executors.LocalProcesses(spec, jobs, board)
 
     # ---- the whole run --------------------------------------------------------------------

@@ -13,7 +13,7 @@ import yaml
 from support import REPO, run_cli
 
 from benchbias.cli import main
-from benchbias.executors import CellJob, LongestFirst
+from benchbias.executors import CellJob, LongestFirst, default_jobs, ray_resources
 
 NAN_TRANSLATOR = '''
 import torch
@@ -178,11 +178,23 @@ def test_a_plugin_file_runs_in_workers_and_its_failure_is_one_line(tmp_path):
     assert "r0.000-s0.json" in kept  # seed 0's cells (computed first) are kept
 
 
+def test_cells_share_a_gpu_only_when_asked():
+    assert default_jobs("cuda", 33) == 1, "one cell at a time on a GPU by default, in the runner's process"
+    assert default_jobs("cuda", 33, cells_per_gpu=4) == 4 and default_jobs("cuda", 3, cells_per_gpu=4) == 3
+    assert ray_resources(1 / 4, threads=1) == {"num_gpus": 0.25}, "Ray packs four cells on a GPU"
+    assert ray_resources(1, threads=1) == {"num_gpus": 1}
+    assert ray_resources(0, threads=2) == {"num_cpus": 2}
+
+
 def test_bad_jobs_and_executor_options_are_one_line(tmp_path, capsys):
     result = run_cli("run", "synthetic-smoke", "--jobs", "0", "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.strip() == "benchbias: error: --jobs 0: must be a positive number of worker processes"
     assert main(["run", "synthetic-smoke", "--address", "localhost:6379", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == "benchbias: error: --address: applies to --executor ray"
+    assert main(["run", "synthetic-smoke", "--cells-per-gpu", "0", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == "benchbias: error: --cells-per-gpu 0: must be a positive number of cells"
+    assert main(["run", "synthetic-smoke", "--device", "cpu", "--cells-per-gpu", "2", "--out", str(tmp_path / "out")]) == 2
+    assert "--cells-per-gpu: applies to CUDA runs" in capsys.readouterr().err
 
 
 def ray_worker_pids() -> list[int]:
