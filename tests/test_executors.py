@@ -144,7 +144,9 @@ def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     command = [exe] if exe else [sys.executable, "-m", "benchbias"]
     # Three seeds (9 cells): when the first cell lands, seconds of work remain for the Ctrl-C to cut short.
     run = [*command, "run", str(bench), "--seeds", "0", "1", "2", "--jobs", "2", "--no-progress", "--out", str(out)]
-    parent = subprocess.Popen(run, stderr=subprocess.PIPE, text=True)
+    # A shell starts background jobs with Ctrl-C ignored, and the run would inherit that (as a CI job
+    # started with `&` does): give the run the default handler a terminal's Ctrl-C meets.
+    parent = subprocess.Popen(run, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list(out.glob("cells/*/*.json")) and time.monotonic() < deadline and parent.poll() is None:
         time.sleep(0.05)
