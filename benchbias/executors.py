@@ -281,8 +281,9 @@ def ray_resources(gpus: float, threads: int) -> dict[str, float]:
 class RayTasks:
     """Each cell a Ray task asking for one CPU per torch thread (or ``gpus`` of a GPU when the run's
     device is CUDA: 1/N lets N cells share one), retried when its worker dies. ``address`` is a
-    cluster's (``ray://host:10001`` or ``host:6379``); none starts a local Ray on this machine. Workers read the data set from the same path (a shared
-    folder, or the generated synthetic data, which each node generates for itself)."""
+    cluster's (``ray://host:10001`` or ``host:6379``); none starts a local Ray on this machine.
+    Workers read the data set from the same path (a shared folder, or the generated synthetic data,
+    which each node generates for itself)."""
 
     def __init__(self, spec: WorkerSpec, address: str | None, board: Board, gpus: float = 0) -> None:
         self.spec, self.address, self.board = spec, address, board
