@@ -147,6 +147,9 @@ class Benchmark:
     methods: tuple[ModelConfig, ...]
     seeds: tuple[int, ...]
     training_steps: int = 0  # the default step budget of a method (``training.steps``)
+    # Target fractions whose models train as one program (``training.models_per_program``), for the
+    # translators that train models together: a compute setting, like threads (see translation.py).
+    models_per_program: int = 1
     # Judges that add scores but not the verdict (outside the protocol hash; their sha256 is recorded):
     # a segmentation judge (tumor areas added and removed) and a second classifier.
     segmenter: ModelConfig | None = None
@@ -159,6 +162,8 @@ class Benchmark:
         for optional in ("segmenter", "second_judge"):
             if data[optional] is None:  # benchmarks without them keep their hashes
                 del data[optional]
+        if data["models_per_program"] == 1:  # so that benchmarks that do not use it keep their hashes
+            del data["models_per_program"]
         for section, key, default in ADDED_LATER:
             if data[section][key] == default:  # so that benchmarks that do not use it keep their hashes
                 del data[section][key]
@@ -183,7 +188,7 @@ ADDED_LATER = (
     ("classifier", "image_size", None),
 )
 
-NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "segmenter", "second_judge")
+NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "models_per_program", "segmenter", "second_judge")
 
 
 def protocol_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -362,10 +367,11 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     """Validate a parsed YAML document; ``source`` names it in error messages."""
     r = _Reader(source)
     raw = r.mapping(raw, "", TOP_LEVEL, required={"name", "dataset", "methods"})
-    default_steps = 0
+    default_steps, models_per_program = 0, 1
     if "training" in raw:
-        training = r.mapping(raw["training"], "training", {"steps"})
-        default_steps = r.integer(training.get("steps", 0), "training.steps", 1)
+        training = r.mapping(raw["training"], "training", {"steps", "models_per_program"})
+        default_steps = r.integer(training["steps"], "training.steps", 1) if "steps" in training else 0
+        models_per_program = r.integer(training.get("models_per_program", 1), "training.models_per_program", 1)
 
     s = r.mapping(
         raw.get("slices", {}), "slices",
@@ -446,6 +452,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         methods=tuple(methods),
         seeds=seeds,
         training_steps=default_steps,
+        models_per_program=models_per_program,
         segmenter=_segmenter(r, raw["segmenter"]) if raw.get("segmenter") is not None else None,
         second_judge=_classifier(r, raw["second_judge"], "second_judge") if raw.get("second_judge") is not None else None,
         source_file=source,

@@ -1,12 +1,14 @@
 """Where cells run: in this process, in local worker processes, or as Ray tasks on a cluster.
 
-A cell is a :class:`CellJob`: small and picklable (method, seed, fraction, fingerprint, label). The
+A cell is a :class:`CellJob`: small and picklable (method, seed, fraction, fingerprint, label); the
+unit of work is a :class:`Program`, the cells whose models train as one program (one cell, or the
+fractions of one method and seed that train together). The
 run's shared inputs (slices, split, holdout, judge) are rebuilt once per worker from a
 :class:`WorkerSpec` (the benchmark, the run options and the judge's weights as bytes), so nothing but
 names and numbers crosses a process boundary per cell, and no worker needs the run's output folder:
 a worker returns the cell and its array files, and the runner alone writes results.
 
-Every executor's ``run(jobs)`` yields ``(job, outcome)`` as cells finish, in any order.
+Every executor's ``run(programs)`` yields ``(job, outcome)`` for each cell as programs finish, in any order.
 """
 from __future__ import annotations
 
@@ -50,6 +52,29 @@ class CellJob:
 
 
 @dataclass(frozen=True)
+class Program:
+    """Cells whose models train as one program: a single cell, or several target fractions of one
+    method and seed (``training.models_per_program``)."""
+
+    jobs: tuple[CellJob, ...]
+
+    @property
+    def method(self) -> str:
+        return self.jobs[0].method
+
+    @property
+    def seed(self) -> int:
+        return self.jobs[0].seed
+
+    @property
+    def label(self) -> str:
+        if len(self.jobs) == 1:
+            return self.jobs[0].label
+        ratios = [job.ratio for job in self.jobs]
+        return f"{self.method} r={min(ratios):.2f}-{max(ratios):.2f} seed={self.seed} ({len(ratios)} models)"
+
+
+@dataclass(frozen=True)
 class CellOutcome:
     cell: dict[str, Any]
     files: dict[str, bytes]  # the cell's array files (translations.npz, judged.npz) by name
@@ -68,12 +93,13 @@ class WorkerSpec:
 Report = Callable[[str, int, int, "dict[str, float] | None"], None]  # (label, steps done, steps, losses)
 
 
-def compute(run: Run, job: CellJob, report: Report | None, workdir: Path | None = None) -> CellOutcome:
-    """Compute one cell with ``run``'s shared inputs; ``workdir`` defaults to a temporary folder."""
-    if workdir is not None:
-        return run.compute_cell(job, report, workdir)
+def compute(run: Run, program: Program, report: Report | None, in_cell_folders: bool = True) -> list[tuple[CellJob, CellOutcome]]:
+    """Compute a program's cells with ``run``'s shared inputs. The translators work in the cells'
+    own folders (same machine), or in a temporary folder."""
+    if in_cell_folders:
+        return list(zip(program.jobs, run.compute_program(program, report, [run.cell_path(job).with_suffix("") for job in program.jobs])))
     with tempfile.TemporaryDirectory(prefix="benchbias-cell-") as scratch:
-        return run.compute_cell(job, report, Path(scratch))
+        return list(zip(program.jobs, run.compute_program(program, report, [Path(scratch) / f"{i}" for i in range(len(program.jobs))])))
 
 
 # ---- in this process -----------------------------------------------------------------------------
@@ -87,11 +113,11 @@ class InProcess:
     def __init__(self, run: Run, board: Board) -> None:
         self.run_, self.board = run, board
 
-    def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
-        for job in jobs:
-            outcome = compute(self.run_, job, self.board.update, self.run_.cell_path(job).with_suffix(""))
-            self.board.close(job.label)
-            yield job, outcome
+    def run(self, programs: list[Program]) -> Iterator[tuple[CellJob, CellOutcome]]:
+        for program in programs:
+            outcomes = compute(self.run_, program, self.board.update)
+            self.board.close(program.label)
+            yield from outcomes
 
 
 # ---- local worker processes ------------------------------------------------------------------------
@@ -143,29 +169,30 @@ def _throttled(reports: Any) -> Report:
     return report
 
 
-def _compute_in_worker(job: CellJob) -> CellOutcome:
+def _compute_in_worker(program: Program) -> list[tuple[CellJob, CellOutcome]]:
     assert _worker_run is not None, "worker not initialised"
     # Same machine: the cell's own folder is the translator's working folder, as in the runner's process.
-    return compute(_worker_run, job, _throttled(_worker_reports), _worker_run.cell_path(job).with_suffix(""))
+    return compute(_worker_run, program, _throttled(_worker_reports))
 
 
 class LongestFirst:
-    """Which cell a free worker takes next: longest first, from the cell times seen so far.
+    """Which program a free worker takes next: longest first, from the times seen so far.
 
-    Cells are taken in the runner's order until every method has finished one; from then on, a
-    free worker takes a cell of the method whose cells have taken longest (CycleGAN's, on the
-    default benchmark). The run then ends on short cells instead of one worker finishing a long
-    cell while the others idle (longest processing time first, Graham 1969)."""
+    Programs are taken in the runner's order until every method has finished one; from then on, a
+    free worker takes a program of the method whose programs have taken longest (CycleGAN's, on the
+    default benchmark). The run then ends on short programs instead of one worker finishing a long
+    one while the others idle (longest processing time first, Graham 1969). Works on anything with
+    a ``method``: cells or programs."""
 
-    def __init__(self, jobs: list[CellJob]) -> None:
+    def __init__(self, jobs: list) -> None:
         self.pending = list(jobs)
         self.seconds: dict[str, list[float]] = {}
         self.started: set[str] = set()
 
-    def finished(self, job: CellJob, seconds: float) -> None:
+    def finished(self, job: Any, seconds: float) -> None:
         self.seconds.setdefault(job.method, []).append(seconds)
 
-    def next(self) -> CellJob | None:
+    def next(self) -> Any:
         if not self.pending:
             return None
         untried = [job for job in self.pending if job.method not in self.started]
@@ -190,7 +217,7 @@ class LocalProcesses:
         self.spec, self.jobs, self.board = spec, jobs, board
         self.name = f"{jobs} local worker processes, {spec.threads} torch thread{'s' if spec.threads > 1 else ''} each"
 
-    def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
+    def run(self, jobs: list[Program]) -> Iterator[tuple[CellJob, CellOutcome]]:
         if not jobs:
             return
         context = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
@@ -205,7 +232,7 @@ class LocalProcesses:
         pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init_worker, initargs=(pickled_spec, reports, os.getpid()))
         finished_cleanly = False
         order = LongestFirst(jobs)
-        pending: dict[Future, tuple[CellJob, float]] = {}
+        pending: dict[Future, tuple[Program, float]] = {}
 
         def submit() -> None:
             job = order.next()
@@ -222,16 +249,16 @@ class LocalProcesses:
                     job, started = pending.pop(future)
                     self.board.close(job.label)
                     try:
-                        outcome = future.result()
+                        outcomes = future.result()
                     except BenchbiasError as exc:
-                        # A cell failed: start no other, but keep the cells already running (their
+                        # A program failed: start no other, but keep those already running (their
                         # work is stored as they finish), then report the failure.
                         failure = failure or exc
                         continue
                     order.finished(job, time.monotonic() - started)
                     if failure is None:
                         submit()
-                    yield job, outcome
+                    yield from outcomes
             if failure is not None:
                 raise failure
             finished_cleanly = True
@@ -263,13 +290,13 @@ RAY_RETRIES = 3
 _ray_worker_runs: dict[tuple, Run] = {}
 
 
-def _compute_in_ray(spec: WorkerSpec, job: CellJob) -> CellOutcome:
+def _compute_in_ray(spec: WorkerSpec, program: Program) -> list[tuple[CellJob, CellOutcome]]:
     # One Ray worker process serves many tasks: rebuild the shared inputs once per spec.
     key = (spec.bench.hash(), spec.threads, hashlib.sha256(b"".join(spec.judge_weights[role] for role in sorted(spec.judge_weights))).hexdigest())
     if key not in _ray_worker_runs:
         _ray_worker_runs.clear()
         _ray_worker_runs[key] = build_worker_run(spec)
-    return compute(_ray_worker_runs[key], job, None)
+    return compute(_ray_worker_runs[key], program, None, in_cell_folders=False)
 
 
 def ray_resources(gpus: float, threads: int) -> dict[str, float]:
@@ -290,7 +317,7 @@ class RayTasks:
         self.resources = ray_resources(gpus, spec.threads)
         self.name = f"Ray tasks at {address or 'a local Ray instance'}, {f'{gpus:g} GPU' if gpus else f'{spec.threads} CPU'} each"
 
-    def run(self, jobs: list[CellJob]) -> Iterator[tuple[CellJob, CellOutcome]]:
+    def run(self, jobs: list[Program]) -> Iterator[tuple[CellJob, CellOutcome]]:
         ray = import_ray()
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=True, configure_logging=False)
@@ -300,14 +327,14 @@ class RayTasks:
         try:
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1)
-                job = refs.pop(ready[0])
+                refs.pop(ready[0])
                 try:
-                    outcome = ray.get(ready[0])
+                    outcomes = ray.get(ready[0])
                 except ray.exceptions.RayTaskError as exc:
                     if isinstance(exc.cause, BenchbiasError):
                         raise exc.cause from None  # a translator's own error: its one line, not Ray's traceback
                     raise
-                yield job, outcome
+                yield from outcomes
         finally:
             for ref in refs:
                 ray.cancel(ref, force=True)

@@ -72,3 +72,19 @@ class ImagePool:
             out[index(new_positions)] = images[index(new_sources)]
         self.images[index(list(stored_now))] = images[index(list(stored_now.values()))].to(self.images.dtype)
         return out
+
+
+class PoolStack:
+    """One :class:`ImagePool` per model of a stack trained together: ``query`` takes and returns
+    ``(models, N, C, H, W)``, model ``i``'s images going through pool ``i`` (with its own generator)."""
+
+    def __init__(self, pools: list[ImagePool]) -> None:
+        self.pools = pools
+
+    def __len__(self) -> int:
+        return len(self.pools[0])
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[0] != len(self.pools):
+            raise ValueError(f"{len(self.pools)} pools take images with a leading model axis of {len(self.pools)}, got shape {tuple(images.shape)}")
+        return torch.stack([pool.query(x) for pool, x in zip(self.pools, images)])

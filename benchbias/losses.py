@@ -4,8 +4,9 @@
 ``vanilla``: the log-loss of Table 1 (Goodfellow et al. 2014) as binary cross-entropy on logits; the
              generator side is the non-saturating ``-log D(f(a))`` form that Table 1 writes.
 
-Both are averaged over every patch of a PatchGAN output. The loss is computed in float32 even when
-the discriminator ran under bfloat16 autocast.
+Both are averaged over every patch of a PatchGAN output, per model when models train together (a
+leading model axis: one loss per model, see ``translation.py``). The loss is computed in float32 even
+when the discriminator ran under bfloat16 autocast.
 """
 from __future__ import annotations
 
@@ -15,14 +16,20 @@ import torch.nn.functional as F
 GAN_MODES = ("lsgan", "vanilla")
 
 
+def mean_per_model(values: torch.Tensor) -> torch.Tensor:
+    """The mean over the last four dimensions ``(N, C, H, W)``: a scalar for one model's batch, one
+    value per model for a stack's ``(models, N, C, H, W)``."""
+    return values.mean(dim=(-4, -3, -2, -1))
+
+
 def gan_loss(prediction: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
     """Loss that pushes the discriminator ``prediction`` towards "real" (label 1) or "fake" (label 0)."""
     prediction = prediction.float()
     target = torch.full_like(prediction, 1.0 if real else 0.0)
     if mode == "lsgan":
-        return F.mse_loss(prediction, target)
+        return mean_per_model(F.mse_loss(prediction, target, reduction="none"))
     if mode == "vanilla":
-        return F.binary_cross_entropy_with_logits(prediction, target)
+        return mean_per_model(F.binary_cross_entropy_with_logits(prediction, target, reduction="none"))
     raise ValueError(f"unknown GAN mode {mode!r} (known: {', '.join(GAN_MODES)})")
 
 

@@ -267,6 +267,28 @@ class Run:
         after the first few cells (a sound ETA), and an interrupted run has some of every method."""
         return [(m, seed, ratio) for seed in self.bench.seeds for ratio in self.bench.domains.target_fractions for m in self.methods]
 
+    def programs_for(self, todo: list[CellJob]) -> list[executors.Program]:
+        """The programs that compute the cells ``todo``: each cell alone, or with the other fractions
+        its model trains with (all of them, so that a resumed run trains the very program a fresh run
+        would; cells already stored are not replaced)."""
+        jobs = {(job.method, job.seed, job.ratio): job for job in todo}
+        methods = {m.name: m for m in self.methods}
+        programs, planned = [], set()
+        for job in todo:
+            if (job.method, job.seed, job.ratio) in planned:
+                continue
+            method = methods[job.method]
+            together = self.program_of(method, job.ratio)
+            members = []
+            for ratio in together:
+                member = jobs.get((job.method, job.seed, ratio)) or CellJob(
+                    job.method, job.seed, ratio, self.cell_key(method, job.seed, ratio), f"{job.method} r={ratio:.2f} seed={job.seed}", job.scoring_key
+                )
+                members.append(member)
+                planned.add((job.method, job.seed, ratio))
+            programs.append(executors.Program(tuple(members)))
+        return programs
+
     def cell_path(self, job: CellJob) -> Path:
         return self.out / "cells" / job.method / f"r{job.ratio:.3f}-s{job.seed}.json"
 
@@ -285,6 +307,8 @@ class Run:
                 "seed": seed,
                 "ratio": ratio,
                 "compute": self.compute_settings(),
+                # Models trained together end in other float roundings than alone (or in another group).
+                **({"trained_with": list(together)} if len(together := self.program_of(method, ratio)) > 1 else {}),
             }
         )
 
@@ -313,36 +337,57 @@ class Run:
             j.model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
             self.real_read[role] = j.read(self.holdout_target)
 
-    def compute_cell(self, job: CellJob, report: executors.Report | None, workdir: Path) -> executors.CellOutcome:
-        """Train one translator at one target fraction, translate the holdout and score the
-        translations (after :meth:`prepare` and :meth:`attach_judges`); ``report(label, done, steps,
-        losses)`` sees the steps."""
-        method = next(m for m in self.methods if m.name == job.method)
-        seed, ratio = job.seed, job.ratio
+    def programs(self, method: ModelConfig) -> list[tuple[float, ...]]:
+        """The target fractions of ``method`` whose models train as one program: consecutive chunks of
+        ``training.models_per_program`` when the translator trains models together, else one each."""
+        translator, _ = self.translators[method.name]
+        size = self.bench.models_per_program if getattr(translator, "trains_together", False) else 1
+        fractions = self.bench.domains.target_fractions
+        return [tuple(fractions[i : i + size]) for i in range(0, len(fractions), size)]
+
+    def program_of(self, method: ModelConfig, ratio: float) -> tuple[float, ...]:
+        return next(chunk for chunk in self.programs(method) if ratio in chunk)
+
+    def compute_program(self, program: executors.Program, report: executors.Report | None, workdirs: list[Path]) -> list[executors.CellOutcome]:
+        """Train the models of ``program`` (one cell's, or several fractions' trained together), then
+        translate the holdout with each and score the translations (after :meth:`prepare` and
+        :meth:`attach_judges`); ``report(label, done, steps, losses)`` sees the steps. ``workdirs``:
+        each cell's working folder."""
+        method = next(m for m in self.methods if m.name == program.method)
+        seed = program.seed
         template, entry = self.translators[method.name]
         translator: Translator = type(template)(**template.hparams)
-        domains = (paired_domains if translator.paired else unpaired_domains)(
-            self.split.train, self.slices.is_tumor, self.bench.domains, ratio, seed
-        )
-        m = self.network_max
-        source, target = to_network(self.slices.source[domains.source], m), to_network(self.slices.target[domains.target], m)
-        data = PairedSlices(source, target) if translator.paired else UnpairedDomains(source, target)
+        domains, data, contexts = [], [], []
+        for i, (job, workdir) in enumerate(zip(program.jobs, workdirs)):
+            d = (paired_domains if translator.paired else unpaired_domains)(self.split.train, self.slices.is_tumor, self.bench.domains, job.ratio, seed)
+            m = self.network_max
+            source, target = to_network(self.slices.source[d.source], m), to_network(self.slices.target[d.target], m)
+            domains.append(d)
+            data.append(PairedSlices(source, target) if translator.paired else UnpairedDomains(source, target))
+            workdir.mkdir(parents=True, exist_ok=True)
+
+            def on_step(step: int, losses: dict[str, float] | None, first: bool = i == 0) -> None:
+                if report is not None and first:  # one progress line per program
+                    report(program.label, step + 1, method.steps, losses)
+
+            contexts.append(TrainContext(seed=seed, device=self.device, steps=method.steps, workdir=workdir, amp=self.options.amp, on_step=on_step))
         # Common random numbers: within a seed every target fraction starts from the same initial
         # weights and batch stream, so differences across fractions come from the target domain's
         # composition rather than from initialisation noise. Seeds are independent replicates.
         torch.manual_seed(seed)
-        workdir.mkdir(parents=True, exist_ok=True)
-
-        def on_step(step: int, losses: dict[str, float] | None) -> None:
-            if report is not None:
-                report(job.label, step + 1, method.steps, losses)
-
-        ctx = TrainContext(seed=seed, device=self.device, steps=method.steps, workdir=workdir, amp=self.options.amp, on_step=on_step)
         start = time.perf_counter()
-        translator.fit(data, ctx)
-        train_seconds = time.perf_counter() - start
+        if len(program.jobs) == 1:
+            translator.fit(data[0], contexts[0])
+            models = [translator]
+        else:
+            models = translator.fit_together(data, contexts)
+        train_seconds = (time.perf_counter() - start) / len(models)  # each model's share of the program
+        return [self._translate_and_score(job, method, model, d, train_seconds, len(models)) for job, model, d in zip(program.jobs, models, domains)]
+
+    def _translate_and_score(self, job: CellJob, method: ModelConfig, translator: Translator, domains, train_seconds: float, together: int) -> executors.CellOutcome:
         start = time.perf_counter()
-        where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {ratio:g}, seed {seed}"
+        m = self.network_max
+        where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {job.ratio:g}, seed {job.seed}"
         raw = torch.cat([self._translate(translator, batch, where) for batch in self.holdout_source.split(TRANSLATE_BATCH)])
         if raw.shape != self.holdout_source.shape:
             raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(self.holdout_source.shape)}")
@@ -357,10 +402,11 @@ class Run:
         cell = {
             "fingerprint": job.key,
             "method": method.name,
-            "ratio": ratio,
-            "seed": seed,
+            "ratio": job.ratio,
+            "seed": job.seed,
             "target_tumor_slices": int(self.slices.is_tumor[domains.target].sum()),
             "train_time_s": round(train_seconds, 2),
+            **({"trained_together": together} if together > 1 else {}),
             "translate_time_s": round(translate_seconds, 2),
         }
         scored, judged = self.score(job, translated.float(), out_of_range)
@@ -486,13 +532,18 @@ class Run:
             skipped += 1
             overall.finished(label, method.name, reused=True)
         board = progress.Board(self.options.progress)
-        executor = self.executor(board, min(self.jobs, max(len(todo), 1)))
+        programs = self.programs_for(todo)
+        executor = self.executor(board, min(self.jobs, max(len(programs), 1)))
         self.executor_name = executor.name if todo else "none (every cell reused)"
         self.executor_jobs = executor.jobs if isinstance(executor, executors.LocalProcesses) else 1
         if todo and self.options.progress:
-            print(f"cells: {len(todo)} to compute ({executor.name}){f', {skipped} reused' if skipped else ''}", file=sys.stderr)
+            together = f" in {len(programs)} programs" if len(programs) < len(todo) else ""
+            print(f"cells: {len(todo)} to compute{together} ({executor.name}){f', {skipped} reused' if skipped else ''}", file=sys.stderr)
         overall.workers = self.executor_jobs
-        for job, outcome in executor.run(todo):
+        wanted = {(job.method, job.seed, job.ratio) for job in todo}
+        for job, outcome in executor.run(programs):
+            if (job.method, job.seed, job.ratio) not in wanted:
+                continue  # trained again beside a missing cell of its program; the stored one stays
             self.store_cell(job, outcome)
             done[(job.method, job.seed, job.ratio)] = outcome.cell
             seconds = outcome.cell["train_time_s"] + outcome.cell["translate_time_s"] if self.executor_jobs > 1 else None

@@ -46,10 +46,10 @@ DEFS: dict[str, Any] = {
     "cell": _object(
         {
             "ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"}, "ci95": {"$ref": "#/$defs/intervals"},
-            "fingerprint": _TEXT, "scored_with": _TEXT, "method": _TEXT, "target_tumor_slices": _COUNT, "train_time_s": _SECONDS, "translate_time_s": _SECONDS,
+            "fingerprint": _TEXT, "scored_with": _TEXT, "method": _TEXT, "target_tumor_slices": _COUNT, "train_time_s": _SECONDS, "translate_time_s": _SECONDS, "trained_together": _COUNT,
         },
         extra=True,
-        optional=("ci95", "fingerprint", "scored_with", "method", "target_tumor_slices", "train_time_s", "translate_time_s"),
+        optional=("ci95", "fingerprint", "scored_with", "method", "target_tumor_slices", "train_time_s", "translate_time_s", "trained_together"),
     ),
     "score": _object(
         {

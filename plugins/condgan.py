@@ -13,17 +13,17 @@ used least squares (``gan_mode="lsgan"``) and a 50-pair history pool of generate
 pairs (``pool_size=50``): the ``brats2013-paper`` benchmark sets both.
 """
 import torch
-import torch.nn.functional as F
 
 from benchbias import hookimpl
 from benchbias.contract import Param
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, optimise
+from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, l1_loss, optimise
 
 
 class CondGAN(AdversarialTranslator):
     name = "condgan"
     description = "paired; conditional GAN loss on (source, image) pairs, no L1 (Cohen et al. 2018, Table 1)"
     paired = True
+    trains_together = True  # training_step works on one model or a stack (translation.py)
     params = adversarial_params(
         "vanilla",
         lambda_l1=Param(0.0, "weight of an added L1 term (paper: 0)", minimum=0.0),
@@ -39,14 +39,14 @@ class CondGAN(AdversarialTranslator):
 
     def training_step(self, a, b, ctx) -> dict[str, torch.Tensor]:
         fake_b = self.generator(a)
-        fake_pair = torch.cat([a, fake_b], 1)
-        d = self.discriminator_loss(self.disc, torch.cat([a, b], 1), self.pool.query(fake_pair) if self.pool is not None else fake_pair)
+        fake_pair = torch.cat([a, fake_b], -3)
+        d = self.discriminator_loss(self.disc, torch.cat([a, b], -3), self.pool.query(fake_pair) if self.pool is not None else fake_pair)
         optimise(self.d_optimizer, d)
         with frozen(self.disc):
-            terms = {"gan": self.adversarial_loss(self.disc, torch.cat([a, fake_b], 1))}
+            terms = {"gan": self.adversarial_loss(self.disc, torch.cat([a, fake_b], -3))}
             g = terms["gan"]
             if self.hparams["lambda_l1"] > 0:
-                terms["l1"] = F.l1_loss(fake_b, b)
+                terms["l1"] = l1_loss(fake_b, b)
                 g = g + self.hparams["lambda_l1"] * terms["l1"]
             optimise(self.g_optimizer, g)
         return {"g": g, **terms, "d": d}

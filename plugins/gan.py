@@ -17,6 +17,7 @@ class GAN(AdversarialTranslator):
     name = "gan"
     description = "unpaired; unconditional GAN loss only, nothing ties output to source (Cohen et al. 2018, Table 1)"
     paired = False
+    trains_together = True  # training_step works on one model or a stack (translation.py)
     params = adversarial_params("vanilla")
 
     def build(self) -> None:

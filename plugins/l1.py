@@ -4,23 +4,23 @@
     Generator loss:     E_(a,b) || f_ab(a) - b ||_1
 """
 import torch
-import torch.nn.functional as F
 
 from benchbias import hookimpl
-from benchbias.translation import NetworkTranslator, optimise
+from benchbias.translation import NetworkTranslator, l1_loss, optimise
 
 
 class L1(NetworkTranslator):
     name = "l1"
     description = "paired; pixel-wise L1 only, no distribution matching (Cohen et al. 2018, Table 1)"
     paired = True
+    trains_together = True  # training_step works on one model or a stack (translation.py)
 
     def build(self) -> None:
         self.generator = self.new_generator()
         self.optimizer = self.adam(self.generator)
 
     def training_step(self, source, target, ctx) -> dict[str, torch.Tensor]:
-        loss = F.l1_loss(self.generator(source), target)
+        loss = l1_loss(self.generator(source), target)
         optimise(self.optimizer, loss)
         return {"l1": loss}
 

@@ -9,17 +9,17 @@ discriminator loss halved, discriminator step then generator step. The generator
 ResNet generator (the pix2pix code defaults to a U-Net).
 """
 import torch
-import torch.nn.functional as F
 
 from benchbias import hookimpl
 from benchbias.contract import Param
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, optimise
+from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, l1_loss, optimise
 
 
 class Pix2Pix(AdversarialTranslator):
     name = "pix2pix"
     description = "paired; conditional GAN on (source, image) pairs + 100 x L1"
     paired = True
+    trains_together = True  # training_step works on one model or a stack (translation.py)
     params = adversarial_params("vanilla", lambda_l1=Param(100.0, "weight of the L1 term", minimum=0.0))
 
     def build(self) -> None:
@@ -30,11 +30,11 @@ class Pix2Pix(AdversarialTranslator):
 
     def training_step(self, a, b, ctx) -> dict[str, torch.Tensor]:
         fake_b = self.generator(a)
-        d = self.discriminator_loss(self.disc, torch.cat([a, b], 1), torch.cat([a, fake_b], 1))
+        d = self.discriminator_loss(self.disc, torch.cat([a, b], -3), torch.cat([a, fake_b], -3))
         optimise(self.d_optimizer, d)
         with frozen(self.disc):
-            gan = self.adversarial_loss(self.disc, torch.cat([a, fake_b], 1))
-            l1 = F.l1_loss(fake_b, b)
+            gan = self.adversarial_loss(self.disc, torch.cat([a, fake_b], -3))
+            l1 = l1_loss(fake_b, b)
             g = gan + self.hparams["lambda_l1"] * l1
             optimise(self.g_optimizer, g)
         return {"g": g, "gan": gan, "l1": l1, "d": d}

@@ -34,7 +34,7 @@ def test_same_config_and_seed_give_identical_scores(tmp_path):
 
 def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypatch):
     calls = []
-    original = Run.compute_cell
+    original = Run.compute_program
 
     def crash_on_second(self, *args, **kwargs):
         calls.append(args)
@@ -42,7 +42,7 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Run, "compute_cell", crash_on_second)
+    monkeypatch.setattr(Run, "compute_program", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "out")
     cells = sorted((tmp_path / "out" / "cells" / "l1").glob("*.json"))
@@ -50,7 +50,7 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
     json.loads(cells[0].read_text())  # complete JSON
     assert not (tmp_path / "out" / "results.json").exists()
     assert not list((tmp_path / "out").rglob("*.tmp"))
-    monkeypatch.setattr(Run, "compute_cell", original)
+    monkeypatch.setattr(Run, "compute_program", original)
     results = run(tmp_path / "out")
     assert results["provenance"]["cells_reused"] == 1 and results["provenance"]["cells_run"] == 2
 
