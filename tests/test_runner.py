@@ -231,3 +231,28 @@ def test_out_of_range_output_is_recorded_and_an_edited_plugin_is_recomputed(tmp_
     other_threads = 2 if torch.get_num_threads() != 2 else 1
     assert go(other_threads)["provenance"]["cells_run"] == 3, "cells made with another thread count are not mixed in"
     assert edited["provenance"]["compute_settings"]["device"] == "cpu"
+
+
+def test_fractions_trained_together_are_stored_as_cells_and_a_lost_cell_retrains_its_program(tmp_path):
+    """training.models_per_program 2 over fractions 0, 0.5, 1: programs {0, 0.5} and {1}. Each cell
+    records how many models it trained with and carries it in its fingerprint; a rerun reuses every
+    cell; a lost cell retrains its whole program (the same numbers again) and replaces only itself."""
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["training"]["models_per_program"] = 2
+    together = parse_benchmark(raw, "x.yaml")
+    first = run(tmp_path / "a", together)
+    cells = {c["ratio"]: c for c in first["methods"]["l1"]["cells"]}
+    assert [cells[r].get("trained_together") for r in (0.0, 0.5, 1.0)] == [2, 2, None]
+    alone = run(tmp_path / "b")["methods"]["l1"]["cells"]
+    fingerprints = {c["ratio"]: c["fingerprint"] for c in alone}
+    assert fingerprints[1.0] == cells[1.0]["fingerprint"]  # trained alone either way
+    assert fingerprints[0.0] != cells[0.0]["fingerprint"] and fingerprints[0.5] != cells[0.5]["fingerprint"]
+
+    stored = tmp_path / "a" / "cells" / "l1"
+    kept_before = (stored / "r0.500-s0.json").stat().st_mtime_ns
+    (stored / "r0.000-s0.json").unlink()
+    again = run(tmp_path / "a", together)
+    assert again["provenance"]["cells_run"] == 1 and again["provenance"]["cells_reused"] == 2
+    assert (stored / "r0.500-s0.json").stat().st_mtime_ns == kept_before
+    untimed = lambda c: {k: v for k, v in c.items() if not k.endswith("_time_s")}
+    assert untimed(again["methods"]["l1"]["cells"][0]) == untimed(first["methods"]["l1"]["cells"][0])

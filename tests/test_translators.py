@@ -14,7 +14,7 @@ from torch import nn
 from benchbias.contract import PairedSlices, ParamError, TrainContext, UnpairedDomains
 from benchbias.networks import patch_discriminator
 from benchbias.plugins import load_registry
-from benchbias.translation import AdversarialTranslator, frozen
+from benchbias.translation import AdversarialTranslator, ModelStack, frozen
 
 METHODS = {"gan": False, "cyclegan": False, "condgan": True, "pix2pix": True, "l1": True}
 ADVERSARIAL = ["gan", "cyclegan", "condgan", "pix2pix"]
@@ -376,3 +376,58 @@ def test_generator_dropout_and_dropout_at_translation(registry):
     assert not torch.equal(first, second)
     torch.manual_seed(0)
     assert torch.equal(t.translate(source), first)  # still deterministic under the run's seed
+
+
+# ---- training models together ----------------------------------------------------------------
+
+
+def traced_fit(t, data, seed=0, steps=3):
+    """Fit one model, recording the losses of every step."""
+    curve = []
+    torch.manual_seed(seed)
+    t.fit(data, TrainContext(seed=seed, device=torch.device("cpu"), steps=steps, workdir=Path("unused"), log_every=1, on_step=lambda s, l: curve.append(l)))
+    return curve
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_models_trained_together_take_each_its_own_first_step(registry, name):
+    """Three fractions' models as one program: model i's first-step losses are those of model i
+    trained alone (to float rounding), each keeps its own loss curve, and each translates on its own."""
+    params = {"pool_size": 4} if name in ("cyclegan", "condgan") else {}
+    data = [data_for(translator(registry, name), *slices(seed=i)) for i in range(3)]
+    alone = [traced_fit(translator(registry, name, **params), d) for d in data]
+    curves = [[] for _ in data]
+    contexts = [
+        TrainContext(seed=0, device=torch.device("cpu"), steps=3, workdir=Path("unused"), log_every=1, on_step=lambda s, l, c=c: c.append(l))
+        for c in curves
+    ]
+    torch.manual_seed(0)
+    models = translator(registry, name, **params).fit_together(data, contexts)
+    assert len(models) == 3 and all(len(c) == 3 for c in curves)  # every model reports every step, the last included
+    for i in range(3):
+        assert curves[i][0].keys() == alone[i][0].keys()
+        for term, value in alone[i][0].items():
+            assert curves[i][0][term] == pytest.approx(value, rel=1e-5, abs=1e-6), (i, term)
+        assert curves[i][0] != curves[(i + 1) % 3][0]  # each its own data
+        out = models[i].translate(data[i].source[:4])
+        assert out.shape == (4, 1, 32, 32) and torch.isfinite(out).all()
+        assert all(not isinstance(net, ModelStack) for net in networks(models[i]).values())
+
+
+def test_a_model_stack_refuses_inputs_without_its_model_axis(registry):
+    stack = ModelStack(nn.Conv2d(1, 2, 3), 3)
+    assert stack(torch.zeros(3, 2, 1, 8, 8)).shape == (3, 2, 2, 6, 6)
+    with pytest.raises(ValueError, match="leading model axis of 3"):
+        stack(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(TypeError, match="buffers"):
+        ModelStack(nn.BatchNorm2d(2), 3)
+
+
+def test_a_plugin_that_does_not_opt_in_cannot_train_together(registry):
+    t = translator(registry, "l1")
+    type(t).trains_together = False
+    try:
+        with pytest.raises(TypeError, match="does not train models together"):
+            t.fit_together([data_for(t, *slices())], [context()])
+    finally:
+        type(t).trains_together = True
