@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate = board.add_parser("validate", help="validate leaderboard files; check that each .md matches its .json and the .png exists")
     validate.add_argument("files", nargs="*", type=Path, help="leaderboard JSON files (default: every one in the leaderboard folder)")
 
+    claims = sub.add_parser("claims", help="check the paper's Figure 2 claims on a results.json, run folder or leaderboard (exit 1 if one fails)")
+    claims.add_argument("path", type=Path, help="a results.json, a run folder or a leaderboard JSON file")
+
     compare = sub.add_parser("compare", help="per-fraction and summary differences between two results/leaderboard files")
     compare.add_argument("a", type=Path)
     compare.add_argument("b", type=Path)
@@ -188,7 +191,7 @@ def parse_params(items: list[str]) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchbias import leaderboard
+    from benchbias import leaderboard, paper_claims
     from benchbias.config import ConfigError, find_benchmark, load_benchmark, with_translators
     from benchbias.metrics import ScoreTable
     from benchbias.plugins import load_registry
@@ -235,6 +238,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if results.get("ranking_2"):
         print(f"\n{second_judge_sentence(results)}")
     print(f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
+    claims = paper_claims.run_lines(results)
+    if claims:
+        print("\n" + "\n".join(claims))
     if args.submit:
         path, done = leaderboard.submit(results, str(out / "results.json"), replace=args.replace)
         print(f"leaderboard {path} and {path.with_suffix('.md')}: {'; '.join(done)}")
@@ -242,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from benchbias import selftest
+    from benchbias import paper_claims, selftest
     from benchbias.config import find_benchmark, load_benchmark
     from benchbias.plugins import load_registry
     from benchbias.runner import Run, RunOptions
@@ -263,8 +269,14 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         print(verdict.line())
     missed = [v for v in verdicts if not v.passed]
     print(f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold: every canary caught" if not missed else f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold")
+    # A benchmark that carries the paper's claims must also reproduce its paper: with the three
+    # baselines in the run, a claim that fails fails the selftest too.
+    claims = paper_claims.run_lines(results)
+    if claims:
+        print("\n".join(claims))
+    unreproduced = "paper_claims" in results and results["paper_claims"]["holding"] < len(results["paper_claims"]["claims"])
     print(f"report: {out / 'report.html'}")
-    return 1 if missed else 0
+    return 1 if missed or unreproduced else 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -420,6 +432,12 @@ def cmd_leaderboard_validate(args: argparse.Namespace) -> int:
             raise InvalidFile(str(figure), "", f"is missing or not a PNG; run: benchbias leaderboard render {path}")
         print(f"{path}: valid, {len(board['entries'])} entries; {markdown.name} matches, {figure.name} present")
     return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    from benchbias.paper_claims import command
+
+    return command(args.path)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -594,7 +612,7 @@ def after_full_disk(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "plan": cmd_plan, "selftest": cmd_selftest, "plugins": cmd_plugins, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
+    handlers = {"run": cmd_run, "plan": cmd_plan, "selftest": cmd_selftest, "plugins": cmd_plugins, "claims": cmd_claims, "compare": cmd_compare, "check": cmd_check, "schema": cmd_schema}
     if args.command == "data":
         handler = {"synth": cmd_synth, "prepare": cmd_prepare}[args.data_command]
     elif args.command == "judge":

@@ -154,6 +154,9 @@ class Benchmark:
     # a segmentation judge (tumor areas added and removed) and a second classifier.
     segmenter: ModelConfig | None = None
     second_judge: ClassifierConfig | None = None
+    # Whether the paper's Figure 2 claims are checked on runs and leaderboards of this benchmark
+    # (benchbias.paper_claims). Not protocol; a benchmark that does not set it keeps its hashes.
+    paper_claims: bool = False
     source_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +167,8 @@ class Benchmark:
                 del data[optional]
         if data["models_per_program"] == 1:  # so that benchmarks that do not use it keep their hashes
             del data["models_per_program"]
+        if not data["paper_claims"]:  # added later: benchmarks that do not set it keep their hashes
+            del data["paper_claims"]
         for section, key, default in ADDED_LATER:
             if data[section][key] == default:  # so that benchmarks that do not use it keep their hashes
                 del data[section][key]
@@ -188,7 +193,7 @@ ADDED_LATER = (
     ("classifier", "image_size", None),
 )
 
-NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "models_per_program", "segmenter", "second_judge")
+NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "models_per_program", "segmenter", "second_judge", "paper_claims")
 
 
 def protocol_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -360,7 +365,7 @@ def _segmenter(r: _Reader, raw: Any) -> ModelConfig:
     return ModelConfig(SEGMENTER, SEGMENTER, dict(params), r.integer(raw["steps"], "segmenter.steps", 1))
 
 
-TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "segmenter", "second_judge", "methods", "seeds"}
+TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "segmenter", "second_judge", "methods", "seeds", "paper_claims"}
 
 
 def parse_benchmark(raw: Any, source: str) -> Benchmark:
@@ -455,6 +460,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         models_per_program=models_per_program,
         segmenter=_segmenter(r, raw["segmenter"]) if raw.get("segmenter") is not None else None,
         second_judge=_classifier(r, raw["second_judge"], "second_judge") if raw.get("second_judge") is not None else None,
+        paper_claims=r.boolean(raw.get("paper_claims", False), "paper_claims"),
         source_file=source,
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from benchbias import paper_claims
 from benchbias.config import ConfigError, find_benchmark, load_benchmark
 from benchbias.errors import BenchbiasError
 from benchbias.jsonio import dumps, write_atomically
@@ -225,6 +226,33 @@ FRACTION_SECTIONS = (  # (score, heading, what it is)
 )
 
 
+def claims_markdown(board: dict[str, Any]) -> list[str]:
+    """The "Paper claims" section: when the benchmark file carries the paper's claims and the board
+    has the three baselines, each claim with its seeds pooled and on each seed alone."""
+    section = paper_claims.section(board)
+    if section is None:
+        return []
+    claims = paper_claims.claims_in(section)
+    seeds = section["per_seed"]
+    rows = Rows(["claim", "verdict", "measured", *(f"seed {row['seed']}" for row in seeds)] if len(seeds) > 1 else ["claim", "verdict", "measured"])
+    for i, claim in enumerate(claims):
+        alone = [paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in seeds] if len(seeds) > 1 else []
+        rows.body.append([f"{claim.id}: {claim.statement}", claim.verdict, claim.measured, *alone])
+    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in section["methods"].items())
+    pooled = f"seeds {', '.join(map(str, section['seeds']))} pooled" if len(seeds) > 1 else f"seed {section['seeds'][0]}"
+    return [
+        "## Paper claims",
+        (
+            f"What Cohen, Luck & Honari read in their Figure 2, as four claims checked on the baselines ({stand_ins}), {pooled}: "
+            f"**{paper_claims.summary_line(claims)}**. The thresholds are benchbias's; `benchbias claims leaderboards/{board['benchmark']}.json` "
+            "prints the details."
+        ),
+        rows.markdown(),
+        "In the paper's words:",
+        "\n".join(f"- {c.id}: \"{c.paper}\"" for c in claims),
+    ]
+
+
 def render(board: dict[str, Any]) -> str:
     """The Markdown page of a leaderboard."""
     table = ScoreTable.from_json(board["score_table"])
@@ -239,6 +267,7 @@ def render(board: dict[str, Any]) -> str:
         f"Ranking: {board['ranking_rule']}. {SEEDS_NOTE}",
         ranked_rows(board).markdown(),
         f"![Tumor-called rates and pixel error against the target tumor fraction, one row per entry]({board['benchmark']}.png)",
+        *claims_markdown(board),
     ]
     more = more_rows([(e["method"], e["summary"]) for e in entries], table)
     if more is not None:

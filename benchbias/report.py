@@ -3,6 +3,8 @@
 
 * ``figure2.png``: the paper's Figure 2 (the judge's calls and the pixel error per target fraction);
 * ``figure3.png``: the paper's Figure 3 / S1 (two holdout slices translated at every fraction);
+* ``paper-claims.png``: the paper's Figure 2 claims (:mod:`benchbias.paper_claims`), when the benchmark
+  carries them and the run has the three baselines;
 * ``hallucination-<method>.png``: where each method adds or removes tumor (when the benchmark has a
   segmentation judge);
 * ``report.html``: self-contained (figures embedded as data URIs, inline CSS, no scripts): ranking,
@@ -18,7 +20,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchbias.figures import draw_figure2, draw_figure3, draw_hallucination_map, has_segmentations, modalities, render_png, training_kind
+from benchbias import paper_claims
+from benchbias.figures import (
+    draw_figure2,
+    draw_figure3,
+    draw_hallucination_map,
+    draw_paper_claims,
+    has_segmentations,
+    modalities,
+    render_png,
+    training_kind,
+)
 from benchbias.jsonio import dumps, read_json, replace_together
 from benchbias.metrics import ScoreTable
 from benchbias.summary import fmt
@@ -26,6 +38,7 @@ from benchbias.tables import MORE_NOTE, Rows, cell_rows, more_rows_of_results, r
 
 FIGURE2 = "figure2.png"
 FIGURE3 = "figure3.png"
+CLAIMS_FIGURE = "paper-claims.png"
 REPORT = "report.html"
 
 
@@ -51,6 +64,9 @@ def write_report(out_dir: Path, results: dict | None = None, with_results: bool 
     if results is None:
         results = read_json(out_dir / "results.json")
     figures = {FIGURE2: render_png(draw_figure2(results)), FIGURE3: render_png(draw_figure3(results, out_dir))}
+    claims = paper_claims.section(results)
+    if claims is not None:
+        figures[CLAIMS_FIGURE] = render_png(draw_paper_claims(paper_claims.claims_in(claims)))
     if has_segmentations(out_dir):
         for name in results["methods"]:
             figures[hallucination_map_file(name)] = render_png(draw_hallucination_map(results, out_dir, name))
@@ -234,6 +250,43 @@ def hallucination_html(results: dict, figures: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+CLAIMS_CAPTION = (
+    "The paper's four Figure 2 claims on the three baselines, seeds pooled. c1: CycleGAN's tumor-called rate on healthy "
+    "inputs against the target tumor fraction (dashed: the means of the two lowest and the two highest fractions); "
+    "c2: each baseline's composition sensitivity; c3: L1's rate on healthy inputs and the band it must stay in; "
+    "c4: L1's erasure, the ceiling it must stay under from r = 0.2 on, and the floor it must reach at r = 0."
+)
+
+
+def claim_rows(claims: list[paper_claims.ClaimResult]) -> Rows:
+    rows = Rows(["claim", "verdict", "measured", "in the paper's words"])
+    rows.body += [[f"{c.id}: {c.statement}", c.verdict, c.measured, c.paper] for c in claims]
+    return rows
+
+
+def claims_html(results: dict, figures: dict[str, bytes]) -> str:
+    """The paper's claims, when the benchmark carries them and the run has the three baselines."""
+    section = paper_claims.section(results)
+    if section is None:
+        return ""
+    claims = paper_claims.claims_in(section)
+    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in section["methods"].items())
+    per_seed = ""
+    if len(section["per_seed"]) > 1:
+        rows = Rows(["claim", *(f"seed {row['seed']}" for row in section["per_seed"])])
+        for i, claim in enumerate(claims):
+            rows.body.append([claim.id, *(paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in section["per_seed"])])
+        per_seed = f"<p>Each seed alone:</p>\n{rows.html()}"
+    return f"""<h2>Paper claims</h2>
+<p>What Cohen, Luck &amp; Honari read in their Figure 2, as four claims checked on this run's baselines ({esc(stand_ins)}), seeds pooled:
+<strong>{esc(paper_claims.summary_line(claims))}</strong>. The thresholds are benchbias's; <code>benchbias claims</code> prints the same for any
+results file or leaderboard.</p>
+{claim_rows(claims).html()}
+{per_seed}
+{figure_html(CLAIMS_FIGURE, figures[CLAIMS_FIGURE], "the paper's claims, one panel each", CLAIMS_CAPTION)}
+"""
+
+
 def report_html(results: dict, figures: dict[str, bytes]) -> str:
     bench = results["benchmark"]
     name = bench["name"]
@@ -258,6 +311,7 @@ says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Hona
 {ranked_rows_of_results(results).html()}
 <p><strong>Ranking rule:</strong> {esc(results.get("ranking_rule", "n/a"))}.</p>
 {second}
+{claims_html(results, figures)}
 {f"<h2>More scores over the sweep</h2><p>{esc(MORE_NOTE)}.</p>" + more.html() if more else ""}
 
 <h2>The judges</h2>

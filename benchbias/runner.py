@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchbias import __version__, executors, judge, judging, progress
+from benchbias import __version__, executors, judge, judging, paper_claims, progress
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
 from benchbias.contract import Evidence, Metric, PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slice_set import SliceSet
@@ -604,6 +604,9 @@ class Run:
                 "compute_settings": self.compute_settings(),
             },
         }
+        claims = paper_claims.section(results)  # when the benchmark carries the paper's claims and has the three baselines
+        if claims is not None:
+            results["paper_claims"] = claims
         results = json.loads(dumps(results))  # exactly what others will read back (tuples become lists)
         check_results(results, str(self.out / "results.json"))  # and that must be valid
         write_report(self.out, results, with_results=True)

@@ -141,6 +141,11 @@ DEFS: dict[str, Any] = {
     ),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
+    # The paper's Figure 2 claims (benchbias.paper_claims), when the benchmark carries them.
+    "claim": _object(
+        {"id": _TEXT, "statement": _TEXT, "paper": _TEXT, "holds": {"type": "boolean"}, "evaluated": {"type": "boolean"}, "figures": {"type": "object"}, "detail": _TEXT}
+    ),
+    "claims": {"type": "array", "items": {"$ref": "#/$defs/claim"}},
 }
 
 # The resolved benchmark embedded in results: checked here only as far as validation reads it.
@@ -175,6 +180,17 @@ RESULTS: dict[str, Any] = {
             "ranking": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_2": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_rule": {"type": "string"},
+            # Added after results/4 was published: optional, so files without it stay valid.
+            "paper_claims": _object(
+                {
+                    "paper": _TEXT,
+                    "methods": {"type": "object", "additionalProperties": _TEXT},
+                    "seeds": {"type": "array", "items": _COUNT},
+                    "holding": _COUNT,
+                    "claims": {"$ref": "#/$defs/claims"},
+                    "per_seed": {"type": "array", "items": _object({"seed": _COUNT, "claims": {"$ref": "#/$defs/claims"}})},
+                }
+            ),
             "provenance": _object(
                 {
                     "benchbias_version": _TEXT,
@@ -197,7 +213,7 @@ RESULTS: dict[str, Any] = {
                 optional=("executor", "cells_rescored"),
             ),
         },
-        optional=("extra_judges", "ranking_2"),
+        optional=("extra_judges", "ranking_2", "paper_claims"),
     ),
     "$defs": DEFS,
 }

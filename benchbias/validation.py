@@ -161,7 +161,35 @@ def check_results(data: Any, source: str) -> dict[str, Any]:
         expected = rank({name: m["summary"] for name, m in data["methods"].items()}, suffix)
         if [r["method"] for r in data[key]] != [r["method"] for r in expected]:
             raise InvalidFile(source, key, "does not follow the ranking rule applied to the summaries (edited by hand?)")
+    if "paper_claims" in data:
+        check_paper_claims(data, source)
     return data
+
+
+def _claim_record(section: dict[str, Any]) -> dict[str, Any]:
+    """What a paper_claims section must agree on with its recomputation: the numbers and verdicts
+    (its sentences may be worded otherwise by another benchbias)."""
+
+    def claims(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: c[k] for k in ("id", "holds", "evaluated", "figures")} for c in rows]
+
+    return {
+        "methods": section["methods"], "seeds": section["seeds"], "holding": section["holding"], "claims": claims(section["claims"]),
+        "per_seed": [{"seed": row["seed"], "claims": claims(row["claims"])} for row in section["per_seed"]],
+    }
+
+
+def check_paper_claims(data: dict[str, Any], source: str) -> None:
+    """The paper_claims section is what :func:`benchbias.paper_claims.section` computes from the cells."""
+    from benchbias.paper_claims import section
+
+    computed = section(data)
+    if computed is None:
+        raise InvalidFile(source, "paper_claims", "is present, but the benchmark does not carry the paper's claims or a baseline is missing (edited by hand?)")
+    found = _first_difference(_claim_record(data["paper_claims"]), _claim_record(computed), "paper_claims")
+    if found:
+        path, stored, value = found
+        raise InvalidFile(source, path, f"{stored!r} does not match {value!r} computed from the cells (edited by hand?)")
 
 
 def check_leaderboard(data: Any, source: str) -> dict[str, Any]:
