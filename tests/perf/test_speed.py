@@ -46,6 +46,36 @@ def test_training_step(benchmark, method, scale, tmp_path):
     benchmark.extra_info["threads"] = torch.get_num_threads()
 
 
+@pytest.mark.parametrize("models", [1, 6, 11])
+@pytest.mark.parametrize("method", ["l1", "condgan", "cyclegan"])
+def test_training_models_together(benchmark, method, models, tmp_path):
+    """Quick-scale training of ``models`` fractions' models as one program (fit_together; 1: fit
+    alone), 20 steps of batch 4 over 400 slices each, at one thread as a run's workers train. The
+    figure to compare is ``ms_per_model_step``: its ratio between 1 and 11 is the fused program's gain."""
+    from benchbias.contract import PairedSlices, UnpairedDomains
+
+    torch.set_num_threads(1)
+    cls = REGISTRY.get("translator", method).cls
+    params = {"filters": 8, "blocks": 2, "batch_size": 4, **({"disc_filters": 8} if "disc_filters" in cls.params else {})}
+    images = torch.rand(2, 400, 1, 32, 32) * 2 - 1
+    data = (PairedSlices if cls.paired else UnpairedDomains)(images[0], images[1])
+    steps = 20
+
+    def contexts():
+        return [TrainContext(seed=0, device=torch.device("cpu"), steps=steps, workdir=tmp_path) for _ in range(models)]
+
+    def train():
+        translator = cls(**params)
+        if models == 1:
+            translator.fit(data, contexts()[0])
+        else:
+            translator.fit_together([data] * models, contexts())
+
+    benchmark.pedantic(train, rounds=3, warmup_rounds=1)
+    benchmark.extra_info["ms_per_model_step"] = 1000 * benchmark.stats.stats.min / (steps * models)
+    benchmark.extra_info["threads"] = torch.get_num_threads()
+
+
 @pytest.mark.parametrize("method", ["l1", "cyclegan"])
 def test_holdout_translation_and_classification(benchmark, method, tmp_path):
     """Translate and classify a 200-slice holdout at quick scale."""
