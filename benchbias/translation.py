@@ -184,7 +184,8 @@ class NetworkTranslator(Translator):
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, schedule) for opt in self.optimizers]
         batch = self.hparams["batch_size"]
         sources = Batches([d.source for d in data], contexts, batch, self.device)
-        targets = sources if self.paired else Batches([d.target for d in data], contexts, batch, self.device)
+        # Paired: the targets of the very slices drawn (one index stream); unpaired: their own stream.
+        targets = Batches([d.target for d in data], contexts, batch, self.device, draws=not self.paired)
         for _ in lockstep([c.loop() for c in contexts]):
             source_index = sources.draw()
             target_index = source_index if self.paired else targets.draw()
@@ -228,8 +229,9 @@ class Batches:
     """Each model's seeded stream of index batches (:meth:`TrainContext.batches`) over its images,
     and the images of a draw: ``(N, C, H, W)`` for one model, ``(models, N, C, H, W)`` for several."""
 
-    def __init__(self, images: Sequence[torch.Tensor], contexts: Sequence[TrainContext], batch: int, device: torch.device) -> None:
-        self.streams = [c.batches(len(x), batch) for x, c in zip(images, contexts)]
+    def __init__(self, images: Sequence[torch.Tensor], contexts: Sequence[TrainContext], batch: int, device: torch.device, draws: bool = True) -> None:
+        # draws=False: indexed by another's draws (a paired method's targets by their sources').
+        self.streams = [c.batches(len(x), batch) for x, c in zip(images, contexts)] if draws else []
         self.device = device
         sizes = {len(x) for x in images}
         # Models whose image sets have one size share one stacked tensor, indexed in one operation.

@@ -431,3 +431,30 @@ def test_a_plugin_that_does_not_opt_in_cannot_train_together(registry):
             t.fit_together([data_for(t, *slices())], [context()])
     finally:
         type(t).trains_together = True
+
+
+@pytest.mark.parametrize("models", [1, 3])
+@pytest.mark.parametrize("name", list(METHODS))
+def test_each_step_sees_the_method_s_kind_of_batches(registry, name, models):
+    """Paired methods get the target slice of every source slice drawn; unpaired methods get target
+    slices drawn on their own. The data: target = -source, so a pair is recognisable."""
+    t = translator(registry, name)
+    seen = []
+    original = type(t).training_step
+
+    def spy(self, source, target, ctx):
+        seen.append((source.detach().clone(), target.detach().clone()))
+        return original(self, source, target, ctx)
+
+    t.training_step = spy.__get__(t)
+    source, _ = slices(n=12)
+    data = [data_for(t, source + i, -(source + i)) for i in range(models)]  # each model its own pairs
+    torch.manual_seed(0)
+    if models == 1:
+        t.fit(data[0], context(steps=4))
+    else:
+        t.fit_together(data, [context(steps=4) for _ in range(models)])
+    assert len(seen) == 4
+    for a, b in seen:
+        assert a.shape == b.shape == ((models,) if models > 1 else ()) + (2, 1, 32, 32)
+        assert torch.equal(b, -a) == t.paired
