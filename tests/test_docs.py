@@ -34,3 +34,47 @@ def test_reference_pages_match_the_code():
     assert {p.name for p in pages} == {p.name for p in (DOCS / "reference").glob("*.md")}, "a reference page is not generated, or not committed"
     diffs = generator.drift(pages)
     assert not diffs, "the reference drifted from the code: run `python docs/gen_reference.py` and commit docs/reference/\n" + "\n".join(diffs)
+
+
+def test_the_example_translator_trains_and_translates(tmp_path):
+    module = load_file(DOCS / "examples" / "unet_l1.py")
+    [cls] = registered(module, "register_translators")
+    from benchbias.contract import PairedSlices
+
+    translator = cls(batch_size=2, channels=4)
+    images = torch.rand(4, 1, 32, 32) * 2 - 1
+    translator.fit(PairedSlices(images, images.flip(-1)), module.TrainContext(seed=0, device=torch.device("cpu"), steps=2, workdir=tmp_path))
+    out = translator.translate(images)
+    assert out.shape == images.shape and out.abs().max() <= 1
+
+
+def test_the_example_metric_scores_every_slice():
+    module = load_file(DOCS / "examples" / "brightness_shift.py")
+    [cls] = registered(module, "register_metrics")
+    n = 3
+    real = torch.full((n, 1, 8, 8), 0.5)
+    evidence = module.Evidence(
+        source=real, translated=real + 0.1, real=real, tumor_mask=torch.zeros(n, 1, 8, 8, dtype=torch.bool),
+        source_is_tumor=np.zeros(n, dtype=bool), brain_fraction=np.ones(n), out_of_range=np.zeros(n),
+        p_tumor=np.zeros(n), p_tumor_real=np.zeros(n),
+    )
+    values = cls().compute(evidence)
+    assert set(values) == {s.name for s in cls.scores}
+    assert np.allclose(values["brightness_shift"], 0.1)
+
+
+def test_the_docs_site_builds_strictly(tmp_path):
+    for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"):
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install -e '.[test]')")
+    site = tmp_path / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(site)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (site / "index.html").is_file()
+    for page in ("cli", "benchmark-file", "results-schema", "leaderboard-schema", "scores", "plugin-api"):
+        assert (site / "reference" / page / "index.html").is_file(), page
+    api = (site / "reference" / "plugin-api" / "index.html").read_text(encoding="utf-8")
+    assert "NetworkTranslator" in api and "register_translators" in api, "mkdocstrings rendered no docstrings"
