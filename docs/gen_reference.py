@@ -21,8 +21,9 @@ import os
 import re
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # --------------------------------------------------------------------------------------------
 # The one place that knows where things live.
@@ -182,10 +183,10 @@ def cli_page() -> str:
     words = [parser.prog]
     lines = [
         "# Command line", HEADER,
-        "Every command and option of `benchbias`, generated from its argparse definition "
-        f"(`{PATHS['cli']}.build_parser()`). `benchbias COMMAND --help` prints the same.", "",
-        "Errors are one line naming the file, field or option, with exit code 2; `check`, `claims` and "
-        "`selftest` exit 1 when what they check does not hold.", "",
+        ("Every command and option of `benchbias`, generated from its argparse definition "
+        f"(`{PATHS['cli']}.build_parser()`). `benchbias COMMAND --help` prints the same."), "",
+        ("Errors are one line naming the file, field or option, with exit code 2; `check`, `claims` and "
+        "`selftest` exit 1 when what they check does not hold."), "",
         "| command | what it does |", "| --- | --- |",
     ]
     lines += [f"| [`benchbias {name}`](#{_anchor('benchbias ' + name)}) | {md_cell(h)} |" for name, h, _ in _subcommands(parser)]
@@ -414,12 +415,12 @@ def benchmark_page() -> str:
         raise RuntimeError(f"docs/gen_reference.py: MEANINGS is out of date: add {missing}, remove {stale}")
     lines = [
         "# Benchmark file", HEADER,
-        "Every key of a benchmark YAML file, generated from the parser and the config dataclasses "
+        ("Every key of a benchmark YAML file, generated from the parser and the config dataclasses "
         f"(`{PATHS['config']}`): the keys are those the parser accepts, the types those of the dataclass fields, and the "
         "defaults what the parser fills in when a key is left out. Unknown keys, wrong types and duplicate keys are refused "
-        "with one line naming the file and the key.", "",
-        "**Protocol** says whether a top-level key is covered by the protocol hash. Runs with the same protocol hash are "
-        "comparable and share a leaderboard; the other keys (methods, seeds, extra judges, ...) change without changing it.", "",
+        "with one line naming the file and the key."), "",
+        ("**Protocol** says whether a top-level key is covered by the protocol hash. Runs with the same protocol hash are "
+        "comparable and share a leaderboard; the other keys (methods, seeds, extra judges, ...) change without changing it."), "",
         "A worked example is in [Writing a benchmark](../guides/writing-a-benchmark.md).", "",
     ]
     for top in [k for k in keys if "." not in k]:
@@ -499,8 +500,8 @@ def _rows(node: dict, path: str) -> list[str]:
 def schema_page(kind: str, title: str, intro: str) -> str:
     schema = _schema(kind)
     lines = [f"# {title}", HEADER, intro, "",
-             f"Generated from `benchbias schema {kind}`, which prints the JSON Schema (draft 2020-12) every file is validated "
-             "against on read and write. Every number must be finite; *required* says whether an object must hold the key.", "",
+             (f"Generated from `benchbias schema {kind}`, which prints the JSON Schema (draft 2020-12) every file is validated "
+             "against on read and write. Every number must be finite; *required* says whether an object must hold the key."), "",
              f"Schema title: *{schema.get('title', '')}*.", "",
              "| key | type | required |", "| --- | --- | --- |", *_rows(schema, ""), ""]
     for name, node in schema.get("$defs", {}).items():
@@ -508,7 +509,7 @@ def schema_page(kind: str, title: str, intro: str) -> str:
         body = _rows(node, "") if node.get("properties") else []
         if node.get("type") == "array" and isinstance(node.get("items"), dict) and node["items"].get("properties"):
             body = _rows(node["items"], "[]")
-        lines += [f"Type: {_type(node) if '$ref' not in node else _type(node)}.", ""]
+        lines += [f"Type: {_type(node)}.", ""]
         extra = node.get("additionalProperties")
         if node.get("properties") and isinstance(extra, dict):
             lines += [f"Other keys: {_type(extra)}.", ""]
@@ -532,14 +533,14 @@ def scores_page() -> str:
     table = list(scores.default_table())
     lines = [
         "# Scores", HEADER,
-        "The built-in score table, generated from the code "
+        ("The built-in score table, generated from the code "
         f"(`{PATHS['scores']}.default_table()`). Every score is declared once, beside the code that computes it; a run writes "
         "the table it used into `results.json` (`score_table`), and summaries, `check`, every table and figure, and the "
-        "leaderboard read their columns from it. A [metric plugin](../guides/writing-a-metric.md) adds rows.", "",
-        "- **level**: `cell` scores have one value per method, target fraction and seed; `sweep` scores are derived over a whole "
-        "sweep. *Summarised* cell scores are also averaged over the sweep into the method's summary.",
-        "- **better**: which direction is an improvement; `check` fails a method whose score moves the other way by more than "
-        "the **tolerance** (in the score's own units; none: not checked).",
+        "leaderboard read their columns from it. A [metric plugin](../guides/writing-a-metric.md) adds rows."), "",
+        ("- **level**: `cell` scores have one value per method, target fraction and seed; `sweep` scores are derived over a whole "
+        "sweep. *Summarised* cell scores are also averaged over the sweep into the method's summary."),
+        ("- **better**: which direction is an improvement; `check` fails a method whose score moves the other way by more than "
+        "the **tolerance** (in the score's own units; none: not checked)."),
         "- **verdict**: a column of the ranking table.", "",
     ]
     verdict = [s for s in table if s.verdict]
@@ -570,8 +571,8 @@ def scores_page() -> str:
 def api_page() -> str:
     lines = [
         "# Plugin API", HEADER,
-        "What a translator, classifier, metric or data layout plugin builds on, rendered from the docstrings. "
-        "[Writing a translator](../guides/writing-a-translator.md) shows how the pieces fit together.", "",
+        ("What a translator, classifier, metric or data layout plugin builds on, rendered from the docstrings. "
+        "[Writing a translator](../guides/writing-a-translator.md) shows how the pieces fit together."), "",
     ]
     for title, module in API_MODULES:
         importlib.import_module(module)  # fail here, not in the site build, when a module moved
