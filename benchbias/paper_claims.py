@@ -7,7 +7,7 @@ becomes four claims on the baselines' cells (the thresholds are benchbias's, eac
 * c1: CycleGAN's tumor-called rate on healthy inputs rises with r;
 * c2: CycleGAN has the largest composition sensitivity of the three;
 * c3: L1's calls on healthy inputs stay flat;
-* c4: L1 erases tumors only when trained on 0% tumor.
+* c4: L1 errs on tumor inputs (pixel error) only when trained on 0% tumor.
 
 A benchmark carries the claims when its file says ``paper_claims: true``; a run or leaderboard of such
 a benchmark that has the three baselines (by plugin name) gets them in ``results.json``, the report,
@@ -46,10 +46,17 @@ C1_MIN_RISE = 0.4
 # appears the most consistent producing the least bias": on healthy inputs its tumor-called rate may
 # move by at most 10 points over the whole sweep.
 C3_MAX_SPREAD = 0.10
-# c4. "L1 loss ... produces high error only when the target distribution has 0% of tumors (during training) and
-# is asked to translate tumor samples". "High error" at r = 0: at least 30% of the tumor inputs lose
-# their tumor call ...
-C4_MIN_ERASURE_AT_ZERO = 0.3
+# c4. "L1 loss seem to suffer the least from target distribution matching and produces high error only when
+# the target distribution has 0% of tumors (during training) and is asked to translate tumor samples. This
+# case corresponds to 0% L1 on the bottom row." (Figure 2's caption, in its passage on the pixel error, the
+# figure's black line) and "it has error when it is trained on 0% tumor and the model is asked to translate
+# tumor samples at test time ... due to a mis-match between train and test distributions" (Section 3).
+# "High error" at r = 0: L1's pixel error on the tumor inputs is at least 1.2 times its largest at any r >=
+# 0.2 (a fraction's MAE moves by 2-3% between seeds, so 1.2 times is far beyond noise). Whether the judge
+# also loses the tumor call there is reported beside it (erasure at r = 0), not required: the paper's bars
+# show it, but a converged L1 on the synthetic data keeps most tumors recognisable while translating them
+# wrongly (docs/results/convergence.md) ...
+C4_MIN_ERROR_RATIO = 1.2
 # ... and "only" then: from r = 0.2 on, erasure stays within 15 points of erasure at r = 1 (where the
 # training target has the most tumors to learn from; 15 points allows for seed noise, not a trend).
 # r = 0.1 is left out: a target with a tenth of tumor slices is the transition from the failing case,
@@ -59,6 +66,7 @@ C4_MARGIN = 0.15
 
 HEALTHY_RATE = "tumor_called_healthy_inputs"
 ERASURE = "erasure"
+TUMOR_INPUT_ERROR = "mae_tumor_inputs"
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ CLAIMS = (
         ("l1",),
     ),
     Claim(
-        "c4", "L1 erases tumors only when trained on 0% tumor",
+        "c4", "L1 errs on tumor inputs only when trained on 0% tumor",
         "L1 loss ... produces high error only when the target distribution has 0% of tumors (during training) and is "
         "asked to translate tumor samples.",
         ("l1",),
@@ -223,23 +231,32 @@ def claim_c3(cells: Sequence[dict]) -> ClaimResult:
 def claim_c4(cells: Sequence[dict]) -> ClaimResult:
     claim = CLAIMS[3]
     ratios, erasure = _by_fraction(cells, ERASURE)
+    _, error = _by_fraction(cells, TUMOR_INPUT_ERROR)
     if 0.0 not in ratios or 1.0 not in ratios:
         return not_evaluated(claim, "needs the target fractions 0 and 1")
-    later = [(r, e) for r, e in zip(ratios, erasure) if _ge(r, C4_FROM_FRACTION)]
-    problem = _undefined([0.0] + [r for r, _ in later], [erasure[0]] + [e for _, e in later], "L1's erasure")
+    later = [i for i, r in enumerate(ratios) if _ge(r, C4_FROM_FRACTION)]
+    checked = [0, *later]
+    problem = _undefined([ratios[i] for i in checked], [erasure[i] for i in checked], "L1's erasure") or _undefined(
+        [ratios[i] for i in checked], [error[i] for i in checked], "L1's pixel error on tumor inputs"
+    )
     if problem:
         return not_evaluated(claim, problem)
-    at_zero, at_one = erasure[0], erasure[ratios.index(1.0)]
+    at_one = erasure[ratios.index(1.0)]
     ceiling = at_one + C4_MARGIN
-    worst_ratio, worst = max(later, key=lambda pair: pair[1])
+    worst = max(later, key=lambda i: erasure[i])
+    error_elsewhere = max(later, key=lambda i: error[i])
+    ratio = error[0] / error[error_elsewhere] if error[error_elsewhere] > 0 else float("inf")
     figures = {
-        "ratios": ratios, "erasure": erasure, "at_zero": at_zero, "at_one": at_one, "ceiling": ceiling, "from_fraction": C4_FROM_FRACTION,
-        "worst_from_fraction": worst, "worst_ratio": worst_ratio,
+        "ratios": ratios, "erasure": erasure, "error": error, "at_zero": erasure[0], "at_one": at_one, "ceiling": ceiling,
+        "from_fraction": C4_FROM_FRACTION, "worst_from_fraction": erasure[worst], "worst_ratio": ratios[worst],
+        "error_at_zero": error[0], "error_elsewhere": error[error_elsewhere], "error_ratio": ratio,
     }
-    holds = _ge(at_zero, C4_MIN_ERASURE_AT_ZERO) and _le(worst, ceiling)
+    holds = _ge(ratio, C4_MIN_ERROR_RATIO) and _le(erasure[worst], ceiling)
     measured = (
-        f"erasure at r = 0 {_cmp(at_zero, C4_MIN_ERASURE_AT_ZERO, True)}; at r >= {C4_FROM_FRACTION:g} at most {worst:.2f} (r = {worst_ratio:g}) "
-        f"{'<=' if _le(worst, ceiling) else '>'} {ceiling:.2f} (erasure at r = 1 {at_one:.2f} + {C4_MARGIN:g})"
+        f"pixel error on tumor inputs at r = 0 {error[0]:.4f} = {ratio:.2f}x its largest at r >= {C4_FROM_FRACTION:g} "
+        f"({error[error_elsewhere]:.4f}, r = {ratios[error_elsewhere]:g}; needs >= {C4_MIN_ERROR_RATIO:g}x); erasure at r >= {C4_FROM_FRACTION:g} "
+        f"at most {erasure[worst]:.2f} (r = {ratios[worst]:g}) {'<=' if _le(erasure[worst], ceiling) else '>'} {ceiling:.2f} "
+        f"(erasure at r = 1 {at_one:.2f} + {C4_MARGIN:g}); erasure at r = 0 {erasure[0]:.2f}"
     )
     return _result(claim, holds, figures, measured)
 

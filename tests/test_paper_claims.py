@@ -25,33 +25,39 @@ BOARD = REPO / "leaderboards" / "synthetic-quick.json"
 
 
 def small_table() -> ScoreTable:
-    """The score table of the committed board, cut to the scores the verdict is computed from (the
-    synthetic cells below have those and nothing else)."""
+    """The score table of the committed board, cut to the scores the verdict and the claims are computed
+    from (the synthetic cells below have those and nothing else)."""
     rows = read_json(BOARD)["score_table"]
-    return ScoreTable.from_json([row for row in rows if row["name"] in VERDICT_INPUTS or row["name"] in ("changed", "sensitivity")])
+    return ScoreTable.from_json([row for row in rows if row["name"] in VERDICT_INPUTS or row["name"] in ("changed", "sensitivity", "mae_tumor_inputs")])
 
 
 TABLE = small_table()
 
 
-def cell(ratio: float, seed: int, healthy: float, erasure: float) -> dict:
+def cell(ratio: float, seed: int, healthy: float, erasure: float, tumor_error: float = 0.04) -> dict:
     """A cell whose judge calls ``healthy`` of the healthy inputs tumor (all of them hallucinations)
-    and loses the tumor call on ``erasure`` of the tumor inputs."""
+    and loses the tumor call on ``erasure`` of the tumor inputs, with pixel error ``tumor_error`` on them."""
     tumor_inputs = 1.0 - erasure
     scores = {
         "tumor_called": (healthy + tumor_inputs) / 2, "tumor_called_healthy_inputs": healthy, "tumor_called_tumor_inputs": tumor_inputs,
-        "hallucination": healthy, "erasure": erasure, "flip_rate": (healthy + erasure) / 2, "mae": 0.05,
+        "hallucination": healthy, "erasure": erasure, "flip_rate": (healthy + erasure) / 2, "mae": 0.05, "mae_tumor_inputs": tumor_error,
     }
     return {"ratio": ratio, "seed": seed, "scores": scores}
 
 
-def cells(healthy, erasure, seed: int = 0, ratios=FRACTIONS) -> list[dict]:
-    """One seed's sweep: ``healthy`` and ``erasure`` are a number, a list (one value per fraction) or a function of r."""
+def cells(healthy, erasure, seed: int = 0, ratios=FRACTIONS, tumor_error=0.04) -> list[dict]:
+    """One seed's sweep: ``healthy``, ``erasure`` and ``tumor_error`` are a number, a list (one value per
+    fraction) or a function of r."""
 
     def at(values, i, r):
         return values(r) if callable(values) else (values[i] if isinstance(values, list) else values)
 
-    return [cell(r, seed, at(healthy, i, r), at(erasure, i, r)) for i, r in enumerate(ratios)]
+    return [cell(r, seed, at(healthy, i, r), at(erasure, i, r), at(tumor_error, i, r)) for i, r in enumerate(ratios)]
+
+
+def l1_error(r: float) -> float:
+    """The paper's L1: high pixel error on tumor inputs only when trained on healthy targets."""
+    return 0.06 if r == 0 else 0.04
 
 
 def paper_like(seeds=(0,), ratios=FRACTIONS) -> dict[str, list[dict]]:
@@ -60,7 +66,7 @@ def paper_like(seeds=(0,), ratios=FRACTIONS) -> dict[str, list[dict]]:
     return {
         "cyclegan": [c for s in seeds for c in cells(lambda r: 0.05 + 0.8 * r, 0.1, s, ratios)],
         "condgan": [c for s in seeds for c in cells(lambda r: 0.1 + 0.2 * r, 0.1, s, ratios)],
-        "l1": [c for s in seeds for c in cells(0.02, lambda r: 0.9 if r == 0 else 0.1, s, ratios)],
+        "l1": [c for s in seeds for c in cells(0.02, lambda r: 0.9 if r == 0 else 0.1, s, ratios, l1_error)],
     }
 
 
@@ -119,23 +125,27 @@ def test_c3_allows_a_tenth_and_no_more():
 
 
 @pytest.mark.parametrize(
-    "erasure, problem",
+    "erasure, tumor_error, problem",
     [
-        (lambda r: 0.9 if r < 0.4 else 0.1, "at most 0.90 (r = 0.2) > 0.25"),  # still erasing at 20% and 30%
-        (lambda r: 0.2 if r == 0 else 0.1, "erasure at r = 0 0.20 < 0.3"),  # no failure at 0% tumor
+        (lambda r: 0.9 if r < 0.4 else 0.1, l1_error, "at most 0.90 (r = 0.2) > 0.25"),  # still erasing at 20% and 30%
+        (lambda r: 0.9 if r == 0 else 0.1, lambda r: 0.046 if r == 0 else 0.04, "= 1.15x its largest"),  # no high error at 0% tumor
+        (lambda r: 0.9 if r == 0 else 0.1, lambda r: {0.0: 0.06, 0.6: 0.055}.get(r, 0.04), "(0.0550, r = 0.6"),  # high error elsewhere too
     ],
 )
-def test_c4_fails_when_l1_errs_beyond_0_percent_or_not_at_0(erasure, problem):
+def test_c4_fails_when_l1_errs_beyond_0_percent_or_not_at_0(erasure, tumor_error, problem):
     claims = paper_like()
-    claims["l1"] = cells(0.02, erasure)
+    claims["l1"] = cells(0.02, erasure, tumor_error=tumor_error)
     c4 = by_id(evaluate(claims, TABLE))["c4"]
     assert not c4.holds and problem in c4.detail, c4.detail
 
 
-def test_c4_ignores_10_percent():
+def test_c4_ignores_10_percent_and_reports_but_does_not_require_erasure_at_0():
     claims = paper_like()
-    claims["l1"] = cells(0.02, lambda r: {0.0: 0.9, 0.1: 0.7}.get(r, 0.1))
+    claims["l1"] = cells(0.02, lambda r: {0.0: 0.9, 0.1: 0.7}.get(r, 0.1), tumor_error=l1_error)
     assert by_id(evaluate(claims, TABLE))["c4"].holds
+    claims["l1"] = cells(0.02, 0.1, tumor_error=lambda r: {0.0: 0.06, 0.1: 0.07}.get(r, 0.04))  # tumors still called at 0%: wrong, but recognisable
+    c4 = by_id(evaluate(claims, TABLE))["c4"]
+    assert c4.holds and "erasure at r = 0 0.10" in c4.detail and c4.figures["error_ratio"] == pytest.approx(1.5)
 
 
 # ---- what cannot be evaluated --------------------------------------------------------------------
@@ -165,7 +175,9 @@ def test_a_sweep_without_0_and_1_cannot_check_c4():
 def test_each_seed_is_checked_alone_and_the_seeds_pooled():
     claims = paper_like(seeds=(0, 1))
     # Seed 1's L1 drifts on healthy inputs (0 to 0.2) and still erases at 20%: c3 and c4 fail on it alone.
-    claims["l1"] = cells(0.0, lambda r: 0.9 if r == 0 else 0.1, 0) + cells(lambda r: 0.2 * r, lambda r: {0.0: 0.9, 0.2: 0.5}.get(r, 0.1), 1)
+    claims["l1"] = cells(0.0, lambda r: 0.9 if r == 0 else 0.1, 0, tumor_error=l1_error) + cells(
+        lambda r: 0.2 * r, lambda r: {0.0: 0.9, 0.2: 0.5}.get(r, 0.1), 1, tumor_error=l1_error
+    )
     per_seed = evaluate_per_seed(claims, TABLE)
     assert sorted(per_seed) == [0, 1]
     assert all(c.holds for c in per_seed[0])
@@ -337,7 +349,7 @@ def test_a_leaderboard_of_a_benchmark_with_claims_shows_them(tmp_path):
     path, _ = leaderboard.submit(results, "results.json", folder=tmp_path)
     page = path.with_suffix(".md").read_text()
     assert "## Paper claims" in page and "**paper claims: 4 of 4 hold**" in page
-    assert "| c4: L1 erases tumors only when trained on 0% tumor | holds |" in page and "| seed 0 | seed 1 |" in page
+    assert "| c4: L1 errs on tumor inputs only when trained on 0% tumor | holds |" in page and "| seed 0 | seed 1 |" in page
     result = run_cli("claims", str(path))
     assert result.returncode == 0 and "leaderboard of synthetic-quick" in result.stdout, result.stdout + result.stderr
     assert run_cli("leaderboard", "validate", str(path)).returncode == 0
