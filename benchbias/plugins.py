@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Iterable
 import pluggy
 
 from benchbias import hookspecs
+from benchbias.code_identity import classes_sha256
 from benchbias.contract import Classifier, DatasetLayout, Metric, Translator
 from benchbias.errors import BenchbiasError
 
@@ -73,26 +73,18 @@ class Registered:
 
     @property
     def code_sha256(self) -> str:
-        """The class's code identity: the sha256 of every source file of its own classes (the class
-        and its bases outside benchbias's contract), so an edit to a plugin recomputes its cells."""
+        """The class's code identity: what the modules of its own classes (the class and its bases
+        outside benchbias's contract) compute, so a change to a plugin's code recomputes its cells."""
         return code_sha256(self.cls)
 
 
 def code_sha256(cls: type) -> str:
-    digest = hashlib.sha256()
-    files = []
-    for klass in cls.__mro__:
-        if klass.__module__.split(".")[0] in ("builtins", "abc", "typing") or klass.__module__ == "benchbias.contract":
-            continue
-        try:
-            path = inspect.getsourcefile(klass)
-        except TypeError:  # defined in a REPL or built in
-            path = None
-        if path and path not in files:
-            files.append(path)
-    for path in files:
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()
+    """The code identity (:mod:`benchbias.code_identity`) of the modules of ``cls`` and its bases,
+    benchbias's plugin contract and Python's own classes left out."""
+    from benchbias import contract
+
+    own = [k for k in cls.__mro__ if k.__module__.split(".")[0] not in ("builtins", "abc", "typing") and k.__module__ != contract.__name__]
+    return classes_sha256(own)
 
 
 @dataclass

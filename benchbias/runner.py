@@ -6,7 +6,6 @@ skipped on a rerun when its fingerprint matches; ``results.json`` is assembled f
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from benchbias import __version__, executors, judge, judging, paper_claims, progress
+from benchbias.code_identity import module_sha256, modules_sha256
 from benchbias.config import Benchmark, ConfigError, ModelConfig, stable_hash
 from benchbias.contract import Evidence, Metric, PairedSlices, ParamError, TrainContext, Translator, UnpairedDomains
 from benchbias.data.slice_set import SliceSet
@@ -42,14 +42,22 @@ from benchbias.validation import cell_problem, check_results
 TRANSLATE_BATCH = 64
 CELL_FORMAT = 4  # bump when what a cell trains or translates changes, so stored cells are recomputed
 SCORING_FORMAT = 2  # bump when what scoring a cell's translations records changes, so they are rescored
-# The shared training core every baseline builds on: a change to it recomputes their cells.
-# (What the runner itself computes per cell is versioned by CELL_FORMAT.)
-CORE_MODULES = ("contract.py", "protocol.py", "translation.py", "networks.py", "losses.py", "image_pool.py")
+# The shared training core every baseline builds on, by logical name: a change to what it computes
+# recomputes their cells. (What the runner itself computes per cell is versioned by CELL_FORMAT.)
+CORE_MODULES = {
+    "contract": "benchbias.contract",
+    "protocol": "benchbias.protocol",
+    "translation": "benchbias.translation",
+    "networks": "benchbias.networks",
+    "losses": "benchbias.losses",
+    "image_pool": "benchbias.image_pool",
+}
+# The metrics' code, whose change rescores stored translations.
+SCORING_MODULE = "benchbias.scores"
 
 
 def core_code_sha256() -> str:
-    folder = Path(__file__).parent
-    return stable_hash({name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in CORE_MODULES})
+    return modules_sha256(CORE_MODULES)
 
 
 INTENSITY_SCALES = {  # what the MAE's [0, 1] scale means, per slices.normalization
@@ -223,7 +231,7 @@ class Run:
         check_capacity(self.split.train, self.slices.is_tumor, self.bench.domains, unpaired=any_unpaired)
         self.protocol_key = stable_hash(
             {
-                "data": self.data.cache_key,  # these very prepared slices (paths, sizes and mtimes of the files)
+                "data": self.data.identity,  # these very prepared slices
                 "dataset": asdict(self.bench.dataset),
                 "slices": self.bench.to_dict()["slices"],  # options added later enter only when set
                 "split": asdict(self.bench.split),
@@ -324,7 +332,7 @@ class Run:
     def scoring_key(self, judge_sha256: dict[str, str]) -> str:
         """What a cell's scores depend on beyond its translations: the judges and the metrics' code. A
         change to it rescores stored translations on a rerun, without training again."""
-        core = hashlib.sha256((Path(__file__).parent / "scores.py").read_bytes()).hexdigest()
+        core = module_sha256(SCORING_MODULE)
         return stable_hash({"format": SCORING_FORMAT, "judges": judge_sha256, "scores": core, "plugins": self.metric_code, "network_max": self.network_max})
 
     def attach_judges(self, weights: dict[str, bytes]) -> None:

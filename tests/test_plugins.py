@@ -160,7 +160,9 @@ def test_code_identity_follows_the_plugin_source(tmp_path):
     path = write_plugin(tmp_path / "mine", "identity.py", "identity")
     before = load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256
     assert before == load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256
-    path.write_text(path.read_text() + "\n# a comment changes the code identity\n")
+    path.write_text("import os  # an import, a comment and a docstring change no code\n" + path.read_text() + '\n"""More words."""\n')
+    assert load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256 == before
+    path.write_text(path.read_text() + "\nEXTRA = 1\n")
     assert load_registry([tmp_path / "mine"]).get("translator", "identity").code_sha256 != before
     # A baseline's identity covers the shared core it inherits from, not only its own file.
     l1 = load_registry().get("translator", "l1")

@@ -246,8 +246,17 @@ def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
     for cache in ("one", "two"):
         monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / cache))
         data = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
-        identities.append((data.fingerprint, data.cache_key))
+        identities.append((data.fingerprint, data.cache_key, data.identity))
     assert identities[0][0] == identities[1][0] and identities[0][1] != identities[1][1]
+    # Cells depend on the recipe of generated data, not on where a machine keeps it.
+    assert identities[0][2] == identities[1][2] == identities[0][0]
+
+
+def test_the_cells_of_a_data_folder_depend_on_its_files_where_they_lie(tmp_path):
+    write_brats2018(tmp_path / "data", "A")
+    bench = load_benchmark(REPO / "benchmarks" / "synthetic-smoke.yaml")
+    data = prepare_dataset(bench.dataset, SliceConfig(image_size=24), REGISTRY, data_path=str(tmp_path / "data"), progress=False)
+    assert not data.generated and data.identity == data.cache_key
 
 
 def benchmark_file(tmp_path, data, **domains):
