@@ -17,10 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from benchbias import hookimpl
-from benchbias.contract import Case
-from benchbias.data import DataError
-from benchbias.data.layouts import ScanningLayout, canonical_modality, hidden, unknown_modality
+from benchbias.api import Case, DataError, ScanningLayout, canonical_modality, hidden, hookimpl, unknown_modality
 
 SUFFIXES = (".nii.gz", ".nii")
 

@@ -34,10 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbias import hookimpl
-from benchbias.contract import Case
-from benchbias.data import DataError
-from benchbias.data.layouts import LabelRules, ScanningLayout, check_labels, hidden, unknown_modality
+from benchbias.api import Case, DataError, LabelRules, ScanningLayout, check_labels, hidden, hookimpl, unknown_modality
 
 SUFFIXES = (".mha", ".mhd")
 TOKENS = {"flair": "flair", "t1": "t1", "t1ce": "t1c", "t2": "t2"}  # canonical -> MR_<token>

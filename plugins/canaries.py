@@ -23,9 +23,7 @@ from benchbias_plugins.l1 import L1
 from monai.networks.layers import GaussianFilter
 from scipy import ndimage
 
-from benchbias import hookimpl
-from benchbias.contract import Param, Translator
-from benchbias.translation import GENERATOR_PARAMS
+from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl
 
 BACKGROUND = -0.9  # network scale: pixels at or below this are outside the brain
 # Intensity of each ring of a painted lesion, relative to the brain's bright tissue (synthetic T1:

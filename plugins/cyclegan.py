@@ -11,9 +11,7 @@ the discriminator step on the same (detached) fakes.
 """
 import torch
 
-from benchbias import hookimpl
-from benchbias.contract import Param
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, l1_loss, optimise
+from benchbias.api import AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
 
 
 class CycleGAN(AdversarialTranslator):

@@ -9,8 +9,7 @@ option), discriminator loss halved, generator step then discriminator step as in
 """
 import torch
 
-from benchbias import hookimpl
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, optimise
+from benchbias.api import AdversarialTranslator, adversarial_params, frozen, hookimpl, optimise
 
 
 class GAN(AdversarialTranslator):

@@ -10,10 +10,7 @@ The notebook's own CNN (``train_classifier.ipynb``) is ``channels: 64, growth: 0
 import torch
 import torch.nn.functional as F
 
-from benchbias import hookimpl
-from benchbias.contract import Classifier, Param
-from benchbias.networks import impartial_cnn
-from benchbias.robustness import IntensityAugmentation
+from benchbias.api import Classifier, IntensityAugmentation, Param, hookimpl, impartial_cnn
 
 
 def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

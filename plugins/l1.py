@@ -5,8 +5,7 @@
 """
 import torch
 
-from benchbias import hookimpl
-from benchbias.translation import NetworkTranslator, l1_loss, optimise
+from benchbias.api import NetworkTranslator, hookimpl, l1_loss, optimise
 
 
 class L1(NetworkTranslator):

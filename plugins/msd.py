@@ -21,10 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbias import hookimpl
-from benchbias.contract import Case
-from benchbias.data import DataError
-from benchbias.data.layouts import LabelRules, ScanningLayout, canonical_modality, check_labels, hidden, normalise_name
+from benchbias.api import Case, DataError, LabelRules, ScanningLayout, canonical_modality, check_labels, hidden, hookimpl, normalise_name
 
 TASK01_LABELS = frozenset({0, 1, 2, 3})
 

@@ -9,7 +9,7 @@ happens to be the judge.
 
 Trained as ``impartial-cnn`` is: balanced batches (half tumor), cross-entropy, random flips and, by
 default, the benchmark's random intensity, contrast, blur and noise perturbations
-(:class:`benchbias.robustness.IntensityAugmentation`), so that a global drift of a translation's
+(:class:`benchbias.judges.robustness.IntensityAugmentation`), so that a global drift of a translation's
 brightness or sharpness is not read as a tumor. AdamW with a cosine learning-rate decay to zero over
 the step budget, so the stored weights are the end of a settled run rather than of a noisy one.
 
@@ -21,9 +21,7 @@ import difflib
 import torch
 import torch.nn.functional as F
 
-from benchbias import hookimpl
-from benchbias.contract import Classifier, Param, ParamError
-from benchbias.robustness import IntensityAugmentation
+from benchbias.api import Classifier, IntensityAugmentation, Param, ParamError, hookimpl
 
 # Shown when a model name is unknown: small backbones that train on 32x32 slices on a CPU.
 SUGGESTED_MODELS = ("resnet10t", "resnet18", "regnetx_002", "mobilenetv3_small_100", "efficientnet_b0")
@@ -151,7 +149,7 @@ class TimmCNN(Classifier):
 
     def load_state_dict(self, state) -> None:
         """Rebuild the network on the CPU (where a stored judge is used) and load ``state``; float16
-        tensors (as :func:`benchbias.judge.store` writes them) are cast to the network's float32."""
+        tensors (as :func:`benchbias.judges.pinned.store` writes them) are cast to the network's float32."""
         self.device = torch.device("cpu")
         self._build()
         self.network.load_state_dict(dict(state))

@@ -20,12 +20,12 @@ def core_scores(translated, real, tumor_mask, source_is_tumor, p_translated, p_r
     """The judge's and the pixel-error scores of one cell, computed by benchbias's own metrics."""
     import numpy as np
 
-    from benchbias.contract import Evidence
-    from benchbias.scores import JudgeCalls, PixelError, score_cell
+    from benchbias.foundation.contract import Evidence
+    from benchbias.scoring.metrics import JudgeCalls, PixelDifference, score_cell
 
     n = len(source_is_tumor)
     evidence = Evidence(
         source=real, translated=translated, real=real, tumor_mask=tumor_mask, source_is_tumor=np.asarray(source_is_tumor),
         brain_fraction=np.ones(n), out_of_range=np.full(n, out_of_range), p_tumor=np.asarray(p_translated), p_tumor_real=np.asarray(p_real),
     )
-    return score_cell([JudgeCalls(), PixelError()], evidence)[0]
+    return score_cell([JudgeCalls(), PixelDifference()], evidence)[0]

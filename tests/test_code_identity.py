@@ -2,7 +2,7 @@
 renaming a module's own definitions keeps them; any change to the computation changes them."""
 import pytest
 
-from benchbias.code_identity import classes_sha256, modules_sha256, source_sha256
+from benchbias.foundation.code_identity import classes_sha256, modules_sha256, source_sha256
 
 MODULE = '''
 """A module."""

@@ -13,12 +13,13 @@ import yaml
 from support import REPO, run_cli
 
 from benchbias.cli import main
-from benchbias.executors import CellJob, LongestFirst, default_jobs, ray_resources
+from benchbias.run.cells import CellJob
+from benchbias.run.executors import default_jobs, LongestFirst, ray_resources
 
 NAN_TRANSLATOR = '''
 import torch
 import benchbias
-from benchbias.contract import Translator
+from benchbias.api import Translator
 
 
 class Diverges(Translator):

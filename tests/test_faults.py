@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from support import REPO
 
-from benchbias import jsonio
+from benchbias.foundation import jsonio
 from benchbias.cli import main
-from benchbias.jsonio import read_json
+from benchbias.foundation.jsonio import read_json
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
 
@@ -177,7 +177,7 @@ def test_garbage_run_examples_and_results_are_rewritten(finished_run, tmp_path, 
 
 
 def test_report_of_unreadable_examples_draws_gaps_with_a_warning(finished_run, tmp_path, capsys):
-    from benchbias.report import write_report
+    from benchbias.report.html import write_report
 
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
@@ -356,14 +356,14 @@ SMOKE_DOCUMENT = __import__("yaml").safe_load(SMOKE.read_text())
 @fuzz_settings(120)
 @given(content=st.one_of(mutated_bytes(SMOKE.read_bytes()), mutated_document(SMOKE_DOCUMENT).map(lambda d: __import__("yaml").safe_dump(d).encode())))
 def test_fuzz_mutated_benchmark_files_give_one_line_or_a_valid_run(tmp_path_factory, capsys, monkeypatch, content):
-    from benchbias.config import load_benchmark
-    from benchbias.errors import BenchbiasError
-    from benchbias.runner import Run
+    from benchbias.foundation.benchmark_files import load_benchmark
+    from benchbias.foundation.errors import BenchbiasError
+    from benchbias.run import runner
 
-    def stop(self):
+    def stop(*args, **kwargs):
         raise ReachedData
 
-    monkeypatch.setattr(Run, "prepare", stop)
+    monkeypatch.setattr(runner, "read_data", stop)
     path = tmp_path_factory.mktemp("fuzz") / "bench.yaml"
     path.write_bytes(content)
     try:
@@ -385,7 +385,7 @@ def finished_results(finished_run):
 @fuzz_settings(80)
 @given(data=st.data())
 def test_fuzz_mutated_results_files_give_one_line_or_a_verdict(finished_results, tmp_path_factory, capsys, data):
-    from benchbias.validation import InvalidFile, load_results
+    from benchbias.records.validation import InvalidFile, load_results
 
     content = finished_results.read_bytes()
     mutated = data.draw(

@@ -7,12 +7,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.config import SliceConfig
+from benchbias.foundation.config import SliceConfig
 from benchbias.data import DataError
 from benchbias.data.cases import load_case_slices
-from benchbias.data.slice_cache import prepare
+from benchbias.data.slice_cache import prepare_slices
 from benchbias.data.sources import detect_layout
-from benchbias.plugins import load_registry
+from benchbias.foundation.registry import load_registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SWIG types inside itk
 
@@ -333,7 +333,7 @@ def test_normalisations(tmp_path):
     per_volume = [load_case_slices(c, lay, "flair", "t1", options) for c in lay.cases(tmp_path, ("flair", "t1"))]
     assert [p.source.max() for p in per_volume] == [pytest.approx(1.0), pytest.approx(1.0)]
     np.testing.assert_allclose(per_volume[0].source, per_volume[1].source, atol=1e-6)  # same anatomy, 4x the gain
-    prepared = prepare(tmp_path, lay, "flair", "t1", SliceConfig(image_size=24, normalization="dataset_max"), progress=False)
+    prepared = prepare_slices(tmp_path, lay, "flair", "t1", SliceConfig(image_size=24, normalization="dataset_max"), progress=False)
     s = prepared.slices
     a, b = s.case_id == "A", s.case_id == "B"
     assert s.source[b].max() == pytest.approx(1.0) and s.source[a].max() == pytest.approx(0.25)

@@ -8,12 +8,12 @@ import pytest
 from jsonschema import Draft202012Validator
 from support import run_cli
 
-from benchbias.config import protocol_of, stable_hash
-from benchbias.jsonio import read_json, write_atomically
-from benchbias.metrics import ScoreTable
-from benchbias.schemas import SCHEMAS
-from benchbias.summary import method_summary, per_fraction, rank
-from benchbias.validation import InvalidFile, load_leaderboard, load_results
+from benchbias.foundation.config import protocol_of, stable_hash
+from benchbias.foundation.jsonio import read_json, write_atomically
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.records.schemas import SCHEMAS
+from benchbias.scoring.summary import method_summary, per_fraction, rank
+from benchbias.records.validation import InvalidFile, load_leaderboard, load_results
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +302,7 @@ def test_a_failure_mid_write_leaves_the_old_file(tmp_path):
 
 
 def test_submit_failing_before_the_rename_leaves_both_files(tmp_path, results, monkeypatch):
-    from benchbias import leaderboard
+    from benchbias.leaderboard import board as leaderboard
 
     folder = tmp_path / "boards"
     leaderboard.submit(load_results(write(tmp_path, results)), folder=folder)
@@ -404,12 +404,14 @@ def summary_of(maes_by_seed, first_seed=0):
         for seed, mae in enumerate(maes_by_seed, start=first_seed)
         for r in (0.0, 0.5, 1.0)
     ]
-    return method_summary(cells)
+    from benchbias.scoring.builtin import default_table
+
+    return method_summary(cells, default_table())
 
 
 def test_check_allows_the_reference_seed_spread_but_not_more():
-    from benchbias.compare import Scored, check, parse_tolerances
-    from benchbias.summary import default_table
+    from benchbias.leaderboard.compare import Scored, check, parse_tolerances
+    from benchbias.scoring.builtin import default_table
 
     def scored(summary):
         return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": summary}]}, default_table())

@@ -9,18 +9,17 @@ import pytest
 import torch
 from support import run_cli
 
-from benchbias.compare import Scored, check, parse_tolerances
-from benchbias.contract import Evidence
-from benchbias.metrics import Score, ScoreTable
-from benchbias.scores import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
-from benchbias.summary import default_table, method_summary
+from benchbias.leaderboard.compare import Scored, check, parse_tolerances
+from benchbias.foundation.contract import Evidence
+from benchbias.foundation.scoretable import Score, ScoreTable
+from benchbias.scoring.metrics import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
+from benchbias.scoring.builtin import default_table
+from benchbias.scoring.summary import method_summary
 
 PLUGIN = textwrap.dedent(
     '''
     """A third party's metric: how much brighter a translation is than its real target, on average."""
-    from benchbias import hookimpl
-    from benchbias.contract import Metric
-    from benchbias.metrics import Score
+    from benchbias.api import Metric, Score, hookimpl
 
 
     class BrightnessShift(Metric):
@@ -179,8 +178,8 @@ OLD_CELL_SCORES = ("n_holdout", "n_healthy_inputs", "n_tumor_inputs", "tumor_cal
 def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_path):
     """A leaderboard written by the previous benchbias (schema /2): no score table, sweep means named
     mean_flip_rate and mean_mae, per-fraction rows of 11 scores."""
-    from benchbias.jsonio import dumps
-    from benchbias.validation import InvalidFile, load_leaderboard
+    from benchbias.foundation.jsonio import dumps
+    from benchbias.records.validation import InvalidFile, load_leaderboard
 
     current = json.loads((Path(__file__).resolve().parents[1] / "leaderboards" / "synthetic-quick.json").read_text())
     kept = ("tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs", "hallucination", "erasure", "added", "removed", "flip_rate",
@@ -220,7 +219,7 @@ def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_p
 def test_a_re_derived_tolerance_keeps_older_files_comparable():
     from dataclasses import replace
 
-    from benchbias.summary import default_table
+    from benchbias.scoring.builtin import default_table
 
     old = ScoreTable(replace(s, tolerance=0.05) if s.name == "changed" else s for s in default_table())
     merged = old.merged(default_table())

@@ -1,4 +1,4 @@
-"""The paper's Figure 2 claims (benchbias.paper_claims): each claim holding and failing on synthetic
+"""The paper's Figure 2 claims (benchbias.scoring.claims): each claim holding and failing on synthetic
 cells, claims that cannot be evaluated, per-seed evaluation, the benchmark flag, results files,
 the report, leaderboard pages and ``benchbias claims`` through the CLI; then a real smoke run of a
 benchmark that carries the claims."""
@@ -10,15 +10,17 @@ import pytest
 import yaml
 from support import REPO, run_cli
 
-from benchbias import leaderboard, paper_claims
-from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
-from benchbias.jsonio import read_json
-from benchbias.metrics import ScoreTable
-from benchbias.paper_claims import evaluate, evaluate_per_seed
-from benchbias.report import write_report
-from benchbias.schemas import RESULTS_SCHEMA
-from benchbias.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
-from benchbias.validation import InvalidFile, check_results
+from benchbias.leaderboard import board as leaderboard
+from benchbias.scoring import claims as paper_claims
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError
+from benchbias.foundation.jsonio import read_json
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.scoring.claims import evaluate, evaluate_per_seed
+from benchbias.report.html import write_report
+from benchbias.records.schemas import RESULTS_SCHEMA
+from benchbias.scoring.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
+from benchbias.records.validation import InvalidFile, check_results
 
 FRACTIONS = [round(0.1 * i, 1) for i in range(11)]
 BOARD = REPO / "leaderboards" / "synthetic-quick.json"

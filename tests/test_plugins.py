@@ -5,12 +5,11 @@ import pytest
 from support import run_cli
 
 import benchbias
-from benchbias.contract import Param, ParamError, resolve_params
-from benchbias.plugins import PluginError, load_registry
+from benchbias.foundation.contract import Param, ParamError, resolve_params
+from benchbias.foundation.registry import PluginError, load_registry
 
 PLUGIN_SOURCE = '''
-from benchbias import hookimpl
-from benchbias.contract import Translator
+from benchbias.api import Translator, hookimpl
 
 
 class {cls}(Translator):

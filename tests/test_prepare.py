@@ -13,13 +13,14 @@ from support import REPO, run_cli
 from test_layouts import SHAPE, save_nifti, volumes, write_brats2013, write_brats2018
 
 from benchbias.cli import main
-from benchbias.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig, load_benchmark
+from benchbias.foundation.benchmark_files import load_benchmark
+from benchbias.foundation.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig
 from benchbias.data import DataError
-from benchbias.data.slice_cache import cache_meta, prepare
+from benchbias.data.slice_cache import cache_meta, prepare_slices
 from benchbias.data.slice_set import SliceSet
-from benchbias.data.sources import prepare_dataset
-from benchbias.plugins import load_registry
-from benchbias.protocol import ProtocolError, split_subjects
+from benchbias.data.sources import benchmark_data
+from benchbias.foundation.registry import load_registry
+from benchbias.data.protocol import ProtocolError, split_subjects
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SWIG types inside itk
 
@@ -162,9 +163,9 @@ def test_skip_bad_goes_on_lists_every_skip_and_records_them(tmp_path, capsys, mo
     # without --skip-bad, the cache that recorded the skips is reused rather than failing
     code, out, err = prepare_cli(capsys, tmp_path / "data", "--out", cache)
     assert code == 0 and "(reused, " in out and "7 skipped" in out
-    # and so does `benchbias run` (prepare_dataset), noting the skips in one line
+    # and so does `benchbias run` (benchmark_data), noting the skips in one line
     monkeypatch.setenv("BENCHBIAS_CACHE", str(cache))
-    data = prepare_dataset(DatasetConfig(path=str(tmp_path / "data"), layout="brats2018"), SliceConfig(), REGISTRY, progress=False)
+    data = benchmark_data(DatasetConfig(path=str(tmp_path / "data"), layout="brats2018"), SliceConfig(), REGISTRY, progress=False)
     assert len(data.slices) == 12 and [case for case, _ in data.skipped] == sorted(expected)
     note = capsys.readouterr().err.strip().splitlines()
     assert len(note) == 1 and note[0].startswith("benchbias: note: 7 case(s) were skipped when these slices were prepared: Z0; Z1;")
@@ -187,14 +188,14 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     write_brats2018(data, "B")
     layout = REGISTRY.get("dataset", "brats2018").cls()
     options = SliceConfig(image_size=24)
-    first = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    first = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert first.status == "built" and first.summary == {"cases": 2, "skipped": 0, "slices": 12, "tumor": 6, "healthy": 6}
 
     import benchbias.data.slice_cache as slices_module
 
     real_read = slices_module.read_case
     monkeypatch.setattr(slices_module, "read_case", lambda *a, **k: pytest.fail("a matching cache must not be re-read"))
-    again = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    again = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert again.status == "reused" and again.cache_key == first.cache_key
     np.testing.assert_array_equal(again.slices.source, first.slices.source)
     monkeypatch.setattr(slices_module, "read_case", real_read)
@@ -202,19 +203,19 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     seg = data / "B" / "B_seg.nii.gz"
     stat = seg.stat()
     os.utime(seg, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # touched: same bytes, new mtime
-    touched = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    touched = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert touched.status == "rebuilt" and touched.cache_key != first.cache_key
     assert sorted(p.name for p in cache.glob("*.npz")) == [f"slices-{touched.cache_key[:16]}.npz"]  # the stale one is gone
 
     save_nifti(np.zeros(SHAPE, np.uint8), seg)  # modified: B has no tumor any more
-    modified = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    modified = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert modified.status == "rebuilt" and modified.summary["tumor"] == 3
 
-    other = prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False)
+    other = prepare_slices(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False)
     assert other.status == "built" and len(list(cache.glob("*.npz"))) == 2  # other options: another cache, both kept
 
     (cache / f"slices-{other.cache_key[:16]}.npz").write_bytes(b"PK\x03\x04 truncated")
-    assert prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False).status == "rebuilt"
+    assert prepare_slices(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False).status == "rebuilt"
 
 
 def test_dataset_fingerprint_is_the_same_for_a_copy_elsewhere_and_changes_with_the_data(tmp_path):
@@ -228,16 +229,16 @@ def test_dataset_fingerprint_is_the_same_for_a_copy_elsewhere_and_changes_with_t
     write_brats2018(here, "A")
     write_brats2018(here, "B")
     there = shutil.copytree(here, tmp_path / "elsewhere" / "copy")  # new paths and mtimes
-    a = prepare(here, layout, "flair", "t1", options, tmp_path / "cache-a", progress=False)
-    b = prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False)
+    a = prepare_slices(here, layout, "flair", "t1", options, tmp_path / "cache-a", progress=False)
+    b = prepare_slices(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False)
     assert a.cache_key != b.cache_key, "the cache key is local"
     assert a.fingerprint == b.fingerprint, "the fingerprint is not"
-    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint == a.fingerprint  # reused cache
-    assert prepare(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).fingerprint != a.fingerprint
+    assert prepare_slices(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint == a.fingerprint  # reused cache
+    assert prepare_slices(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).fingerprint != a.fingerprint
     save_nifti(np.zeros(SHAPE, np.uint8), there / "B" / "B_seg.nii.gz")  # B has no tumor any more
-    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint != a.fingerprint
+    assert prepare_slices(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint != a.fingerprint
     shutil.rmtree(there / "B")
-    assert prepare(there, layout, "flair", "t1", options, None, progress=False).fingerprint != a.fingerprint
+    assert prepare_slices(there, layout, "flair", "t1", options, None, progress=False).fingerprint != a.fingerprint
 
 
 def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
@@ -245,7 +246,7 @@ def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
     identities = []
     for cache in ("one", "two"):
         monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / cache))
-        data = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
+        data = benchmark_data(bench.dataset, bench.slices, REGISTRY, progress=False)
         identities.append((data.fingerprint, data.cache_key, data.identity))
     assert identities[0][0] == identities[1][0] and identities[0][1] != identities[1][1]
     # Cells depend on the recipe of generated data, not on where a machine keeps it.
@@ -255,7 +256,7 @@ def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
 def test_the_cells_of_a_data_folder_depend_on_its_files_where_they_lie(tmp_path):
     write_brats2018(tmp_path / "data", "A")
     bench = load_benchmark(REPO / "benchmarks" / "synthetic-smoke.yaml")
-    data = prepare_dataset(bench.dataset, SliceConfig(image_size=24), REGISTRY, data_path=str(tmp_path / "data"), progress=False)
+    data = benchmark_data(bench.dataset, SliceConfig(image_size=24), REGISTRY, data_path=str(tmp_path / "data"), progress=False)
     assert not data.generated and data.identity == data.cache_key
 
 
@@ -285,7 +286,7 @@ def test_run_reuses_what_data_prepare_wrote(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(slices_module, "read_case", lambda *a, **k: pytest.fail("benchbias run must reuse the prepared slices"))
     bench = load_benchmark(bench_path)
-    prepared = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
+    prepared = benchmark_data(bench.dataset, bench.slices, REGISTRY, progress=False)
     assert len(prepared.slices) == 18 and prepared.layout == "brats2018"
 
 
@@ -336,7 +337,7 @@ def test_every_case_bad_is_an_error_even_with_skip_bad(tmp_path):
     missing_modality(tmp_path)
     layout = REGISTRY.get("dataset", "brats2018").cls()
     with pytest.raises(DataError, match=r"every case is unusable \(1 skipped; first: case Z: missing file"):
-        prepare(tmp_path, layout, "flair", "t1", SliceConfig(image_size=24), progress=False, skip_bad=True)
+        prepare_slices(tmp_path, layout, "flair", "t1", SliceConfig(image_size=24), progress=False, skip_bad=True)
 
 
 def test_gzip_helper_sanity(tmp_path):

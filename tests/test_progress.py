@@ -3,7 +3,7 @@ import io
 
 from support import run_cli
 
-from benchbias import progress
+from benchbias.run import progress
 
 
 def test_steps_write_lines_to_a_pipe_and_cells_give_an_overall_eta(monkeypatch):

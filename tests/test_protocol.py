@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from benchbias.config import DomainConfig, SplitConfig
+from benchbias.foundation.config import DomainConfig, SplitConfig
 from benchbias.data.slice_set import SliceSet
-from benchbias.protocol import (
+from benchbias.data.protocol import (
     ProtocolError,
     check_capacity,
     paired_domains,
@@ -115,7 +115,7 @@ def test_overlapping_target_reuses_source_slices_where_disjoint_domains_cannot_b
 def test_capacity_check_and_plan_agree_on_every_protocol():
     """One arithmetic (protocol.fraction_needs) behind both: whatever the counts and options, the run's
     capacity check fails exactly when the plan marks some fraction infeasible."""
-    from benchbias.plan import fraction_plans
+    from benchbias.run.plan import fraction_plans
 
     rng = np.random.default_rng(0)
     for _ in range(400):

@@ -14,12 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
-from benchbias.config import find_benchmark, load_benchmark
-from benchbias.figures import mean_score_by_fraction
-from benchbias.plugins import load_registry
-from benchbias.report import write_report
-from benchbias.runner import Run, RunOptions
-from benchbias.tables import Rows
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+from benchbias.report.figures import mean_score_by_fraction
+from benchbias.foundation.registry import load_registry
+from benchbias.report.html import write_report
+from benchbias.run.options import RunOptions
+from benchbias.run.runner import Run
+from benchbias.report.tables import Rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "l1<script>$x_1$"  # HTML and matplotlib mathtext must both take it literally
@@ -244,6 +245,6 @@ def test_modalities_and_intensity_scale_come_from_the_results(run_folder, tmp_pa
     page = write_report(folder, results)["html"].read_text()
     assert "trained T2 &rarr; FLAIR" in page and "trained on real FLAIR slices" in page
     assert "FLAIR &rarr; T1" not in page
-    from benchbias.runner import INTENSITY_SCALES
+    from benchbias.run.results import INTENSITY_SCALES
 
     assert "whole data set" in INTENSITY_SCALES["dataset_max"] and "99.5th" not in INTENSITY_SCALES["dataset_max"]

@@ -7,10 +7,13 @@ import torch
 import yaml
 from support import REPO, core_scores
 
-from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark, with_translators
-from benchbias.plugins import load_registry
-from benchbias.runner import Run, RunOptions
-from benchbias.summary import trend
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError, with_translators
+from benchbias.foundation.registry import load_registry
+from benchbias.run import executors
+from benchbias.run.options import RunOptions
+from benchbias.run.runner import Run
+from benchbias.scoring.summary import trend
 
 
 def smoke():
@@ -34,15 +37,15 @@ def test_same_config_and_seed_give_identical_scores(tmp_path):
 
 def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypatch):
     calls = []
-    original = Run.compute_program
+    original = executors.compute_program
 
-    def crash_on_second(self, *args, **kwargs):
+    def crash_on_second(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(Run, "compute_program", crash_on_second)
+    monkeypatch.setattr(executors, "compute_program", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "out")
     cells = sorted((tmp_path / "out" / "cells" / "l1").glob("*.json"))
@@ -50,7 +53,7 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
     json.loads(cells[0].read_text())  # complete JSON
     assert not (tmp_path / "out" / "results.json").exists()
     assert not list((tmp_path / "out").rglob("*.tmp"))
-    monkeypatch.setattr(Run, "compute_program", original)
+    monkeypatch.setattr(executors, "compute_program", original)
     results = run(tmp_path / "out")
     assert results["provenance"]["cells_reused"] == 1 and results["provenance"]["cells_run"] == 2
 
@@ -120,8 +123,7 @@ def test_trend_slope_and_spearman():
 
 DIVERGING = '''
 import torch
-from benchbias import hookimpl
-from benchbias.contract import Translator
+from benchbias.api import Translator, hookimpl
 
 
 class Diverging(Translator):
@@ -162,8 +164,7 @@ def test_nan_translations_stop_the_run_naming_the_cell_and_keep_finished_cells(t
 
 NUMPY_OR_LOUD = '''
 import numpy as np
-from benchbias import hookimpl
-from benchbias.contract import Translator
+from benchbias.api import Translator, hookimpl
 
 
 class Loud(Translator):

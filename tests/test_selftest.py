@@ -6,8 +6,8 @@ import json
 import pytest
 from support import run_cli
 
-from benchbias import selftest
-from benchbias.summary import rank
+from benchbias.run import selftest
+from benchbias.scoring.summary import rank
 
 GAN_PARAMS = ["--param", "filters=8", "--param", "blocks=1", "--param", "batch_size=16", "--param", "disc_filters=8"]
 

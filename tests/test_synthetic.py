@@ -9,17 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.data.synthetic import (
-    CSF,
-    GENERATOR_VERSION,
-    GM,
-    WM,
-    SynthSpec,
-    _generate_with_tissue,
-    generate_subject,
-    subject_id,
-    write_dataset,
-)
+from benchbias.data.synthetic import _generate_with_tissue, CSF, generate_subject, GENERATOR_VERSION, GM, subject_id, WM
+from benchbias.data.synthetic_files import write_dataset
+from benchbias.foundation.config import SynthSpec
 
 MODALITIES = ("flair", "t1", "seg")
 SPEC = SynthSpec(subjects=5, seed=0)

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchbias.contract import PairedSlices, ParamError, TrainContext, UnpairedDomains
-from benchbias.networks import patch_discriminator
-from benchbias.plugins import load_registry
-from benchbias.translation import AdversarialTranslator, ModelStack, frozen
+from benchbias.foundation.contract import PairedSlices, ParamError, TrainContext, UnpairedDomains
+from benchbias.nets.networks import patch_discriminator
+from benchbias.foundation.registry import load_registry
+from benchbias.nets.translation import AdversarialTranslator, ModelStack, frozen
 
 METHODS = {"gan": False, "cyclegan": False, "condgan": True, "pix2pix": True, "l1": True}
 ADVERSARIAL = ["gan", "cyclegan", "condgan", "pix2pix"]
@@ -179,7 +179,7 @@ def test_cyclegan_translates_with_its_source_to_target_generator(registry):
 
 
 def real_loss(p, mode):
-    """Independent of benchbias.losses: LSGAN (p - 1)^2, vanilla -log sigmoid(p) = softplus(-p)."""
+    """Independent of benchbias.nets.losses: LSGAN (p - 1)^2, vanilla -log sigmoid(p) = softplus(-p)."""
     return ((p - 1) ** 2).mean() if mode == "lsgan" else F.softplus(-p).mean()
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from monai.transforms import LoadImaged
 
-from benchbias.config import SliceConfig
-from benchbias.contract import Case, DatasetLayout
-from benchbias.data import DataError
+from benchbias.foundation.config import SliceConfig
+from benchbias.foundation.contract import Case, DatasetLayout
+from benchbias.data.errors import DataError
 from benchbias.data.slice_set import SliceSet
 from benchbias.data.transforms import CHANNEL_SUFFIX, MAX_SUFFIX, case_transform, label_rules
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbias.jsonio import write_atomically
+from benchbias.foundation.jsonio import write_atomically
 
 
 @dataclass

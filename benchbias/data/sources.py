@@ -9,12 +9,13 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchbias.config import DatasetConfig, SliceConfig, SynthSpec, slice_options, stable_hash
-from benchbias.contract import DatasetLayout
-from benchbias.data import DataError, synthetic
-from benchbias.data.slice_cache import Prepared, prepare
+from benchbias.foundation.config import DatasetConfig, SliceConfig, SynthSpec, slice_options, stable_hash
+from benchbias.foundation.contract import DatasetLayout
+from benchbias.data import synthetic, synthetic_files
+from benchbias.data.errors import DataError
+from benchbias.data.slice_cache import PreparedSlices, prepare_slices
 from benchbias.data.slice_set import SliceSet
-from benchbias.plugins import Registry
+from benchbias.foundation.registry import Registry
 
 CACHE_ENV = "BENCHBIAS_CACHE"
 
@@ -27,7 +28,7 @@ def cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class PreparedData:
+class BenchmarkData:
     slices: SliceSet
     cache_key: str  # where the prepared slices are cached on this machine
     fingerprint: str  # the same data anywhere: results, judges, leaderboards and cells depend on this
@@ -50,14 +51,14 @@ def ensure_synthetic(spec: SynthSpec, cache: Path, progress: bool = True) -> Pat
     if not complete_synthetic(root, spec):
         if root.exists():
             print(f"benchbias: warning: the generated data set {root} is incomplete; generating it again", file=sys.stderr)
-        synthetic.write_dataset(root, spec, progress=progress)
+        synthetic_files.write_dataset(root, spec, progress=progress)
     return root
 
 
 def complete_synthetic(root: Path, spec: SynthSpec) -> bool:
     """Whether ``root`` holds the whole data set of ``spec``: its metadata file, written last, reads back."""
     try:
-        meta = json.loads((root / synthetic.METADATA_FILE).read_text())
+        meta = json.loads((root / synthetic_files.METADATA_FILE).read_text())
         return meta["spec"] == json.loads(json.dumps(asdict(spec))) and meta["generator_version"] == synthetic.GENERATOR_VERSION
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -105,15 +106,15 @@ def resolve_data(
     return root, (registry.get("dataset", name).cls() if name else detect_layout(root, registry))
 
 
-def prepare_dataset(
+def benchmark_data(
     dataset: DatasetConfig, options: SliceConfig, registry: Registry, data_path: str | None = None, progress: bool = True
-) -> PreparedData:
-    """Prepared slices for the benchmark's data. ``data_path`` overrides ``dataset.path``. A cache
+) -> BenchmarkData:
+    """A benchmark's data as prepared slices. ``data_path`` overrides ``dataset.path``. A cache
     prepared by ``benchbias data prepare`` (or an earlier run) with the same files and options is reused."""
     root, layout = resolve_data(dataset, registry, data_path, progress=progress)
     generated = dataset.synthetic is not None and data_path is None
     try:
-        prepared: Prepared = prepare(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
+        prepared: PreparedSlices = prepare_slices(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
     except DataError as exc:
         if not generated:
             raise
@@ -122,7 +123,7 @@ def prepare_dataset(
         print(f"benchbias: warning: the generated data set {root} is damaged ({reason}); generating it again", file=sys.stderr)
         shutil.rmtree(root)
         root, layout = resolve_data(dataset, registry, data_path, progress=progress)
-        prepared = prepare(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
+        prepared = prepare_slices(root, layout, dataset.source, dataset.target, options, cache_dir() / "slices", progress)
     if prepared.skipped:
         shown = "; ".join(f"{case}" for case, _ in prepared.skipped[:10]) + ("; ..." if len(prepared.skipped) > 10 else "")
         print(f"benchbias: note: {len(prepared.skipped)} case(s) were skipped when these slices were prepared: {shown}", file=sys.stderr)
@@ -132,7 +133,7 @@ def prepare_dataset(
         # could differ in the last bit of a float between machines).
         fingerprint = stable_hash({"synthetic": asdict(dataset.synthetic), "generator": synthetic.GENERATOR_VERSION, "layout": layout.name,
                                 "source": dataset.source, "target": dataset.target, "options": slice_options(options)})
-    return PreparedData(
+    return BenchmarkData(
         slices=prepared.slices, cache_key=prepared.cache_key, fingerprint=fingerprint, root=root, layout=layout.name, skipped=prepared.skipped,
         generated=generated,
     )

@@ -8,7 +8,7 @@ volume, texture, a per-modality bias field, Rician noise and an arbitrary scanne
 gain.  Labels follow BraTS: 0 background/healthy, 1 necrotic core, 2 edema,
 4 enhancing tumour.
 
-Layout written by :func:`write_dataset`::
+Layout written by :func:`benchbias.data.synthetic_files.write_dataset`::
 
     out_dir/BraTS_Synth_000/BraTS_Synth_000_flair.nii.gz
     out_dir/BraTS_Synth_000/BraTS_Synth_000_t1.nii.gz
@@ -25,23 +25,15 @@ healthy slices come from the same levels and have the same brain area on average
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import sys
-from pathlib import Path
-
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from benchbias.config import SynthSpec  # what to generate: a benchmark's dataset.synthetic
+from benchbias.foundation.config import SynthSpec  # what to generate: a benchmark's dataset.synthetic
 
 GENERATOR_VERSION: str = "2"
 """Bump whenever the generated data change, so cached datasets get rebuilt."""
 
 LABEL_NECROSIS, LABEL_EDEMA, LABEL_ENHANCING = 1, 2, 4
-METADATA_FILE = "synthetic.json"
 
 # Tissue classes of the hard tissue map; BACKGROUND is outside the brain.
 BACKGROUND, CSF, GM, WM, EDEMA, ENHANCING, NECROSIS = -1, 0, 1, 2, 3, 4, 5
@@ -353,69 +345,3 @@ def _generate_with_tissue(index: int, spec: SynthSpec) -> tuple[dict[str, np.nda
     flair = _render(rng, tissue, brain, grid, FLAIR_MEANS, texture)
     t1 = _render(rng, tissue, brain, grid, T1_MEANS, texture)
     return {"flair": flair, "t1": t1, "seg": seg}, tissue
-
-
-# ------------------------------------------------------------------------------ writing
-
-
-def _affine(shape: tuple[int, int, int]) -> np.ndarray:
-    """1 mm isotropic, x and y flipped like BraTS (LPS storage), world origin at the volume centre.
-
-    MONAI's Orientationd(axcodes="RAS") flips x and y back and leaves z axial.
-    """
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
-    affine[:3, 3] = [(shape[0] - 1) / 2, (shape[1] - 1) / 2, -(shape[2] - 1) / 2]
-    return affine
-
-
-def _save_nifti_atomically(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    image = nib.Nifti1Image(array, affine)
-    image.set_qform(affine, code=1)
-    image.set_sform(affine, code=1)
-    image.header.set_xyzt_units("mm")
-    temporary = path.with_name(f".{path.name[: -len('.nii.gz')]}.tmp{os.getpid()}.nii.gz")
-    try:
-        nib.save(image, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _write_text_atomically(text: str, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def write_dataset(out_dir: Path, spec: SynthSpec, progress: bool = False) -> list[Path]:
-    """Write every subject as BraTS-style NIfTI files under `out_dir`; return the subject folders.
-
-    ``out_dir/synthetic.json`` (generator version, spec, subject ids) is removed first and
-    written last, so its presence means the dataset is complete.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / METADATA_FILE).unlink(missing_ok=True)
-    affine = _affine(spec.shape)
-    indices = range(spec.subjects)
-    if progress and sys.stderr.isatty():  # a bar in a log file would be one long line of carriage returns
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc="synthetic BraTS", unit="subject")
-    elif progress:
-        print(f"generating the synthetic data set ({spec.subjects} subjects) into {out_dir}", file=sys.stderr)
-    subject_dirs = []
-    for index in indices:
-        name = subject_id(index)
-        subject_dir = out_dir / name
-        subject_dir.mkdir(exist_ok=True)
-        for modality, array in generate_subject(index, spec).items():
-            _save_nifti_atomically(array, affine, subject_dir / f"{name}_{modality}.nii.gz")
-        subject_dirs.append(subject_dir)
-    metadata = {
-        "generator_version": GENERATOR_VERSION,
-        "spec": dataclasses.asdict(spec),
-        "subject_ids": [subject_id(i) for i in range(spec.subjects)],
-    }
-    _write_text_atomically(json.dumps(metadata, indent=2) + "\n", out_dir / METADATA_FILE)
-    return subject_dirs

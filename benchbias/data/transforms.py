@@ -18,9 +18,9 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import Compose, MapTransform, Orientationd, Resized, ScaleIntensityRangePercentilesd
 
-from benchbias.config import SliceConfig
-from benchbias.contract import Case, DatasetLayout
-from benchbias.data import DataError
+from benchbias.foundation.config import SliceConfig
+from benchbias.foundation.contract import Case, DatasetLayout
+from benchbias.data.errors import DataError
 
 CHANNEL_SUFFIX = "_channel"
 MAX_SUFFIX = "_max"

@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 from monai.losses import SSIMLoss
 
-from benchbias import hookimpl
-from benchbias.contract import Param
-from benchbias.translation import GENERATOR_PARAMS, NetworkTranslator, optimise
+from benchbias.api import GENERATOR_PARAMS, NetworkTranslator, Param, hookimpl, optimise
 
 
 class L1SSIM(NetworkTranslator):

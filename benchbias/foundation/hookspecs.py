@@ -1,0 +1,29 @@
+"""The hooks a benchbias plugin may implement. Each receives a ``register`` callable and calls it
+once per class it contributes; benchbias records where every registration came from."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("benchbias")
+
+
+@hookspec
+def register_translators(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.foundation.contract.Translator` subclasses."""
+
+
+@hookspec
+def register_classifiers(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.foundation.contract.Classifier` subclasses."""
+
+
+@hookspec
+def register_datasets(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.foundation.contract.DatasetLayout` subclasses (folder layouts of MRI cases)."""
+
+
+@hookspec
+def register_metrics(register: Callable[[type], None]) -> None:
+    """Register :class:`benchbias.foundation.contract.Metric` subclasses: scores added to every cell of a run."""

@@ -1,0 +1,390 @@
+"""The paper's Figure 2 findings as four checkable claims, evaluated on the cells of a run or a leaderboard.
+
+Cohen, Luck & Honari (MICCAI 2018) trained CycleGAN, CondGAN and L1 at 11 target tumor fractions r
+and had a classifier call every translated holdout slice tumor or healthy. What they read in Figure 2
+becomes four claims on the baselines' cells (the thresholds are benchbias's, each beside its reason):
+
+* c1: CycleGAN's tumor-called rate on healthy inputs rises with r;
+* c2: CycleGAN has the largest composition sensitivity of the three;
+* c3: L1's calls on healthy inputs stay flat;
+* c4: L1 erases tumors only when trained on 0% tumor.
+
+A benchmark carries the claims when its file says ``paper_claims: true``; a run or leaderboard of such
+a benchmark that has the three baselines (by plugin name) gets them in ``results.json``, the report,
+the ``benchbias run`` and ``selftest`` output and the leaderboard page. ``benchbias claims PATH`` (:mod:`benchbias.cli.results`)
+evaluates them on any results file, run folder or leaderboard, pooled over seeds and per seed.
+
+Only numpy and scipy (through :mod:`benchbias.scoring.summary`): it reads files without importing torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+from benchbias.foundation.config import ConfigError
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.scoring.summary import method_summary, trend
+
+PAPER = "Cohen, Luck & Honari, MICCAI 2018, Figure 2"
+BASELINES = ("cyclegan", "condgan", "l1")  # the paper's three translators, by plugin name
+EPSILON = 1e-9  # rates are shares of slices averaged over seeds: compare to thresholds up to round-off
+
+# c1. "For CycleGAN, we observe that the percentage of the images diagnosed with tumors increases as
+# the percentage of tumor images in the target distribution increases": an increase across the whole
+# sweep, so the per-fraction rates must be close to monotone in r (rank correlation near 1) ...
+C1_MIN_RHO = 0.9
+# ... and CycleGAN "produces the most dramatic change in class labels": a large change, not a drift. At
+# least 40 points between the two lowest and the two highest fractions (two each, so that one noisy
+# end point neither makes nor breaks the claim).
+C1_MIN_RISE = 0.4
+# c2. CycleGAN "produces the most dramatic change in class labels" of the three models: its composition
+# sensitivity (benchbias's sweep score for how much r drives the calls) is the largest. No threshold.
+# c3. "L1 loss seem to suffer the least from target distribution matching" and "Perceptually the L1 loss
+# appears the most consistent producing the least bias": on healthy inputs its tumor-called rate may
+# move by at most 10 points over the whole sweep.
+C3_MAX_SPREAD = 0.10
+# c4. "L1 loss ... produces high error only when the target distribution has 0% of tumors (during training) and
+# is asked to translate tumor samples". "High error" at r = 0: at least 30% of the tumor inputs lose
+# their tumor call ...
+C4_MIN_ERASURE_AT_ZERO = 0.3
+# ... and "only" then: from r = 0.2 on, erasure stays within 15 points of erasure at r = 1 (where the
+# training target has the most tumors to learn from; 15 points allows for seed noise, not a trend).
+# r = 0.1 is left out: a target with a tenth of tumor slices is the transition from the failing case,
+# which the paper does not single out either way.
+C4_FROM_FRACTION = 0.2
+C4_MARGIN = 0.15
+
+HEALTHY_RATE = "tumor_called_healthy_inputs"
+ERASURE = "erasure"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim: what is checked, the paper's words it stands for, and the baselines it needs."""
+
+    id: str
+    statement: str
+    paper: str
+    needs: tuple[str, ...]
+
+
+CLAIMS = (
+    Claim(
+        "c1", "CycleGAN's tumor calls on healthy inputs rise with r",
+        "For CycleGAN, we observe that the percentage of the images diagnosed with tumors increases as the percentage "
+        "of tumor images in the target distribution increases.",
+        ("cyclegan",),
+    ),
+    Claim(
+        "c2", "CycleGAN is the most composition-sensitive of the three",
+        "We draw the readers attention to CycleGAN which produces the most dramatic change in class labels.",
+        BASELINES,
+    ),
+    Claim(
+        "c3", "L1's tumor calls on healthy inputs stay flat",
+        "L1 loss seem to suffer the least from target distribution matching.",
+        ("l1",),
+    ),
+    Claim(
+        "c4", "L1 erases tumors only when trained on 0% tumor",
+        "L1 loss ... produces high error only when the target distribution has 0% of tumors (during training) and is "
+        "asked to translate tumor samples.",
+        ("l1",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A claim evaluated on some cells: whether it holds, the measured figures and a one-line detail.
+    ``evaluated`` is False when the cells lack what the claim needs (``holds`` is then False too)."""
+
+    id: str
+    statement: str
+    paper: str
+    holds: bool
+    figures: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    evaluated: bool = True
+
+    @property
+    def verdict(self) -> str:
+        return "holds" if self.holds else ("fails" if self.evaluated else "not evaluated")
+
+    @property
+    def measured(self) -> str:
+        """The detail without the claim's id and statement, and without the verdict at its end."""
+        text = self.detail.removeprefix(f"{self.id} {self.statement}: ")
+        return text.removesuffix(f" — {self.verdict}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "statement": self.statement, "paper": self.paper, "holds": self.holds, "evaluated": self.evaluated,
+            "figures": self.figures, "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClaimResult:
+        return cls(data["id"], data["statement"], data["paper"], data["holds"], data["figures"], data["detail"], data["evaluated"])
+
+
+# ---- evaluating -----------------------------------------------------------------------------------
+
+
+def _result(claim: Claim, holds: bool, figures: dict[str, Any], measured: str) -> ClaimResult:
+    verdict = "holds" if holds else "fails"
+    return ClaimResult(claim.id, claim.statement, claim.paper, bool(holds), figures, f"{claim.id} {claim.statement}: {measured} — {verdict}")
+
+
+def not_evaluated(claim: Claim, why: str) -> ClaimResult:
+    return ClaimResult(claim.id, claim.statement, claim.paper, False, {}, f"{claim.id} {claim.statement}: not evaluated: {why}", evaluated=False)
+
+
+def _by_fraction(cells: Sequence[dict], score: str) -> tuple[list[float], list[float | None]]:
+    """The target fractions, ascending, and the mean of ``score`` over the cells (seeds) at each;
+    None where every cell's value is null."""
+    ratios = sorted({float(c["ratio"]) for c in cells})
+    means = []
+    for ratio in ratios:
+        values = [c["scores"].get(score) for c in cells if float(c["ratio"]) == ratio]
+        present = [v for v in values if v is not None]
+        means.append(float(np.mean(present)) if present else None)
+    return ratios, means
+
+
+def _undefined(ratios: list[float], values: list[float | None], what: str) -> str | None:
+    missing = [f"{r:g}" for r, v in zip(ratios, values) if v is None]
+    return f"{what} is undefined at r = {', '.join(missing)}" if missing else None
+
+
+def _ge(value: float, threshold: float) -> bool:
+    return value >= threshold - EPSILON
+
+
+def _le(value: float, threshold: float) -> bool:
+    return value <= threshold + EPSILON
+
+
+def _cmp(value: float, threshold: float, at_least: bool) -> str:
+    ok = _ge(value, threshold) if at_least else _le(value, threshold)
+    sign = (">=" if ok else "<") if at_least else ("<=" if ok else ">")
+    return f"{value:.2f} {sign} {threshold:g}"
+
+
+def claim_c1(cells: Sequence[dict]) -> ClaimResult:
+    claim = CLAIMS[0]
+    ratios, rates = _by_fraction(cells, HEALTHY_RATE)
+    if len(ratios) < 3:
+        return not_evaluated(claim, f"needs at least 3 target fractions, the cells have {len(ratios)}")
+    problem = _undefined(ratios, rates, "CycleGAN's tumor-called rate on healthy inputs")
+    if problem:
+        return not_evaluated(claim, problem)
+    rho = trend(ratios, rates)["spearman_rho"]  # None when the rate does not change at all
+    low, high = float(np.mean(rates[:2])), float(np.mean(rates[-2:]))
+    rise = high - low
+    rho_ok = rho is not None and _ge(rho, C1_MIN_RHO)
+    rho_text = _cmp(rho, C1_MIN_RHO, True) if rho is not None else f"n/a (the same rate at every r) < {C1_MIN_RHO:g}"
+    figures = {"ratios": ratios, "rates": rates, "spearman_rho": rho, "rise": rise, "lowest_two": low, "highest_two": high}
+    return _result(claim, rho_ok and _ge(rise, C1_MIN_RISE), figures, f"rho {rho_text}, rise {_cmp(rise, C1_MIN_RISE, True)}")
+
+
+def claim_c2(cells_by_baseline: dict[str, Sequence[dict]], table: ScoreTable | None) -> ClaimResult:
+    claim = CLAIMS[1]
+    sensitivity = {name: method_summary(cells_by_baseline[name], table)["sensitivity"] for name in BASELINES}
+    undefined = [name for name, value in sensitivity.items() if value is None]
+    if undefined:
+        return not_evaluated(claim, f"composition sensitivity is undefined for {', '.join(undefined)}")
+    mine = sensitivity["cyclegan"]
+    rivals = {name: value for name, value in sensitivity.items() if name != "cyclegan"}
+    holds = all(mine > value for value in rivals.values())
+    listed = ", ".join(f"{name} {value:.2f}" for name, value in rivals.items())
+    measured = f"sensitivity {mine:.2f} > {listed}" if holds else f"sensitivity {mine:.2f}, not above {listed}"
+    return _result(claim, holds, {"sensitivity": sensitivity}, measured)
+
+
+def claim_c3(cells: Sequence[dict]) -> ClaimResult:
+    claim = CLAIMS[2]
+    ratios, rates = _by_fraction(cells, HEALTHY_RATE)
+    if len(ratios) < 2:
+        return not_evaluated(claim, f"needs at least 2 target fractions, the cells have {len(ratios)}")
+    problem = _undefined(ratios, rates, "L1's tumor-called rate on healthy inputs")
+    if problem:
+        return not_evaluated(claim, problem)
+    low, high = min(rates), max(rates)
+    spread = high - low
+    figures = {"ratios": ratios, "rates": rates, "spread": spread, "lowest": low, "highest": high}
+    at = f"{low:.2f} at every r" if spread == 0 else f"{low:.2f} at r = {ratios[rates.index(low)]:g}, {high:.2f} at r = {ratios[rates.index(high)]:g}"
+    return _result(claim, _le(spread, C3_MAX_SPREAD), figures, f"max - min over r {_cmp(spread, C3_MAX_SPREAD, False)} ({at})")
+
+
+def claim_c4(cells: Sequence[dict]) -> ClaimResult:
+    claim = CLAIMS[3]
+    ratios, erasure = _by_fraction(cells, ERASURE)
+    if 0.0 not in ratios or 1.0 not in ratios:
+        return not_evaluated(claim, "needs the target fractions 0 and 1")
+    later = [(r, e) for r, e in zip(ratios, erasure) if _ge(r, C4_FROM_FRACTION)]
+    problem = _undefined([0.0] + [r for r, _ in later], [erasure[0]] + [e for _, e in later], "L1's erasure")
+    if problem:
+        return not_evaluated(claim, problem)
+    at_zero, at_one = erasure[0], erasure[ratios.index(1.0)]
+    ceiling = at_one + C4_MARGIN
+    worst_ratio, worst = max(later, key=lambda pair: pair[1])
+    figures = {
+        "ratios": ratios, "erasure": erasure, "at_zero": at_zero, "at_one": at_one, "ceiling": ceiling, "from_fraction": C4_FROM_FRACTION,
+        "worst_from_fraction": worst, "worst_ratio": worst_ratio,
+    }
+    holds = _ge(at_zero, C4_MIN_ERASURE_AT_ZERO) and _le(worst, ceiling)
+    measured = (
+        f"erasure at r = 0 {_cmp(at_zero, C4_MIN_ERASURE_AT_ZERO, True)}; at r >= {C4_FROM_FRACTION:g} at most {worst:.2f} (r = {worst_ratio:g}) "
+        f"{'<=' if _le(worst, ceiling) else '>'} {ceiling:.2f} (erasure at r = 1 {at_one:.2f} + {C4_MARGIN:g})"
+    )
+    return _result(claim, holds, figures, measured)
+
+
+def evaluate(cells_by_method: dict[str, list[dict]], table: ScoreTable | None = None) -> list[ClaimResult]:
+    """The four claims on ``cells_by_method`` (keyed by the baselines' plugin names: cyclegan, condgan,
+    l1; other keys are ignored), every seed present pooled. ``table``: the score table the cells were
+    scored with (default: benchbias's own, which imports torch). A claim whose baselines are missing
+    is not evaluated, and says which it needs."""
+    present = {name: cells for name, cells in cells_by_method.items() if name in BASELINES and cells}
+    checks: dict[str, Callable[[], ClaimResult]] = {
+        "c1": lambda: claim_c1(present["cyclegan"]),
+        "c2": lambda: claim_c2(present, table),
+        "c3": lambda: claim_c3(present["l1"]),
+        "c4": lambda: claim_c4(present["l1"]),
+    }
+    results = []
+    for claim in CLAIMS:
+        missing = [name for name in claim.needs if name not in present]
+        if missing:
+            results.append(not_evaluated(claim, f"needs {', '.join(claim.needs)} (missing: {', '.join(missing)})"))
+        else:
+            results.append(checks[claim.id]())
+    return results
+
+
+def evaluate_per_seed(cells_by_method: dict[str, list[dict]], table: ScoreTable | None = None) -> dict[int, list[ClaimResult]]:
+    """:func:`evaluate` on each seed's cells alone, by seed."""
+    seeds = sorted({c["seed"] for cells in cells_by_method.values() for c in cells})
+    return {seed: evaluate({name: [c for c in cells if c["seed"] == seed] for name, cells in cells_by_method.items()}, table) for seed in seeds}
+
+
+def holding(claims: Sequence[ClaimResult]) -> int:
+    return sum(c.holds for c in claims)
+
+
+def summary_line(claims: Sequence[ClaimResult]) -> str:
+    """'paper claims: 3 of 4 hold' (and how many could not be evaluated)."""
+    unevaluated = sum(not c.evaluated for c in claims)
+    return f"paper claims: {holding(claims)} of {len(claims)} hold" + (f" ({unevaluated} not evaluated)" if unevaluated else "")
+
+
+# ---- results files and leaderboards -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The baselines found in a results file or leaderboard: each one's cells by plugin name, the
+    method (and version, on a leaderboard) standing for it, and the score table."""
+
+    cells: dict[str, list[dict]]
+    names: dict[str, str]
+    table: ScoreTable
+
+    @property
+    def complete(self) -> bool:
+        return all(name in self.cells for name in BASELINES)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({c["seed"] for cells in self.cells.values() for c in cells})
+
+
+def is_leaderboard(data: dict[str, Any]) -> bool:
+    return "entries" in data and "methods" not in data
+
+
+def baselines_of(data: dict[str, Any]) -> Baselines:
+    """The three baselines of a results dict or a leaderboard dict, matched by plugin name. Where
+    several methods run one plugin, the method named after it stands for it, else the first (on a
+    leaderboard: the latest submitted)."""
+    if is_leaderboard(data):
+        candidates = [(e["method"], e.get("plugin", e["method"]), e) for e in sorted(data["entries"], key=lambda e: e.get("submitted", ""), reverse=True)]
+    else:
+        candidates = [(name, m.get("plugin", name), m) for name, m in data["methods"].items()]
+    cells, names = {}, {}
+    for plugin in BASELINES:
+        mine = sorted((c for c in candidates if c[1] == plugin), key=lambda c: c[0] != plugin)  # stable: keeps the order above
+        if mine:
+            name, _, method = mine[0]
+            cells[plugin] = method["cells"]
+            names[plugin] = f"{name} ({method['version']})" if is_leaderboard(data) and "version" in method else name
+    return Baselines(cells, names, ScoreTable.from_json(data["score_table"]))
+
+
+def benchmark_carries_claims(name: str) -> bool:
+    """Whether the benchmark file of that name (found as ``benchbias run`` finds it) says ``paper_claims: true``."""
+    try:
+        return load_benchmark(find_benchmark(name)).paper_claims
+    except ConfigError:
+        return False  # a benchmark known only by its leaderboard, or a file that no longer loads
+
+
+def carries_claims(data: dict[str, Any]) -> bool:
+    """Whether the benchmark of a results dict (its embedded configuration) or of a leaderboard (its
+    benchmark file) carries the paper's claims."""
+    if is_leaderboard(data):
+        return benchmark_carries_claims(data["benchmark"])
+    return bool(data["benchmark"].get("config", {}).get("paper_claims", False))
+
+
+def claims_of(data: dict[str, Any]) -> list[ClaimResult]:
+    """The claims on a results dict or a leaderboard dict, its seeds pooled."""
+    found = baselines_of(data)
+    return evaluate(found.cells, found.table)
+
+
+def claims_per_seed_of(data: dict[str, Any]) -> dict[int, list[ClaimResult]]:
+    found = baselines_of(data)
+    return evaluate_per_seed(found.cells, found.table)
+
+
+def section(data: dict[str, Any]) -> dict[str, Any] | None:
+    """What a results file (or a leaderboard page) shows of the claims: the methods standing for the
+    baselines, the claims pooled over seeds and per seed. None unless the benchmark carries the claims
+    and all three baselines are there."""
+    if not carries_claims(data):
+        return None
+    found = baselines_of(data)
+    if not found.complete:
+        return None
+    pooled = evaluate(found.cells, found.table)
+    return {
+        "paper": PAPER,
+        "methods": found.names,
+        "seeds": found.seeds,
+        "holding": holding(pooled),
+        "claims": [c.to_dict() for c in pooled],
+        "per_seed": [{"seed": seed, "claims": [c.to_dict() for c in claims]} for seed, claims in evaluate_per_seed(found.cells, found.table).items()],
+    }
+
+
+def claims_in(claims_section: dict[str, Any]) -> list[ClaimResult]:
+    return [ClaimResult.from_dict(c) for c in claims_section["claims"]]
+
+
+def run_lines(results: dict[str, Any]) -> list[str]:
+    """What ``benchbias run`` and ``selftest`` print of the claims: nothing when the benchmark does not
+    carry them; a note when the run lacks a baseline; else the summary and one line per claim."""
+    if not carries_claims(results):
+        return []
+    if results.get("paper_claims") is None:
+        found = baselines_of(results)
+        missing = [name for name in BASELINES if name not in found.cells]
+        return [f"paper claims: not evaluated: needs {', '.join(BASELINES)} (missing: {', '.join(missing)})"]
+    claims = claims_in(results["paper_claims"])
+    return [summary_line(claims), *(f"  {c.detail}" for c in claims)]
