@@ -23,7 +23,7 @@ from benchbias_plugins.l1 import L1
 from monai.networks.layers import GaussianFilter
 from scipy import ndimage
 
-from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl
+from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl, to_network, to_unit
 
 BACKGROUND = -0.9  # network scale: pixels at or below this are outside the brain
 # Intensity of each ring of a painted lesion, relative to the brain's bright tissue (synthetic T1:
@@ -32,19 +32,11 @@ DARK_LESION = (0.18, 0.45, 0.68)
 BRIGHT_LESION = (1.25, 1.05, 1.15)
 
 
-def unit(images: torch.Tensor) -> torch.Tensor:
-    return (images + 1.0) / 2.0
-
-
-def network(images: torch.Tensor) -> torch.Tensor:
-    return images.clamp(0.0, 1.0) * 2.0 - 1.0
-
-
 def bright_regions(source: torch.Tensor, contrast: float, grow: int = 1) -> torch.Tensor:
     """Lesions as FLAIR shows them: pixels brighter than ``contrast`` times the median of their
     slice's brain, with the holes of each region filled (a necrotic core inside a bright rim) and
     grown by ``grow`` pixels."""
-    values = unit(source)
+    values = to_unit(source)
     brain = source > BACKGROUND
     median = torch.stack([v[b].median() if b.any() else v.new_tensor(1.0) for v, b in zip(values, brain)])
     bright = ((values > contrast * median[:, None, None, None]) & brain).numpy()
@@ -62,13 +54,13 @@ def paint_lesion(images: torch.Tensor, polarity: str, radius_fraction: float = 0
     cx = (brain[:, 0] * xx).sum(dim=(1, 2)) / area + 0.12 * w
     r = max(1.5, radius_fraction * min(h, w))
     distance = ((yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2).sqrt()[:, None]
-    values = unit(images)
+    values = to_unit(images)
     level = torch.stack([v[b].quantile(0.9) if b.any() else v.new_tensor(1.0) for v, b in zip(values, brain)])[:, None, None, None]
     core, rim, edema = DARK_LESION if polarity == "dark" else BRIGHT_LESION
     painted = torch.where(distance < 1.7 * r, edema * level, values)
     painted = torch.where(distance < 1.0 * r, rim * level, painted)
     painted = torch.where(distance < 0.55 * r, core * level, painted)
-    return network(torch.where(brain, painted, values))
+    return to_network(torch.where(brain, painted, values).clamp(0.0, 1.0))
 
 
 def image_uniform(image: torch.Tensor) -> float:
@@ -88,7 +80,7 @@ class FixedMap(Translator):
             pass
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
-        return network(unit(source).clamp(0.0, 1.0) ** self.hparams["gamma"])
+        return to_network((to_unit(source).clamp(0.0, 1.0) ** self.hparams["gamma"]).clamp(0.0, 1.0))
 
 
 class Painter(L1):

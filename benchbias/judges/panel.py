@@ -88,7 +88,8 @@ def judges_of(bench: Benchmark, classifier: Any, entry: Registered, instantiate:
             model = segmenter.TumorSegmenter(**bench.segmenter.params)
         except ParamError as exc:
             raise ConfigError(f"{bench.source_file}: segmenter.params: {exc}") from None
-        judges["segmenter"] = Judge("segmenter", bench.segmenter, model, code_sha256(segmenter.TumorSegmenter))
+        same = tuple(segmenter.TumorSegmenter.same_results_as)
+        judges["segmenter"] = Judge("segmenter", bench.segmenter, model, code_sha256(segmenter.TumorSegmenter), same)
     return judges
 
 

@@ -25,6 +25,7 @@ from benchbias.foundation.contract import Classifier, TrainContext
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import read_json, write_atomically, write_json
 from benchbias.judges.robustness import ACCURACY_FLOOR, robustness_table
+from benchbias.nets.scale import to_network
 
 JUDGE_FORMAT = 1
 
@@ -104,7 +105,7 @@ def inputs(unit: torch.Tensor, shape: tuple[int, int] | None = None) -> torch.Te
     alike, on the scale its augmentation and robustness table are defined on."""
     if shape is not None and tuple(unit.shape[-2:]) != tuple(shape):
         unit = torch.nn.functional.interpolate(unit, size=tuple(shape), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
-    return unit * 2.0 - 1.0
+    return to_network(unit)
 
 
 def train(

@@ -22,13 +22,7 @@ from monai.transforms import (
     ScaleIntensity,
 )
 
-
-def _to_unit(images: torch.Tensor) -> torch.Tensor:
-    return (images + 1.0) / 2.0
-
-
-def _to_network(images: torch.Tensor) -> torch.Tensor:
-    return images.clamp(0.0, 1.0) * 2.0 - 1.0
+from benchbias.nets.scale import to_network, to_unit
 
 
 class _PlainTensors:
@@ -63,11 +57,11 @@ class IntensityAugmentation:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: (N, 1, H, W) in [-1, 1] -> the same, perturbed."""
-        unit = _to_unit(images.detach().cpu())
+        unit = to_unit(images.detach().cpu())
         with _PlainTensors():
             # A group's slices stand in as the channels of one image: one MONAI call per group.
             groups = [torch.as_tensor(self.transform(chunk[:, 0])) for chunk in unit.split(self.group)]
-        return _to_network(torch.cat(groups)[:, None]).to(images.device, images.dtype)
+        return to_network(torch.cat(groups)[:, None].clamp(0.0, 1.0)).to(images.device, images.dtype)
 
 
 @dataclass(frozen=True)
@@ -107,10 +101,10 @@ ACCURACY_FLOOR = 0.93
 def robustness_table(predict, images: torch.Tensor, is_tumor: np.ndarray, seed: int = 0) -> dict:
     """Tumor-called rates on the real holdout per input class, unperturbed and under each benign
     perturbation, with the largest change. ``predict``: (N, 1, H, W) in [-1, 1] -> tumor probability."""
-    unit = _to_unit(images)
+    unit = to_unit(images)
 
     def rates(batch: torch.Tensor) -> dict[str, float]:
-        called = predict(_to_network(batch)).numpy() > 0.5
+        called = predict(to_network(batch.clamp(0.0, 1.0))).numpy() > 0.5
         return {"healthy_inputs": float(called[~is_tumor].mean()), "tumor_inputs": float(called[is_tumor].mean())}
 
     base = rates(unit)

@@ -23,6 +23,7 @@ from monai.networks.nets import UNet
 from benchbias.foundation.contract import Configurable, Param, TrainContext
 from benchbias.judges.pinned import JUDGE_FORMAT, _weights_bytes
 from benchbias.judges.robustness import IntensityAugmentation, benign_perturbations
+from benchbias.nets.scale import to_network, to_unit
 
 PREDICT_BATCH = 256
 # Bounds of quality_problems, from synthetic-quick's segmenter (holdout Dice 0.68-0.72 and 0.02-0.07 of
@@ -56,6 +57,10 @@ class TumorSegmenter(Configurable):
 
     name = "monai-unet"
     description = "MONAI 2-D U-Net, Dice + cross-entropy loss, tumor-balanced batches"
+    # Earlier code identities whose pinned segmenters this version loads and scores unchanged: the
+    # robustness rows then wrote the image scale out instead of using benchbias.nets.scale, the same
+    # arithmetic.
+    same_results_as = ("8f66855a2d201bf7fb50058947bf63576b6e757f62e66c4f6049b9d339d8b8b4",)
     params = {
         "channels": Param(16, "filters of the top level; doubled at each level below", minimum=1),
         "levels": Param(3, "U-Net levels (the first two below the top halve the image)", minimum=2, maximum=6),
@@ -197,7 +202,7 @@ def _robustness(segmenter: TumorSegmenter, images: torch.Tensor, predicted: torc
     a translator's scores may owe to a harmless change of intensity, contrast, sharpness or noise."""
     rows = []
     for perturbation in benign_perturbations():
-        outlined = segmenter.predict(perturbation((images + 1.0) / 2.0) * 2.0 - 1.0)
+        outlined = segmenter.predict(to_network(perturbation(to_unit(images))))
         scores = segmentation_scores(outlined, predicted, masks, np.ones(len(is_tumor)), is_tumor)
         mean = {name: float(np.nanmean(scores[name])) if np.isfinite(scores[name]).any() else None for name in ("area_removed", "seg_dice")}
         rows.append({"perturbation": perturbation.name, "healthy_outlined": _outlined_share(outlined, ~is_tumor), **mean})

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchbias.data.protocol import ProtocolError, Split, fraction_needs, judge_population
 from benchbias.foundation.config import Benchmark, DomainConfig, image_shape
 from benchbias.foundation.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
-from benchbias.run.progress import duration
-from benchbias.data.protocol import ProtocolError, Split, fraction_needs, judge_population
+from benchbias.nets.scale import to_network
 from benchbias.report.tables import text_table
+from benchbias.run.progress import duration
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def measure_step(translator: Translator, image_size: int | tuple[int, int], devi
     time of a one-step fit, networks built and first-call costs included, subtracted)."""
     batch = int(translator.hparams.get("batch_size", 1))
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(2 * batch, 1, *image_shape(image_size), generator=generator) * 2 - 1
+    images = to_network(torch.rand(2 * batch, 1, *image_shape(image_size), generator=generator))
     data = PairedSlices(images, images.flip(-1)) if translator.paired else UnpairedDomains(images, images.flip(-1))
 
     def fit(steps: int) -> float:
