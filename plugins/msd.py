@@ -11,7 +11,7 @@ The channel order comes from ``dataset.json``'s ``modality`` mapping (Task01: ``
 channel names themselves) and each is found by name. Cases come from the ``training`` list of
 ``dataset.json`` (else every ``imagesTr/*.nii.gz`` with a label of the same name); the macOS ``._*``
 files shipped in the Task01 tarball are ignored. Valid labels are the keys of ``dataset.json``'s
-``labels`` (Task01: 0 background, 1 edema, 2 non-enhancing tumor, 3 enhancing tumour); tumor = any
+``labels`` (Task01: 0 background, 1 edema, 2 non-enhancing tumor, 3 enhancing tumor); tumor = any
 label > 0, brain = voxels non-zero in any modality.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _case_id(path: Path) -> str:
     return path.stem
 
 
-class MSDBrainTumour(ScanningLayout):
+class MSDBrainTumor(ScanningLayout):
     name = "msd-task01"
     description = "MSD Task01_BrainTumour: imagesTr/*.nii.gz 4-D (channels named in dataset.json), labelsTr/, labels from dataset.json"
     modalities = ("flair", "t1", "t1ce", "t2")
@@ -131,4 +131,4 @@ class MSDBrainTumour(ScanningLayout):
 
 @hookimpl
 def register_datasets(register):
-    register(MSDBrainTumour)
+    register(MSDBrainTumor)

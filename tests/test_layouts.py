@@ -98,7 +98,7 @@ def write_msd(root, cases=("BRATS_001", "BRATS_002"), channels=MSD_CHANNELS):
     (root / "imagesTr" / f"._{cases[0]}.nii.gz").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
     meta = {
         "name": "BRATS", "tensorImageSize": "4D", "modality": channels,
-        "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"},
+        "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumor"},
         "numTraining": len(cases), "training": training, "test": [],
     }
     (root / "dataset.json").write_text(json.dumps(meta))
