@@ -1,4 +1,5 @@
 """benchbias: does a medical image translator hallucinate or erase disease?"""
+
 import pluggy
 
 __version__ = "0.1.0"

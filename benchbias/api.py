@@ -39,6 +39,7 @@ What the names are:
 * classifiers: :class:`IntensityAugmentation`, the judge's training-time augmentation;
 * data layouts: :class:`ScanningLayout`, :class:`LabelRules` and their helpers, :class:`DataError`.
 """
+
 from benchbias import hookimpl
 from benchbias.data.errors import DataError
 from benchbias.data.scanning import (

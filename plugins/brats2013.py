@@ -27,6 +27,7 @@ Label rules (``rules_for(case)``), chosen by the case's label files:
   3 non-enhancing tumor, 4 enhancing tumor; tumor = label > 0 and brain = voxels non-zero in any
   modality (the images are skull-stripped), as for the later BraTS layouts.
 """
+
 from __future__ import annotations
 
 import re

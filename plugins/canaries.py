@@ -14,16 +14,17 @@ Lesions are drawn dark on the target's brain tissue by default (tumor core and e
 ``polarity: bright`` for FLAIR or T2 targets). "Source-bright" is FLAIR hyperintensity: brighter
 than ``contrast`` times the slice's median brain intensity.
 """
+
 import hashlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from benchbias_plugins.l1 import L1
 from monai.networks.layers import GaussianFilter
 from scipy import ndimage
 
 from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl, to_network, to_unit
+from benchbias_plugins.l1 import L1
 
 BACKGROUND = -0.9  # network scale: pixels at or below this are outside the brain
 # Intensity of each ring of a painted lesion, relative to the brain's bright tissue (synthetic T1:

@@ -7,6 +7,7 @@ An unconditional PatchGAN discriminator sees real target slices and translations
 output to its source. Log-loss as in Table 1 (``gan_mode="vanilla"``, BCE on logits; "lsgan" is an
 option), discriminator loss halved, generator step then discriminator step as in the CycleGAN code.
 """
+
 import torch
 
 from benchbias.api import AdversarialTranslator, adversarial_params, frozen, hookimpl, optimise

@@ -14,6 +14,7 @@ files shipped in the Task01 tarball are ignored. Valid labels are the keys of ``
 ``labels`` (Task01: 0 background, 1 edema, 2 non-enhancing tumor, 3 enhancing tumor); tumor = any
 label > 0, brain = voxels non-zero in any modality.
 """
+
 from __future__ import annotations
 
 import json

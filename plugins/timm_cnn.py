@@ -16,6 +16,7 @@ the step budget, so the stored weights are the end of a settled run rather than 
 The network is ``timm.create_model(model, pretrained=False, in_chans=1, num_classes=2)``: no
 pretrained weights (nothing is downloaded), any input size the architecture accepts (global pooling),
 randomly initialised from the run's seed."""
+
 import difflib
 
 import torch
@@ -66,9 +67,7 @@ class TimmCNN(Classifier):
         if not timm.is_model(model):
             close = difflib.get_close_matches(model, timm.list_models(), n=3, cutoff=0.6)
             examples = list(dict.fromkeys([*close, *SUGGESTED_MODELS]))[:6]
-            raise ParamError(
-                f"{self.name}: parameter 'model': {model!r} is not a timm model (e.g. {', '.join(examples)}; all: timm.list_models())"
-            )
+            raise ParamError(f"{self.name}: parameter 'model': {model!r} is not a timm model (e.g. {', '.join(examples)}; all: timm.list_models())")
         try:  # built without memory or initialisation, to check the arguments now rather than after data preparation
             with torch.device("meta"):
                 self._create()

@@ -1,5 +1,6 @@
 """One public API for plugin authors (``benchbias.api``), every package's public surface, and the
 import paths of the earlier release, kept for one release with a deprecation warning."""
+
 import ast
 import importlib
 import sys

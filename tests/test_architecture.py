@@ -12,6 +12,7 @@ without importing anything.
 ``python tests/test_architecture.py [--flat] [FOLDER]`` prints the import map: modules, layers, import arrows,
 floors (the longest chain of imports), cycles, upward imports and the largest modules.
 """
+
 from __future__ import annotations
 
 import ast
@@ -167,7 +168,10 @@ def floors(graph: Graph) -> dict[str, int]:
     it imports (modules of a cycle share a floor). Packages that only re-export are left out: they
     are a door to their modules, not a floor."""
     doors = re_exporting(graph)
-    graph = Graph({m: p for m, p in graph.modules.items() if m not in doors}, {a: {b: h for b, h in t.items() if b not in doors} for a, t in graph.edges.items() if a not in doors})
+    graph = Graph(
+        {m: p for m, p in graph.modules.items() if m not in doors},
+        {a: {b: h for b, h in t.items() if b not in doors} for a, t in graph.edges.items() if a not in doors},
+    )
     component = {m: i for i, c in enumerate(cycles(graph)) for m in c}
     floor: dict[str, int] = {}
 
@@ -261,9 +265,11 @@ def print_map(root: Path = PACKAGE, flat: bool = False) -> None:
     floor = floors(graph)
     arrows = graph.arrows()
     layers = sorted({layer_of(m) for m in graph.modules}, key=lambda x: LAYERS.index(x) if x in LAYERS else len(LAYERS))
-    print(f"{root}: {len(graph.modules)} modules, {sum(lines(p) for p in graph.modules.values())} lines, "
-          f"{len(arrows)} import arrows ({sum(how != 'module' for *_, how in arrows)} inside functions, on first use or type-only), "
-          f"{max(floor.values()) + 1} floors (longest import chain), " + ("no declared layers" if flat else f"{len(layers)} layers"))
+    print(
+        f"{root}: {len(graph.modules)} modules, {sum(lines(p) for p in graph.modules.values())} lines, "
+        f"{len(arrows)} import arrows ({sum(how != 'module' for *_, how in arrows)} inside functions, on first use or type-only), "
+        f"{max(floor.values()) + 1} floors (longest import chain), " + ("no declared layers" if flat else f"{len(layers)} layers")
+    )
     for layer in [] if flat else layers:
         members = sorted(m for m in graph.modules if layer_of(m) == layer)
         print(f"  {layer:<12} {len(members):>2} modules: {', '.join(m.split('.', 1)[-1] if '.' in m else m for m in members)}")

@@ -1,4 +1,5 @@
 """The command line, end to end, as subprocesses."""
+
 import json
 
 import pytest
@@ -77,9 +78,9 @@ def test_leaderboard_show(smoke_run):
 def test_plugins_lists_baselines_with_origin_and_pairing(tmp_path):
     result = run_cli("plugins", cwd=tmp_path)  # from an unrelated working directory
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("l1 "))
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("l1 "))
     assert "paired" in line and "file benchbias_plugins/l1.py (benchbias " in line
-    cyclegan = next(l for l in result.stdout.splitlines() if l.strip().startswith("cyclegan "))
+    cyclegan = next(x for x in result.stdout.splitlines() if x.strip().startswith("cyclegan "))
     assert "unpaired" in cyclegan
     assert "impartial-cnn" in result.stdout and "brats2018" in result.stdout
 

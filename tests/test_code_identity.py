@@ -1,5 +1,6 @@
 """Code identities hash what code computes: moving, reformatting, re-importing, re-documenting or
 renaming a module's own definitions keeps them; any change to the computation changes them."""
+
 import pytest
 
 from benchbias.foundation.code_identity import classes_sha256, modules_sha256, source_sha256

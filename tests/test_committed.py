@@ -1,5 +1,6 @@
 """What is committed must hold: leaderboards valid and matching their benchmark files, the README's
 CI workflow calling real commands, and the example plugin matching the guide."""
+
 import re
 import shlex
 

@@ -1,4 +1,5 @@
 """Benchmark files: the committed ones validate; every kind of mistake gets FILE: FIELD: problem."""
+
 import pytest
 import yaml
 from support import REPO

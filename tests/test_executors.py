@@ -1,4 +1,5 @@
 """Cells in worker processes: the same scores as one after another, and nothing lost to ``kill -9``."""
+
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from support import REPO, run_cli
 
 from benchbias.cli import main
 from benchbias.run.cells import CellJob
-from benchbias.run.executors import default_jobs, LongestFirst, ray_resources
+from benchbias.run.executors import LongestFirst, default_jobs, ray_resources
 
 NAN_TRANSLATOR = '''
 import torch
@@ -55,10 +56,7 @@ def small_benchmark(tmp_path: Path, steps: int) -> Path:
 
 
 def untimed(results: dict) -> dict:
-    return {
-        name: [{k: v for k, v in cell.items() if not k.endswith("_time_s")} for cell in method["cells"]]
-        for name, method in results["methods"].items()
-    }
+    return {name: [{k: v for k, v in cell.items() if not k.endswith("_time_s")} for cell in method["cells"]] for name, method in results["methods"].items()}
 
 
 def children_of(pid: int) -> list[int]:
@@ -172,7 +170,9 @@ def test_a_plugin_file_runs_in_workers_and_its_failure_is_one_line(tmp_path):
     plugins.mkdir()
     (plugins / "diverges.py").write_text(NAN_TRANSLATOR)
     out = tmp_path / "out"
-    failed = run_cli("run", str(bench), "--translator", "diverges", "--seeds", "0", "1", "--jobs", "2", "--plugin-dir", str(plugins), "--out", str(out), "--no-progress")
+    failed = run_cli(
+        "run", str(bench), "--translator", "diverges", "--seeds", "0", "1", "--jobs", "2", "--plugin-dir", str(plugins), "--out", str(out), "--no-progress"
+    )
     assert failed.returncode == 2, failed.stderr
     lines = [line for line in failed.stderr.splitlines() if line.startswith("benchbias: error:")]
     assert len(lines) == 1 and "methods.diverges" in lines[0] and "seed 1" in lines[0] and "NaN or infinite" in lines[0], failed.stderr
@@ -224,7 +224,10 @@ def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path
     port = 26379 + os.getpid() % 1000
     head = subprocess.run(
         [str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert head.returncode == 0, head.stdout + head.stderr
     try:
@@ -233,7 +236,10 @@ def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path
         out = tmp_path / "ray"
         runner = subprocess.Popen(
             [*command, "run", *common, "--executor", "ray", "--address", f"127.0.0.1:{port}", "--out", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         killed = None
         deadline = time.monotonic() + 240

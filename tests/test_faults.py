@@ -3,6 +3,7 @@ itself (a cell, its example slices, the generated data set) is recomputed, never
 
 The ``main()`` calls run the command line in-process (the same code path as the console script,
 without a new interpreter per case); ``test_cli.py`` covers the subprocess path."""
+
 import errno
 import json
 import os
@@ -11,10 +12,12 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import REPO
 
-from benchbias.foundation import jsonio
 from benchbias.cli import main
+from benchbias.foundation import jsonio
 from benchbias.foundation.jsonio import read_json
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
@@ -30,7 +33,7 @@ def one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("benchbias: error: "), lines[0]
-    return lines[0][len("benchbias: error: "):]
+    return lines[0][len("benchbias: error: ") :]
 
 
 # ---- bad input: one line, exit 2 ----------------------------------------------------------------
@@ -126,10 +129,12 @@ DAMAGES = {
     "truncated cell": (lambda out: truncate(out / "cells/l1/r0.500-s0.json"), "r0.500-s0.json: cannot be read (JSONDecodeError)"),
     "cell of another shape": (lambda out: (out / "cells/l1/r0.500-s0.json").write_text('{"a": 1}'), "r0.500-s0.json: fingerprint: is missing"),
     "garbage cell translations": (
-        lambda out: (out / "cells/l1/r0.500-s0/translations.npz").write_bytes(b"garbage"), "r0.500-s0.json: translations.npz cannot be read (ValueError)"
+        lambda out: (out / "cells/l1/r0.500-s0/translations.npz").write_bytes(b"garbage"),
+        "r0.500-s0.json: translations.npz cannot be read (ValueError)",
     ),
     "truncated cell translations": (
-        lambda out: truncate(out / "cells/l1/r0.500-s0/translations.npz"), "r0.500-s0.json: translations.npz cannot be read (BadZipFile)"
+        lambda out: truncate(out / "cells/l1/r0.500-s0/translations.npz"),
+        "r0.500-s0.json: translations.npz cannot be read (BadZipFile)",
     ),
     "missing cell translations": (lambda out: (out / "cells/l1/r0.500-s0/translations.npz").unlink(), "r0.500-s0.json: translations.npz is missing"),
 }
@@ -226,8 +231,7 @@ def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(fin
     code, _, err = cli(capsys, *run)
     assert code == 2
     assert one_error_line(err) == (
-        f"{out}/cells/l1/r1.000-s0.json: cannot write: no space left on device; "
-        "finished cells are kept; free some space and rerun the same command to resume"
+        f"{out}/cells/l1/r1.000-s0.json: cannot write: no space left on device; finished cells are kept; free some space and rerun the same command to resume"
     )
     assert (out / "cells/l1/r0.000-s0.json").is_file() and not (out / "cells/l1/r1.000-s0.json").exists()
     assert not list(out.rglob("*.tmp"))
@@ -270,8 +274,6 @@ def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monke
 
 # ---- property-based: mutated files never cause a traceback -----------------------------------------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ODD_VALUES = st.one_of(
     st.none(),
@@ -324,7 +326,7 @@ def mutated_bytes(draw, content: bytes):
     if action == "splice":
         return content[:at] + draw(st.binary(min_size=1, max_size=8)) + content[at:]
     at = min(at, len(content) - 1)
-    return content[:at] + bytes([content[at] ^ draw(st.integers(1, 255))]) + content[at + 1:]
+    return content[:at] + bytes([content[at] ^ draw(st.integers(1, 255))]) + content[at + 1 :]
 
 
 class ReachedData(Exception):
@@ -426,7 +428,7 @@ def test_json_files_read_back_exactly_with_short_containers_on_one_line(value):
         if isinstance(sub, (list, dict)) and 2 * depth + len(flat) <= jsonio.INLINE_WIDTH:
             assert flat in text, f"{flat} was split"
             return
-        for child in (sub.values() if isinstance(sub, dict) else sub if isinstance(sub, list) else ()):
+        for child in sub.values() if isinstance(sub, dict) else sub if isinstance(sub, list) else ():
             fits_on_one_line(child, depth + 1)
 
     fits_on_one_line(value, 0)

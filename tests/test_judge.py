@@ -1,5 +1,6 @@
 """The pinned judge: trained once, identified by the sha256 of its weights, refused when another judge
 scored a submission; and robust to benign intensity changes."""
+
 import json
 
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 import yaml
 from support import REPO, run_cli
 
-from benchbias.judges import pinned
 from benchbias.foundation.jsonio import read_json
+from benchbias.judges import pinned
 from benchbias.judges.robustness import IntensityAugmentation, benign_perturbations, robustness_table
 
 
@@ -99,7 +100,8 @@ def test_submit_and_check_refuse_results_of_another_judge(judged, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other))
     one_line_error(
         run_cli("leaderboard", "submit", str(tmp_path / "other.json"), "--replace", env=boards),
-        "classifier.sha256: judged by ffffffffffff", "another judge",
+        "classifier.sha256: judged by ffffffffffff",
+        "another judge",
     )
     one_line_error(run_cli("check", str(tmp_path / "other.json"), "--against", str(tmp_path / "boards" / "judged.json")), "judge_sha256")
 

@@ -1,5 +1,6 @@
 """Every data layout on tiny fixture folders written here (real NIfTI through nibabel, real MetaImage
 through ITK): file matching, label rules, auto-detection, and the slice options on hand-built volumes."""
+
 import json
 
 import itk
@@ -7,11 +8,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.foundation.config import SliceConfig
 from benchbias.data import DataError
 from benchbias.data.cases import load_case_slices
 from benchbias.data.slice_cache import prepare_slices
 from benchbias.data.sources import detect_layout
+from benchbias.foundation.config import SliceConfig
 from benchbias.foundation.registry import load_registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SWIG types inside itk
@@ -97,9 +98,13 @@ def write_msd(root, cases=("BRATS_001", "BRATS_002"), channels=MSD_CHANNELS):
         training.append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"})
     (root / "imagesTr" / f"._{cases[0]}.nii.gz").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
     meta = {
-        "name": "BRATS", "tensorImageSize": "4D", "modality": channels,
+        "name": "BRATS",
+        "tensorImageSize": "4D",
+        "modality": channels,
         "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumor"},
-        "numTraining": len(cases), "training": training, "test": [],
+        "numTraining": len(cases),
+        "training": training,
+        "test": [],
     }
     (root / "dataset.json").write_text(json.dumps(meta))
     return root
@@ -141,7 +146,10 @@ def layout(name):
     return REGISTRY.get("dataset", name).cls()
 
 
-def slices_of(root, name, options=SliceConfig(image_size=24), modalities=("flair", "t1")):
+SMALL = SliceConfig(image_size=24)
+
+
+def slices_of(root, name, options=SMALL, modalities=("flair", "t1")):
     lay = layout(name)
     cases = lay.cases(root, modalities)
     return cases, [load_case_slices(c, lay, *modalities, options) for c in cases]

@@ -1,4 +1,5 @@
 """Leaderboards, submissions, compare and check, through the CLI on a real two-seed smoke run."""
+
 import copy
 import json
 import re
@@ -12,8 +13,8 @@ from benchbias.foundation.config import protocol_of, stable_hash
 from benchbias.foundation.jsonio import read_json, write_atomically
 from benchbias.foundation.scoretable import ScoreTable
 from benchbias.records.schemas import SCHEMAS
-from benchbias.scoring.summary import method_summary, per_fraction, rank
 from benchbias.records.validation import InvalidFile, load_leaderboard, load_results
+from benchbias.scoring.summary import method_summary, per_fraction, rank
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,9 @@ def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, resu
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     before = board_files(boards)
     other = changed_protocol(copy.deepcopy(results))
-    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other, "p.json")), "--replace", env=boards), "protocol_hash", "differs from the leaderboard's")
+    one_line_error(
+        run_cli("leaderboard", "submit", str(write(tmp_path, other, "p.json")), "--replace", env=boards), "protocol_hash", "differs from the leaderboard's"
+    )
     other = copy.deepcopy(results)
     other["dataset"]["fingerprint"] = "0" * 16
     one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other, "d.json")), "--replace", env=boards), "dataset_fingerprint", "differs")
@@ -400,7 +403,19 @@ def test_schema_command_prints_valid_json_schemas():
 def summary_of(maes_by_seed, first_seed=0):
     """A method summary from synthetic cells: no bias, the given per-seed pixel errors."""
     cells = [
-        {"ratio": r, "seed": seed, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9, "hallucination": 0.1, "erasure": 0.1, "flip_rate": 0.1, "mae": mae}}
+        {
+            "ratio": r,
+            "seed": seed,
+            "scores": {
+                "tumor_called": 0.5,
+                "tumor_called_healthy_inputs": 0.1,
+                "tumor_called_tumor_inputs": 0.9,
+                "hallucination": 0.1,
+                "erasure": 0.1,
+                "flip_rate": 0.1,
+                "mae": mae,
+            },
+        }
         for seed, mae in enumerate(maes_by_seed, start=first_seed)
         for r in (0.0, 0.5, 1.0)
     ]

@@ -1,4 +1,5 @@
 """The shared adversarial parts: GAN losses (benchbias.nets.losses) and the history pool (benchbias.nets.image_pool)."""
+
 import math
 
 import pytest

@@ -1,5 +1,6 @@
 """The metric seam: a plugin's score reaches results.json, the report and the leaderboard; stored
 translations are rescored, not retrained; the built-in image metrics and intervals on known inputs."""
+
 import json
 import textwrap
 from pathlib import Path
@@ -9,11 +10,11 @@ import pytest
 import torch
 from support import run_cli
 
-from benchbias.leaderboard.compare import Scored, check, parse_tolerances
 from benchbias.foundation.contract import Evidence
 from benchbias.foundation.scoretable import Score, ScoreTable
-from benchbias.scoring.metrics import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
+from benchbias.leaderboard.compare import Scored, check, parse_tolerances
 from benchbias.scoring.builtin import default_table
+from benchbias.scoring.metrics import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
 from benchbias.scoring.summary import method_summary
 
 PLUGIN = textwrap.dedent(
@@ -53,8 +54,9 @@ def plugin_run(tmp_path_factory):
     before = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1", env=env)
     assert before.returncode == 0, before.stderr[-2000:]
     first = json.loads((out / "results.json").read_text())
-    after = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1",
-                    "--plugin-dir", str(plugins), "--submit", env=env)
+    after = run_cli(
+        "run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1", "--plugin-dir", str(plugins), "--submit", env=env
+    )
     assert after.returncode == 0, after.stderr[-2000:]
     return out, first, json.loads((out / "results.json").read_text()), root / "boards" / "synthetic-smoke.md", after
 
@@ -92,9 +94,17 @@ def evidence(translated, real, mask=None, p=None, p_real=None, second=None, seco
     tumor = np.arange(n) % 2 == 1
     p = np.where(tumor, 0.9, 0.1) if p is None else p
     return Evidence(
-        source=real, translated=translated, real=real, tumor_mask=torch.zeros_like(real, dtype=torch.bool) if mask is None else mask,
-        source_is_tumor=tumor, brain_fraction=np.ones(n), out_of_range=np.zeros(n), p_tumor=p, p_tumor_real=p if p_real is None else p_real,
-        second_p_tumor=second, second_p_tumor_real=second_real,
+        source=real,
+        translated=translated,
+        real=real,
+        tumor_mask=torch.zeros_like(real, dtype=torch.bool) if mask is None else mask,
+        source_is_tumor=tumor,
+        brain_fraction=np.ones(n),
+        out_of_range=np.zeros(n),
+        p_tumor=p,
+        p_tumor_real=p if p_real is None else p_real,
+        second_p_tumor=second,
+        second_p_tumor_real=second_real,
     )
 
 
@@ -160,8 +170,23 @@ def test_check_guards_a_higher_is_better_score_when_asked():
     table = default_table().merged(ScoreTable([Similarity.scores[0]]))
 
     def scored(ssim):
-        cells = [{"ratio": r, "seed": 0, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9,
-                                                      "hallucination": 0.1, "erasure": 0.1, "flip_rate": 0.1, "mae": 0.05, "ssim": ssim}} for r in (0.0, 1.0)]
+        cells = [
+            {
+                "ratio": r,
+                "seed": 0,
+                "scores": {
+                    "tumor_called": 0.5,
+                    "tumor_called_healthy_inputs": 0.1,
+                    "tumor_called_tumor_inputs": 0.9,
+                    "hallucination": 0.1,
+                    "erasure": 0.1,
+                    "flip_rate": 0.1,
+                    "mae": 0.05,
+                    "ssim": ssim,
+                },
+            }
+            for r in (0.0, 1.0)
+        ]
         return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": method_summary(cells, table)}]}, table)
 
     assert "ssim" not in parse_tolerances([], table), "not checked by default: no tolerance declared"
@@ -170,9 +195,25 @@ def test_check_guards_a_higher_is_better_score_when_asked():
     assert check(scored(0.82), scored(0.80), tolerances).passed
 
 
-OLD_CELL_SCORES = ("n_holdout", "n_healthy_inputs", "n_tumor_inputs", "tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs",
-                   "hallucination", "erasure", "added", "removed", "flip_rate", "mae", "mae_healthy_inputs", "mae_tumor_inputs",
-                   "mae_inside_tumor", "mae_outside_tumor", "out_of_range")
+OLD_CELL_SCORES = (
+    "n_holdout",
+    "n_healthy_inputs",
+    "n_tumor_inputs",
+    "tumor_called",
+    "tumor_called_healthy_inputs",
+    "tumor_called_tumor_inputs",
+    "hallucination",
+    "erasure",
+    "added",
+    "removed",
+    "flip_rate",
+    "mae",
+    "mae_healthy_inputs",
+    "mae_tumor_inputs",
+    "mae_inside_tumor",
+    "mae_outside_tumor",
+    "out_of_range",
+)
 
 
 def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_path):
@@ -182,8 +223,19 @@ def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_p
     from benchbias.records.validation import InvalidFile, load_leaderboard
 
     current = json.loads((Path(__file__).resolve().parents[1] / "leaderboards" / "synthetic-quick.json").read_text())
-    kept = ("tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs", "hallucination", "erasure", "added", "removed", "flip_rate",
-            "mae", "mae_inside_tumor", "mae_outside_tumor")
+    kept = (
+        "tumor_called",
+        "tumor_called_healthy_inputs",
+        "tumor_called_tumor_inputs",
+        "hallucination",
+        "erasure",
+        "added",
+        "removed",
+        "flip_rate",
+        "mae",
+        "mae_inside_tumor",
+        "mae_outside_tumor",
+    )
     for entry in current["entries"]:  # what a /2 file could hold: the scores of that time (migration adds per-fraction means of its cells' scores)
         for row in entry["per_fraction"]:
             row["mean"] = {k: v for k, v in row["mean"].items() if k in OLD_CELL_SCORES}

@@ -2,6 +2,7 @@
 cells, claims that cannot be evaluated, per-seed evaluation, the benchmark flag, results files,
 the report, leaderboard pages and ``benchbias claims`` through the CLI; then a real smoke run of a
 benchmark that carries the claims."""
+
 import copy
 import json
 import shutil
@@ -10,17 +11,18 @@ import pytest
 import yaml
 from support import REPO, run_cli
 
-from benchbias.leaderboard import board as leaderboard
-from benchbias.scoring import claims as paper_claims
 from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
 from benchbias.foundation.config import ConfigError
 from benchbias.foundation.jsonio import read_json
 from benchbias.foundation.scoretable import ScoreTable
-from benchbias.scoring.claims import evaluate, evaluate_per_seed
-from benchbias.report.html import write_report
+from benchbias.leaderboard import board as leaderboard
 from benchbias.records.schemas import RESULTS_SCHEMA
-from benchbias.scoring.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
 from benchbias.records.validation import InvalidFile, check_results
+from benchbias.report.html import write_report
+from benchbias.scoring import claims as paper_claims
+from benchbias.scoring import claims_section
+from benchbias.scoring.claims import evaluate, evaluate_per_seed
+from benchbias.scoring.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
 
 FRACTIONS = [round(0.1 * i, 1) for i in range(11)]
 BOARD = REPO / "leaderboards" / "synthetic-quick.json"
@@ -41,8 +43,13 @@ def cell(ratio: float, seed: int, healthy: float, erasure: float) -> dict:
     and loses the tumor call on ``erasure`` of the tumor inputs."""
     tumor_inputs = 1.0 - erasure
     scores = {
-        "tumor_called": (healthy + tumor_inputs) / 2, "tumor_called_healthy_inputs": healthy, "tumor_called_tumor_inputs": tumor_inputs,
-        "hallucination": healthy, "erasure": erasure, "flip_rate": (healthy + erasure) / 2, "mae": 0.05,
+        "tumor_called": (healthy + tumor_inputs) / 2,
+        "tumor_called_healthy_inputs": healthy,
+        "tumor_called_tumor_inputs": tumor_inputs,
+        "hallucination": healthy,
+        "erasure": erasure,
+        "flip_rate": (healthy + erasure) / 2,
+        "mae": 0.05,
     }
     return {"ratio": ratio, "seed": seed, "scores": scores}
 
@@ -147,9 +154,7 @@ def test_a_missing_baseline_leaves_its_claims_not_evaluated():
     without_condgan = {k: v for k, v in paper_like().items() if k != "condgan"}
     claims = by_id(evaluate(without_condgan, TABLE))
     assert not claims["c2"].evaluated and not claims["c2"].holds
-    assert claims["c2"].detail == (
-        "c2 CycleGAN is the most composition-sensitive of the three: not evaluated: needs cyclegan, condgan, l1 (missing: condgan)"
-    )
+    assert claims["c2"].detail == ("c2 CycleGAN is the most composition-sensitive of the three: not evaluated: needs cyclegan, condgan, l1 (missing: condgan)")
     assert claims["c2"].verdict == "not evaluated"
     assert all(claims[c].holds for c in ("c1", "c3", "c4")), "claims on the baselines present are still checked"
     nothing = evaluate({}, TABLE)
@@ -195,10 +200,16 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
         method_cells = [{**c, "method": name} for c in method_cells]
         methods[name] = {
             **{k: template[k] for k in ("version", "origin", "params", "steps")},
-            "plugin": (plugins or {}).get(name, name), "paired": name != "cyclegan", "cells": method_cells,
-            "per_fraction": per_fraction(method_cells, TABLE), "summary": method_summary(method_cells, TABLE),
+            "plugin": (plugins or {}).get(name, name),
+            "paired": name != "cyclegan",
+            "cells": method_cells,
+            "per_fraction": per_fraction(method_cells, TABLE),
+            "summary": method_summary(method_cells, TABLE),
         }
-    prov = {k: template[k] for k in ("packages", "python", "platform", "device", "git_commit", "benchbias_version", "wall_time_s", "cells_run", "cells_reused", "compute_time_s")}
+    prov = {
+        k: template[k]
+        for k in ("packages", "python", "platform", "device", "git_commit", "benchbias_version", "wall_time_s", "cells_run", "cells_reused", "compute_time_s")
+    }
     results = {
         "schema": RESULTS_SCHEMA,
         "benchmark": {"name": bench.name, "file": bench.source_file, "config_hash": bench.hash(), "protocol_hash": bench.protocol_hash(), "config": config},
@@ -209,11 +220,14 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
         "ranking": rank({name: m["summary"] for name, m in methods.items()}),
         "ranking_rule": RANKING_RULE,
         "provenance": {
-            **prov, "seeds": seeds, "started": template["run_started"], "finished": template["run_finished"],
+            **prov,
+            "seeds": seeds,
+            "started": template["run_started"],
+            "finished": template["run_finished"],
             "compute_settings": {"device": "cpu", "threads": 1, "amp": False},
         },
     }
-    section = paper_claims.section(results)
+    section = claims_section.section(results)
     if section is not None:
         results["paper_claims"] = section
     return check_results(json.loads(json.dumps(results)), "results.json")
@@ -224,13 +238,13 @@ def test_results_carry_the_claims_when_the_benchmark_does_and_the_baselines_ran(
     section = results["paper_claims"]
     assert section["holding"] == 4 and section["methods"] == {"cyclegan": "cyclegan", "condgan": "condgan", "l1": "l1"}
     assert [row["seed"] for row in section["per_seed"]] == [0, 1] and section["seeds"] == [0, 1]
-    assert paper_claims.run_lines(results)[0] == "paper claims: 4 of 4 hold"
-    assert len(paper_claims.run_lines(results)) == 5
+    assert claims_section.run_lines(results)[0] == "paper claims: 4 of 4 hold"
+    assert len(claims_section.run_lines(results)) == 5
     assert "paper_claims" not in results_of(paper_like(), flag=False), "the benchmark does not carry them"
-    assert paper_claims.run_lines(results_of(paper_like(), flag=False)) == []
+    assert claims_section.run_lines(results_of(paper_like(), flag=False)) == []
     only_l1 = results_of({"l1": paper_like()["l1"]})
     assert "paper_claims" not in only_l1
-    assert paper_claims.run_lines(only_l1) == ["paper claims: not evaluated: needs cyclegan, condgan, l1 (missing: cyclegan, condgan)"]
+    assert claims_section.run_lines(only_l1) == ["paper claims: not evaluated: needs cyclegan, condgan, l1 (missing: cyclegan, condgan)"]
 
 
 def test_an_old_results_file_without_the_section_stays_valid_and_a_forged_one_is_caught():
@@ -361,7 +375,9 @@ def test_a_run_of_a_benchmark_that_carries_the_claims_evaluates_them(tmp_path):
     shutil.copytree(REPO / "benchmarks" / "judges", tmp_path / "judges", ignore=lambda d, names: [n for n in names if not n.startswith("synthetic-smoke")])
     out = tmp_path / "run"
     env = {"BENCHBIAS_CACHE": str(tmp_path / "cache")}
-    result = run_cli("run", str(tmp_path / "synthetic-smoke.yaml"), "--methods", "l1", "cyclegan", "condgan", "--out", str(out), "--no-progress", "--jobs", "1", env=env)
+    result = run_cli(
+        "run", str(tmp_path / "synthetic-smoke.yaml"), "--methods", "l1", "cyclegan", "condgan", "--out", str(out), "--no-progress", "--jobs", "1", env=env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     section = results["paper_claims"]

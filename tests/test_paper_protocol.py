@@ -2,6 +2,7 @@
 columns]``), the translators' intensity range (``slices.network_max``), and the judge's population and
 size (``classifier.population``, ``classifier.image_size``); all of them leave the benchmarks that do
 not use them, and their pinned judges, as they were."""
+
 import json
 
 import numpy as np
@@ -10,14 +11,14 @@ import torch
 import yaml
 from support import REPO, run_cli
 
-from benchbias.judges import pinned
-from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
-from benchbias.foundation.config import ConfigError, DomainConfig, slice_options, SliceConfig
-from benchbias.foundation.jsonio import read_json
-from benchbias.nets.networks import impartial_cnn
-from benchbias.foundation.registry import load_registry
-from benchbias.data.protocol import ProtocolError, Split, judge_population, unpaired_domains
 from benchbias.api import to_network, to_unit
+from benchbias.data.protocol import ProtocolError, Split, judge_population, unpaired_domains
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError, DomainConfig, SliceConfig, slice_options
+from benchbias.foundation.jsonio import read_json
+from benchbias.foundation.registry import load_registry
+from benchbias.judges import pinned
+from benchbias.nets.networks import impartial_cnn
 from benchbias.nets.scale import unit_images
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"

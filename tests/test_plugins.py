@@ -1,4 +1,5 @@
 """Plugin discovery: plugin folders, a real entry point, duplicates, parameter validation."""
+
 import hashlib
 
 import pytest
@@ -8,7 +9,7 @@ import benchbias
 from benchbias.foundation.contract import Param, ParamError, resolve_params
 from benchbias.foundation.registry import PluginError, load_registry
 
-PLUGIN_SOURCE = '''
+PLUGIN_SOURCE = """
 from benchbias.api import Translator, hookimpl
 
 
@@ -27,7 +28,7 @@ class {cls}(Translator):
 @hookimpl
 def register_translators(register):
     register({cls})
-'''
+"""
 
 
 def write_plugin(folder, filename, name, cls="Identity", paired=False):
@@ -96,7 +97,7 @@ def test_real_entry_point_from_a_dist_info_on_sys_path(tmp_path):
     (dist_info / "entry_points.txt").write_text("[benchbias]\nacme = acme_translator\n")
     result = run_cli("plugins", env={"PYTHONPATH": str(site)}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("acme "))
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("acme "))
     assert "unpaired" in line and "entry point 'acme' (acme-benchbias 1.2.3)" in line
 
 
@@ -149,7 +150,9 @@ def test_a_misspelt_hook_is_an_error_naming_the_plugin(tmp_path):
     (tmp_path / "typo").mkdir()
     path = tmp_path / "typo" / "typo.py"
     path.write_text(PLUGIN_SOURCE.format(cls="Typo", name="typo", paired=False).replace("def register_translators", "def register_translator"))
-    with pytest.raises(PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_metrics, register_translators"):
+    with pytest.raises(
+        PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_metrics, register_translators"
+    ):
         load_registry([tmp_path / "typo"])
     result = run_cli("plugins", "--plugin-dir", str(tmp_path / "typo"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(path.resolve()) in result.stderr

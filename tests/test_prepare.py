@@ -1,6 +1,7 @@
 """``benchbias data prepare``: bad data gets one line naming the case and file (exit 2), ``--skip-bad``
 goes on and records what it left out, the prepared-slice cache is reused while its files are
 unchanged and rebuilt when one changes, and the split options of the paper's protocol."""
+
 import gzip
 import os
 import re
@@ -13,14 +14,14 @@ from support import REPO, run_cli
 from test_layouts import SHAPE, save_nifti, volumes, write_brats2013, write_brats2018
 
 from benchbias.cli import main
-from benchbias.foundation.benchmark_files import load_benchmark
-from benchbias.foundation.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig
 from benchbias.data import DataError
+from benchbias.data.protocol import ProtocolError, split_subjects
 from benchbias.data.slice_cache import cache_meta, prepare_slices
 from benchbias.data.slice_set import SliceSet
 from benchbias.data.sources import benchmark_data
+from benchbias.foundation.benchmark_files import load_benchmark
+from benchbias.foundation.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig
 from benchbias.foundation.registry import load_registry
-from benchbias.data.protocol import ProtocolError, split_subjects
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SWIG types inside itk
 
@@ -60,7 +61,9 @@ def corrupt_mha(root):
 
 def missing_modality(root):
     (write_brats2018(root, "Z") / "Z_t1.nii.gz").unlink()
-    return r"case Z: missing file \S*/Z/Z_t1.nii.gz; to leave unusable cases out, prepare once with: benchbias data prepare \S+ --benchmark BENCHMARK --skip-bad$"
+    return (
+        r"case Z: missing file \S*/Z/Z_t1.nii.gz; to leave unusable cases out, prepare once with: benchbias data prepare \S+ --benchmark BENCHMARK --skip-bad$"
+    )
 
 
 def shape_mismatch(root):
@@ -295,9 +298,7 @@ def test_protocol_asking_for_more_than_the_data_holds_fails_with_counts(tmp_path
         write_brats2018(tmp_path / "data", case)
     code, out, err = prepare_cli(capsys, "--benchmark", benchmark_file(tmp_path, tmp_path / "data", holdout_size=10, holdout_tumor_fraction=0.6))
     assert code == 2 and "slices:   18 kept" in out  # the summary comes first; the cache is valid
-    assert err.strip() == (
-        "benchbias: error: domains.holdout_size: asks for 6 tumor + 4 healthy slices, but only 3 tumor + 3 healthy are available"
-    )
+    assert err.strip() == ("benchbias: error: domains.holdout_size: asks for 6 tumor + 4 healthy slices, but only 3 tumor + 3 healthy are available")
 
 
 # ---- the paper's split ----------------------------------------------------------------------------
@@ -309,8 +310,14 @@ def fake_slices(subjects=10, per_subject=20, tumor_per_subject=10):
     zeros = np.zeros((n, 4, 4), np.float32)
     ids = np.repeat([f"S{i:02d}" for i in np.random.default_rng(0).permutation(subjects)], per_subject)
     return SliceSet(
-        source=zeros, target=zeros, tumor_mask=zeros.astype(bool), brain_fraction=np.ones(n, np.float32),
-        tumor_fraction=is_tumor.astype(np.float32), is_tumor=is_tumor, case_id=ids, slice_index=np.tile(np.arange(per_subject), subjects),
+        source=zeros,
+        target=zeros,
+        tumor_mask=zeros.astype(bool),
+        brain_fraction=np.ones(n, np.float32),
+        tumor_fraction=is_tumor.astype(np.float32),
+        is_tumor=is_tumor,
+        case_id=ids,
+        slice_index=np.tile(np.arange(per_subject), subjects),
     )
 
 

@@ -1,4 +1,5 @@
 """Progress that suits where it goes: lines, not carriage-return bars, when stderr is a file or pipe."""
+
 import io
 
 from support import run_cli

@@ -1,4 +1,5 @@
 """The report: figure2.png, figure3.png and report.html, written from a real smoke run."""
+
 from __future__ import annotations
 
 import base64
@@ -15,12 +16,12 @@ import torch
 from PIL import Image
 
 from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
-from benchbias.report.figures import mean_score_by_fraction
 from benchbias.foundation.registry import load_registry
+from benchbias.report.figures import mean_score_by_fraction
 from benchbias.report.html import write_report
+from benchbias.report.tables import Rows
 from benchbias.run.options import RunOptions
 from benchbias.run.runner import Run
-from benchbias.report.tables import Rows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "l1<script>$x_1$"  # HTML and matplotlib mathtext must both take it literally

@@ -1,4 +1,5 @@
 """The runner in-process: determinism, resume after a crash, plugin parameter errors."""
+
 import json
 
 import numpy as np
@@ -28,7 +29,10 @@ def test_same_config_and_seed_give_identical_scores(tmp_path):
     first, second = run(tmp_path / "a"), run(tmp_path / "b")
     assert second["provenance"]["cells_reused"] == 0  # really recomputed
     assert first["classifier"]["holdout_accuracy"] == second["classifier"]["holdout_accuracy"]
-    untimed = lambda cells: [{k: v for k, v in c.items() if not k.endswith("_time_s")} for c in cells]
+
+    def untimed(cells):
+        return [{k: v for k, v in c.items() if not k.endswith("_time_s")} for c in cells]
+
     assert untimed(first["methods"]["l1"]["cells"]) == untimed(second["methods"]["l1"]["cells"])
     assert first["methods"]["l1"]["summary"] == second["methods"]["l1"]["summary"]
     a, b = np.load(tmp_path / "a" / "examples.npz"), np.load(tmp_path / "b" / "examples.npz")
@@ -255,5 +259,8 @@ def test_fractions_trained_together_are_stored_as_cells_and_a_lost_cell_retrains
     again = run(tmp_path / "a", together)
     assert again["provenance"]["cells_run"] == 1 and again["provenance"]["cells_reused"] == 2
     assert (stored / "r0.500-s0.json").stat().st_mtime_ns == kept_before
-    untimed = lambda c: {k: v for k, v in c.items() if not k.endswith("_time_s")}
+
+    def untimed(c):
+        return {k: v for k, v in c.items() if not k.endswith("_time_s")}
+
     assert untimed(again["methods"]["l1"]["cells"][0]) == untimed(first["methods"]["l1"]["cells"][0])

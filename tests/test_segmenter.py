@@ -1,5 +1,6 @@
 """The segmentation judge: learns a bright blob, is pinned and loaded like the classifier judge, and
 its per-slice scores count exactly what they say."""
+
 import contextlib
 from pathlib import Path
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchbias.judges import pinned
 from benchbias.foundation.contract import TrainContext
+from benchbias.judges import pinned
 from benchbias.judges.robustness import benign_perturbations
 from benchbias.judges.segmenter import TumorSegmenter, quality_problems, segmentation_scores, train
 

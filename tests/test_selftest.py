@@ -1,5 +1,6 @@
 """The canaries on a real (small) benchmark through the CLI: the verdict must catch every one, and
 ``selftest`` must say so, or fail when a ranking rule lets one through."""
+
 import copy
 import json
 

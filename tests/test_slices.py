@@ -1,13 +1,14 @@
 """MONAI reading of real NIfTI files into labelled axial slices."""
+
 import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.foundation.config import SliceConfig
 from benchbias.data import DataError
 from benchbias.data.cases import load_case_slices
 from benchbias.data.slice_cache import prepare_slices
 from benchbias.data.slice_set import SliceSet
+from benchbias.foundation.config import SliceConfig
 from benchbias.foundation.registry import load_registry
 
 SHAPE = (32, 32, 8)

@@ -7,6 +7,7 @@ holds the identities of that moment: the training core, the metrics, every basel
 segmentation judge. A rerun into a copy must reuse every cell without training or rescoring one.
 Regenerate both only when what the code computes changed on purpose: ``python tests/test_stored_cells_survive.py``.
 """
+
 import json
 import shutil
 import sys
@@ -18,7 +19,7 @@ from benchbias.cli import main
 from benchbias.foundation.code_identity import module_sha256
 from benchbias.foundation.jsonio import read_json
 from benchbias.foundation.registry import code_sha256, load_registry
-from benchbias.run.keys import core_code_sha256, SCORING_MODULE
+from benchbias.run.keys import SCORING_MODULE, core_code_sha256
 
 STORED = REPO / "tests" / "data" / "stored-smoke-run"
 IDENTITIES = REPO / "tests" / "data" / "code-identities.json"

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.data.synthetic import _generate_with_tissue, CSF, generate_subject, GENERATOR_VERSION, GM, subject_id, WM
+from benchbias.data.synthetic import CSF, GENERATOR_VERSION, GM, WM, _generate_with_tissue, generate_subject, subject_id
 from benchbias.data.synthetic_files import write_dataset
 from benchbias.foundation.config import SynthSpec
 
@@ -105,9 +105,7 @@ def test_rewrite_replaces_metadata_and_files(tmp_path: Path) -> None:
     write_dataset(tmp_path, spec)
     write_dataset(tmp_path, spec)
     assert json.loads((tmp_path / "synthetic.json").read_text())["spec"]["seed"] == 3
-    assert sorted(p.name for p in (tmp_path / subject_id(0)).iterdir()) == sorted(
-        f"{subject_id(0)}_{m}.nii.gz" for m in MODALITIES
-    )
+    assert sorted(p.name for p in (tmp_path / subject_id(0)).iterdir()) == sorted(f"{subject_id(0)}_{m}.nii.gz" for m in MODALITIES)
 
 
 def test_background_is_exactly_zero(subjects) -> None:

@@ -1,16 +1,17 @@
 """The second judge, ``timm-cnn``: found in the plugins folder, trains for real on tiny synthetic slices
 (a bright blob is a tumor), survives the judge's float16 store and load, is deterministic, and names
 a bad model in one line."""
+
 import hashlib
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchbias.judges import pinned
 from benchbias.foundation.config import ClassifierConfig
 from benchbias.foundation.contract import ParamError, TrainContext
 from benchbias.foundation.registry import load_registry
+from benchbias.judges import pinned
 
 STEPS = 60
 PARAMS = {"batch_size": 16}

@@ -1,5 +1,6 @@
 """The verdict's arithmetic: changed diagnoses, hallucination, erasure, composition sensitivity and
 the ranking rule, on cells whose answers are known."""
+
 import numpy as np
 import pytest
 import torch

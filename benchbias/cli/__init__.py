@@ -5,6 +5,7 @@ each (``run``, ``selftest`` and ``plan``; ``plugins``; ``data``; ``leaderboard``
 Every user-facing problem (:class:`~benchbias.foundation.errors.BenchbiasError`) is printed as one
 line and exits with code 2.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """What the command families of the ``benchbias`` command line share: options, checks and defaults."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,16 @@ def benchmark_argument(parser: argparse.ArgumentParser, what: str = "benchmark n
 def executor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, metavar="N",
-        help="cells at once, each in a worker process with --threads torch threads (default: $BENCHBIAS_JOBS, else one job per CPU core, --cells-per-gpu on CUDA); 1 runs them in this process",
+        help="cells at once, each in a worker process with --threads torch threads (default: $BENCHBIAS_JOBS, else one job per CPU core, "
+        "--cells-per-gpu on CUDA); 1 runs them in this process",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=int,
         help="CPU threads for torch: per worker process (default 1), or of this process with --jobs 1 (default: torch's choice)",
     )  # fmt: skip
-    parser.add_argument("--executor", choices=("local", "ray"), default="local", help='where cells run: local processes, or Ray tasks (pip install "benchbias[ray]")')
+    parser.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help='where cells run: local processes, or Ray tasks (pip install "benchbias[ray]")'
+    )
     parser.add_argument("--address", metavar="ADDR", help="with --executor ray: the cluster's address (default: start Ray on this machine)")
     parser.add_argument(
         "--cells-per-gpu", type=int, default=1, metavar="N",

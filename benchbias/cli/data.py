@@ -1,5 +1,6 @@
 """``benchbias data synth|prepare``: write the synthetic data set; read a data folder once through
 MONAI into the prepared-slice cache that ``benchbias run`` reuses, and print what it holds."""
+
 from __future__ import annotations
 
 import argparse
@@ -74,12 +75,12 @@ def any_unpaired(bench: Benchmark, registry) -> bool:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
     from benchbias.data import DataError
+    from benchbias.data.protocol import check_capacity, held_out_subjects, split_subjects
     from benchbias.data.slice_cache import prepare_slices
     from benchbias.data.sources import cache_dir, resolve_data
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
     from benchbias.foundation.registry import load_registry
-    from benchbias.data.protocol import check_capacity, held_out_subjects, split_subjects
 
     registry = load_registry(args.plugin_dir)
     bench = load_benchmark(find_benchmark(args.benchmark)) if args.benchmark else None

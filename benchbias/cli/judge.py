@@ -1,4 +1,5 @@
 """``benchbias judge train|show``: a benchmark's pinned judges."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,8 @@ def judge_summary(info: dict, role: str = "classifier") -> list[str]:
         return [
             f"segmenter {info['name']} sha256 {info['sha256']}",
             f"holdout Dice on tumor slices {fmt_or_na(info['holdout_dice'])}; healthy holdout slices with any outlined pixel "
-            f"{fmt_or_na(info['holdout_false_positive_share'])}; trained {info['steps']} steps on {info['train_slices']} real slices in {info['train_time_s']:.0f} s",
+            f"{fmt_or_na(info['holdout_false_positive_share'])}; trained {info['steps']} steps on {info['train_slices']} real slices "
+            f"in {info['train_time_s']:.0f} s",
             "meets the standard" if not problems else "WARNING: this segmenter falls short: " + "; ".join(problems),
         ]
     problems = pinned.quality_problems(info)

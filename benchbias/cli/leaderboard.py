@@ -1,4 +1,5 @@
 """``benchbias leaderboard show|submit|render|validate``: a benchmark's leaderboard files."""
+
 from __future__ import annotations
 
 import argparse

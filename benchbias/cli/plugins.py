@@ -1,4 +1,5 @@
 """``benchbias plugins``: the installed translators, classifiers and data layouts, with their origin."""
+
 from __future__ import annotations
 
 import argparse

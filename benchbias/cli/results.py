@@ -1,4 +1,5 @@
 """``benchbias claims``, ``compare``, ``check`` and ``schema``: reading results and leaderboard files."""
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
 def claims_report(path: Path, kind: str, data: dict[str, Any]) -> tuple[list[str], bool]:
     """The lines ``benchbias claims`` prints of ``data`` (a validated results file or leaderboard read
     from ``path``), and whether every claim holds with the seeds pooled."""
-    from benchbias.scoring.claims import BASELINES, baselines_of, carries_claims, evaluate, evaluate_per_seed, holding, summary_line
+    from benchbias.scoring.claims import BASELINES, evaluate, evaluate_per_seed, holding, summary_line
+    from benchbias.scoring.claims_section import baselines_of, carries_claims
 
     found = baselines_of(data)
     name = data["benchmark"] if kind == "leaderboard" else data["benchmark"]["name"]

@@ -1,4 +1,5 @@
 """``benchbias run``, ``selftest`` and ``plan``: running a benchmark, its canaries, and planning a run."""
+
 from __future__ import annotations
 
 import argparse
@@ -113,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbias.leaderboard import submit
     from benchbias.report.tables import COMPACT, MORE_NOTE, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
     from benchbias.run import Run, RunOptions
-    from benchbias.scoring.claims import run_lines
+    from benchbias.scoring.claims_section import run_lines
 
     set_threads(args.threads)
     executor = executor_settings(args)
@@ -130,19 +131,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = Run(bench, registry, options).execute()
     prov = results["provenance"]
     print(
-        f"\nbenchmark {bench.name}: {prov['cells_run']} cells computed now, {prov['cells_reused']} reused; {prov['wall_time_s']:.1f} s wall on {prov['device']}; "
+        f"\nbenchmark {bench.name}: {prov['cells_run']} cells computed now, {prov['cells_reused']} reused; "
+        f"{prov['wall_time_s']:.1f} s wall on {prov['device']}; "
         f"{prov['compute_time_s']:.1f} s of training and translating behind these results"
     )
     judge = results["classifier"]
     print(
         f"judge {judge['name']} {judge['sha256'][:12]} ({'pinned' if judge['pinned'] else 'cached, not pinned'}): holdout accuracy "
-        f"{judge['holdout_accuracy']:.3f} on real {bench.dataset.target}; a benign perturbation moves its rates by at most {judge['robustness']['max_shift']:.2f}"
+        f"{judge['holdout_accuracy']:.3f} on real {bench.dataset.target}; "
+        f"a benign perturbation moves its rates by at most {judge['robustness']['max_shift']:.2f}"
     )
     if judge["quality_problems"]:
         print(f"WARNING: the judge falls short of the standard: {'; '.join(judge['quality_problems'])}")
     table = ScoreTable.from_json(results["score_table"])
     for name, method in results["methods"].items():
-        print(f"\n{name} ({'paired' if method['paired'] else 'unpaired'}); brackets: 95% bootstrap interval over holdout slices\n{cell_rows(method, table, COMPACT).text()}")
+        kind = "paired" if method["paired"] else "unpaired"
+        print(f"\n{name} ({kind}); brackets: 95% bootstrap interval over holdout slices\n{cell_rows(method, table, COMPACT).text()}")
     more = more_rows_of_results(results)
     print(f"\n{ranked_rows_of_results(results).text()}" + (f"\n\nmore scores over the sweep ({MORE_NOTE}):\n{more.text()}" if more else ""))
     if results.get("ranking_2"):
@@ -162,7 +166,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from benchbias.foundation.registry import load_registry
     from benchbias.report.tables import ranked_rows_of_results
     from benchbias.run import Run, RunOptions, selftest
-    from benchbias.scoring.claims import run_lines
+    from benchbias.scoring.claims_section import run_lines
 
     set_threads(args.threads)
     bench = with_seeds(load_benchmark(find_benchmark(args.benchmark)), args.seeds)
@@ -173,12 +177,17 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     check_results_folder(out)
     options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress, **executor_settings(args))
     results = Run(bench, registry, options).execute()
-    print(f"\n{ranked_rows_of_results(results).text()}\n\nselftest of {bench.name} (judge {results['classifier']['sha256'][:12]}; reference methods: {', '.join(references)}):")
+    judge = results["classifier"]["sha256"][:12]
+    print(f"\n{ranked_rows_of_results(results).text()}\n\nselftest of {bench.name} (judge {judge}; reference methods: {', '.join(references)}):")
     verdicts = selftest.properties(results, references)
     for verdict in verdicts:
         print(verdict.line())
     missed = [v for v in verdicts if not v.passed]
-    print(f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold: every canary caught" if not missed else f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold")
+    print(
+        f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold: every canary caught"
+        if not missed
+        else f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold"
+    )
     # A benchmark that carries the paper's claims must also reproduce its paper: with the three
     # baselines in the run, a claim that fails fails the selftest too.
     claims = run_lines(results)

@@ -1,5 +1,6 @@
 """Medical image data: layouts of real data sets, the synthetic data set, reading cases through MONAI
 into labelled axial slices, the prepared-slice cache, and the sweep protocol's split and domains."""
+
 from benchbias.foundation.exports import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(

@@ -1,4 +1,5 @@
 """The error of an unusable data set, case or file."""
+
 from __future__ import annotations
 
 from benchbias.foundation.errors import BenchbiasError

@@ -1,12 +1,13 @@
 """The ratio-sweep protocol: subject split, balanced holdout, and domains at exact tumor fractions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from benchbias.foundation.config import DomainConfig, SplitConfig
 from benchbias.data.slice_set import SliceSet
+from benchbias.foundation.config import DomainConfig, SplitConfig
 from benchbias.foundation.errors import BenchbiasError
 
 
@@ -22,16 +23,13 @@ class Split:
     holdout_subjects: tuple[str, ...]
 
 
-def sample_with_fraction(
-    pool: np.ndarray, is_tumor: np.ndarray, size: int, fraction: float, rng: np.random.Generator, field: str
-) -> np.ndarray:
+def sample_with_fraction(pool: np.ndarray, is_tumor: np.ndarray, size: int, fraction: float, rng: np.random.Generator, field: str) -> np.ndarray:
     """``size`` indices from ``pool`` of which exactly ``round(size * fraction)`` are tumor slices."""
     n_tumor = int(round(size * fraction))
     tumor, healthy = pool[is_tumor[pool]], pool[~is_tumor[pool]]
     if n_tumor > len(tumor) or size - n_tumor > len(healthy):
         raise ProtocolError(
-            f"{field}: asks for {n_tumor} tumor + {size - n_tumor} healthy slices, "
-            f"but only {len(tumor)} tumor + {len(healthy)} healthy are available"
+            f"{field}: asks for {n_tumor} tumor + {size - n_tumor} healthy slices, but only {len(tumor)} tumor + {len(healthy)} healthy are available"
         )
     chosen = np.concatenate([rng.choice(tumor, n_tumor, replace=False), rng.choice(healthy, size - n_tumor, replace=False)])
     return rng.permutation(chosen)
@@ -81,9 +79,7 @@ class Domains:
 
 def unpaired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, ratio: float, seed: int) -> Domains:
     """Source fixed per seed at ``source_tumor_fraction``; target drawn at ``ratio`` from the other slices."""
-    source = sample_with_fraction(
-        train, is_tumor, domains.source_size, domains.source_tumor_fraction, np.random.default_rng([seed, 1]), "domains.source_size"
-    )
+    source = sample_with_fraction(train, is_tumor, domains.source_size, domains.source_tumor_fraction, np.random.default_rng([seed, 1]), "domains.source_size")
     rest = train if domains.target_overlaps_source else np.setdiff1d(train, source)
     target_rng = np.random.default_rng([seed, 2, int(round(ratio * 1000))])
     target = sample_with_fraction(rest, is_tumor, domains.target_size, ratio, target_rng, "domains.target_size")
@@ -175,5 +171,6 @@ def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
             raise ProtocolError(
                 f"domains.target_size: at target fraction {need.ratio} the protocol needs "
                 f"{need_tumor} tumor + {need_healthy} healthy training slices "
-                f"({'source + target, disjoint' if need.disjoint else 'target' if unpaired else 'pairs'}), but the training subjects have {tumor} tumor + {healthy} healthy"
+                f"({'source + target, disjoint' if need.disjoint else 'target' if unpaired else 'pairs'}), "
+                f"but the training subjects have {tumor} tumor + {healthy} healthy"
             )

@@ -10,17 +10,19 @@ layout whose cases follow different rules (BRATS2013: simulated vs. real cases) 
 ``rules_for(case)``, which returns the :class:`LabelRules` of that case; the MONAI pipeline in
 :mod:`benchbias.data.slice_cache` asks for it when present.
 """
+
 from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
-from benchbias.foundation.contract import Case, DatasetLayout
 from benchbias.data.errors import DataError
+from benchbias.foundation.contract import Case, DatasetLayout
 
 CANONICAL_MODALITIES = ("flair", "t1", "t1ce", "t2")
 """The modality names a benchmark may use with every layout (each layout maps them to its files)."""

@@ -8,6 +8,7 @@ options is replaced. The **fingerprint** identifies the data wherever it lies (p
 folder, sizes, the cases read and left out, layout, modalities, slice options): results, judges and
 leaderboards record it, and cells depend on it.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from benchbias.data.cases import divide_by, read_case, scan_cases
+from benchbias.data.errors import DataError
+from benchbias.data.slice_set import SliceSet, SliceSpill
 from benchbias.foundation.config import SliceConfig, slice_options, stable_hash
 from benchbias.foundation.contract import Case, DatasetLayout
-from benchbias.data.errors import DataError
-from benchbias.data.cases import divide_by, read_case, scan_cases
-from benchbias.data.slice_set import SliceSet, SliceSpill
 
 SLICE_CACHE_VERSION = 2
 SKIP_BAD_HINT = "; to leave unusable cases out, prepare once with: benchbias data prepare {root} --benchmark BENCHMARK --skip-bad"
@@ -72,8 +73,14 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def data_fingerprint(
-    root: Path, cases: Sequence[Case], read: Sequence[str], skipped: Sequence[tuple[str, str]],
-    layout: DatasetLayout, source: str, target: str, options: SliceConfig,
+    root: Path,
+    cases: Sequence[Case],
+    read: Sequence[str],
+    skipped: Sequence[tuple[str, str]],
+    layout: DatasetLayout,
+    source: str,
+    target: str,
+    options: SliceConfig,
 ) -> str:
     """Identifies the data wherever it lies (unlike :func:`cache_key`): the layout, modalities, slice
     options, and each case read with its files' paths relative to ``root`` and sizes, plus the cases

@@ -207,9 +207,7 @@ def _kept_slice_half_extent(brain: _Brain) -> float:
     return float(t * brain.radii[2])
 
 
-def _tumor_centre(
-    rng: np.random.Generator, grid: _Grid, brain: _Brain, core_radius: float, z_half_span: float
-) -> np.ndarray:
+def _tumor_centre(rng: np.random.Generator, grid: _Grid, brain: _Brain, core_radius: float, z_half_span: float) -> np.ndarray:
     """A random centre in either hemisphere where the core fits inside the brain and its hemisphere.
 
     The axial level is drawn once, uniformly over the kept slab and a little beyond:

@@ -1,5 +1,6 @@
 """The synthetic data set on disk: every subject of :mod:`benchbias.data.synthetic` as BraTS-style
 NIfTI files, and ``synthetic.json`` (generator version, spec, subject ids), written last."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -3,6 +3,7 @@
 Every problem is reported as one line ``FILE: FIELD: problem`` through :class:`ConfigError`. A value
 a file leaves out takes the default of its dataclass field.
 """
+
 from __future__ import annotations
 
 import os
@@ -123,7 +124,9 @@ def _dataset(r: _Reader, raw: dict) -> DatasetConfig:
         raise r.fail("dataset", "give exactly one of 'synthetic' or 'path'")
     if "synthetic" in raw:
         s = r.mapping(raw["synthetic"] or {}, "dataset.synthetic", {"subjects", "seed", "shape"})
-        shape = tuple(r.integer(v, f"dataset.synthetic.shape[{i}]", 16) for i, v in enumerate(r.sequence(given(s, "shape", SynthSpec), "dataset.synthetic.shape")))
+        shape = tuple(
+            r.integer(v, f"dataset.synthetic.shape[{i}]", 16) for i, v in enumerate(r.sequence(given(s, "shape", SynthSpec), "dataset.synthetic.shape"))
+        )
         if len(shape) != 3:
             raise r.fail("dataset.synthetic.shape", f"must have 3 entries (x, y, z), got {len(shape)}")
         synthetic = SynthSpec(
@@ -186,7 +189,21 @@ def _segmenter(r: _Reader, raw: Any) -> ModelConfig:
     return ModelConfig(SEGMENTER, SEGMENTER, dict(params), r.integer(raw["steps"], "segmenter.steps", 1))
 
 
-TOP_LEVEL = {"name", "description", "dataset", "slices", "split", "domains", "training", "classifier", "segmenter", "second_judge", "methods", "seeds", "paper_claims"}
+TOP_LEVEL = {
+    "name",
+    "description",
+    "dataset",
+    "slices",
+    "split",
+    "domains",
+    "training",
+    "classifier",
+    "segmenter",
+    "second_judge",
+    "methods",
+    "seeds",
+    "paper_claims",
+}
 
 
 def parse_benchmark(raw: Any, source: str) -> Benchmark:
@@ -200,7 +217,8 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         models_per_program = r.integer(given(training, "models_per_program", Benchmark), "training.models_per_program", 1)
 
     s = r.mapping(
-        raw.get("slices", {}), "slices",
+        raw.get("slices", {}),
+        "slices",
         {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization", "network_max"},
     )
     network_max = r.fraction(given(s, "network_max", SliceConfig), "slices.network_max")
@@ -231,10 +249,14 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     )
 
     d = r.mapping(
-        raw.get("domains", {}), "domains",
+        raw.get("domains", {}),
+        "domains",
         {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "holdout_tumor_fraction", "target_fractions", "target_overlaps_source"},
     )
-    fractions = tuple(r.fraction(v, f"domains.target_fractions[{i}]") for i, v in enumerate(r.sequence(given(d, "target_fractions", DomainConfig), "domains.target_fractions")))
+    fractions = tuple(
+        r.fraction(v, f"domains.target_fractions[{i}]")
+        for i, v in enumerate(r.sequence(given(d, "target_fractions", DomainConfig), "domains.target_fractions"))
+    )
     if len(set(fractions)) != len(fractions):
         raise r.fail("domains.target_fractions", "contains duplicates")
     domains = DomainConfig(

@@ -8,6 +8,7 @@ package or file, reformatting it, editing its comments, docstrings or imports, o
 its own definitions leaves its identity as it was; any change to what its code does changes it.
 Where several modules make one identity, each enters under a stable logical name, not its path.
 """
+
 from __future__ import annotations
 
 import ast
@@ -15,14 +16,16 @@ import hashlib
 import importlib
 import inspect
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 
 def _is_type_checking(node: ast.stmt) -> bool:
     test = getattr(node, "test", None)
-    return isinstance(node, ast.If) and not node.orelse and (
-        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (
+        isinstance(node, ast.If)
+        and not node.orelse
+        and ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
     )
 
 

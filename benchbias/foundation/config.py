@@ -3,6 +3,7 @@
 :mod:`benchbias.foundation.benchmark_files` reads and validates the YAML files into these; every
 problem is reported as one line ``FILE: FIELD: problem`` through :class:`ConfigError`.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -6,13 +6,15 @@ Images cross the contract as float32 tensors of shape ``(N, 1, H, W)`` scaled to
 not equal W; a benchmark's ``slices.network_max`` narrows the translators' range to
 ``[-1, -1 + 2 * network_max]``; the judge always reads ``[-1, 1]``).
 """
+
 from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,9 +42,7 @@ class Param:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not expected:
-            raise ParamError(
-                f"{owner}: parameter '{name}' must be {expected.__name__}, got {type(value).__name__} {value!r}"
-            )
+            raise ParamError(f"{owner}: parameter '{name}' must be {expected.__name__}, got {type(value).__name__} {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ParamError(f"{owner}: parameter '{name}' must be one of {list(self.choices)}, got {value!r}")
         if self.minimum is not None and value < self.minimum:

@@ -3,6 +3,7 @@
 The CLI catches :class:`BenchbiasError`, prints its message as one line and exits with code 2.
 Each subclass is defined where its checks live and says which file, field or option is at fault.
 """
+
 from __future__ import annotations
 
 

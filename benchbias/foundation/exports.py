@@ -7,6 +7,7 @@ package's heavy ones (torch, MONAI, matplotlib).
 
 Modules kept at an earlier release's import path call :func:`warn_moved`.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,8 +1,9 @@
 """The hooks a benchbias plugin may implement. Each receives a ``register`` callable and calls it
 once per class it contributes; benchbias records where every registration came from."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -4,6 +4,7 @@ Results and leaderboards are only ever JSON (never pickle, never code). Python's
 non-standard constants ``NaN``/``Infinity``; here they are read as :class:`NonFinite` strings so that
 schema validation rejects them and names the field that holds them.
 """
+
 from __future__ import annotations
 
 import errno

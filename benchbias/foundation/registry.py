@@ -4,6 +4,7 @@ Plugin folders are the installed baselines (the repository's ``plugins/``), ever
 ``BENCHBIAS_PLUGIN_DIRS`` environment variable (``os.pathsep``-separated) and any ``--plugin-dir``.
 Each ``*.py`` file in a folder is imported as one plugin module.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +12,9 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pluggy
 
@@ -171,7 +172,10 @@ class BrokenPlugin:
     error: str
 
     def __str__(self) -> str:
-        return f"entry point '{self.entry_point}' of {self.distribution} {self.version} failed to import ({self.error}); fix or uninstall it: pip uninstall {self.distribution}"
+        return (
+            f"entry point '{self.entry_point}' of {self.distribution} {self.version} failed to import ({self.error}); "
+            f"fix or uninstall it: pip uninstall {self.distribution}"
+        )
 
 
 def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, Origin], list[BrokenPlugin]]:

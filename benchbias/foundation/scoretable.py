@@ -8,10 +8,12 @@ their columns from that table: a plugin's score shows up everywhere without the 
 
 Only the standard library: leaderboards, ``compare`` and ``check`` use this without importing torch.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Iterable
+from typing import Any
 
 KINDS = ("rate", "error", "similarity", "agreement", "count")
 BETTER = ("lower", "higher", "neither")
@@ -56,7 +58,7 @@ class Score:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Score":
+    def from_dict(cls, data: dict[str, Any]) -> Score:
         known = {f.name for f in fields(cls)}
         return cls(**{**{k: v for k, v in data.items() if k in known}, "bounds": tuple(data.get("bounds", (0.0, 1.0)))})
 
@@ -84,7 +86,7 @@ class ScoreTable:
                 raise ValueError(f"score {score.name!r} is declared twice, differently ({known.origin} and {score.origin})")
 
     @classmethod
-    def from_json(cls, rows: list[dict[str, Any]]) -> "ScoreTable":
+    def from_json(cls, rows: list[dict[str, Any]]) -> ScoreTable:
         return cls(Score.from_dict(row) for row in rows)
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -102,7 +104,7 @@ class ScoreTable:
     def get(self, name: str) -> Score | None:
         return self.scores.get(name)
 
-    def merged(self, other: "ScoreTable") -> "ScoreTable":
+    def merged(self, other: ScoreTable) -> ScoreTable:
         return ScoreTable([*self, *other])
 
     def cell(self) -> list[Score]:

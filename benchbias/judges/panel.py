@@ -8,12 +8,14 @@ Extra judges are not part of the protocol hash: they add scores (areas, Dice, a 
 not the verdict, so results with and without them share a leaderboard; their sha256 is recorded
 like the classifier's, and a leaderboard refuses scores from another one.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,23 +95,36 @@ def judges_of(bench: Benchmark, classifier: Any, entry: Registered, instantiate:
     return judges
 
 
-def train(j: Judge, bench: Benchmark, slices: SliceSet, split: Split, holdout: SliceSet, context: Callable[[int, int, str], tuple[TrainContext, Any]]) -> tuple[bytes, dict[str, Any]]:
+def train(
+    j: Judge, bench: Benchmark, slices: SliceSet, split: Split, holdout: SliceSet, context: Callable[[int, int, str], tuple[TrainContext, Any]]
+) -> tuple[bytes, dict[str, Any]]:
     """Train a judge on real target slices of the training subjects and measure it on the holdout's
     real targets; its seed is the split seed, a part of the protocol."""
     seed = bench.split.seed
     if j.role == "segmenter":
         train_slices = slices.take(split.train)
         return segmenter.train(
-            j.model, j.config.steps, seed,
-            pinned.inputs(unit_images(train_slices.target)), torch.from_numpy(train_slices.tumor_mask),
-            pinned.inputs(unit_images(holdout.target)), torch.from_numpy(holdout.tumor_mask), holdout.is_tumor, context,
+            j.model,
+            j.config.steps,
+            seed,
+            pinned.inputs(unit_images(train_slices.target)),
+            torch.from_numpy(train_slices.tumor_mask),
+            pinned.inputs(unit_images(holdout.target)),
+            torch.from_numpy(holdout.tumor_mask),
+            holdout.is_tumor,
+            context,
         )
     population = judge_population(split, slices.is_tumor, bench.domains, j.config.population, seed)
     train_slices = slices.take(population)
     return pinned.train(
-        j.model, j.config, seed,
-        pinned.inputs(unit_images(train_slices.target), j.shape), torch.from_numpy(train_slices.is_tumor).long(),
-        pinned.inputs(unit_images(holdout.target), j.shape), holdout.is_tumor, context,
+        j.model,
+        j.config,
+        seed,
+        pinned.inputs(unit_images(train_slices.target), j.shape),
+        torch.from_numpy(train_slices.is_tumor).long(),
+        pinned.inputs(unit_images(holdout.target), j.shape),
+        holdout.is_tumor,
+        context,
     )
 
 
@@ -128,12 +143,19 @@ def resolve(j: Judge, bench: Benchmark, fingerprint: str, cache: Path, train_it:
         return {**pinned.load(kept, j.model, trained_for, fingerprint, j.code_sha256, j.same_results_as), "pinned": True, "file": str(kept.weights)}, False
     if cached.exist():
         try:
-            return {**pinned.load(cached, j.model, trained_for, fingerprint, j.code_sha256, j.same_results_as), "pinned": False, "file": str(cached.weights)}, False
+            return {
+                **pinned.load(cached, j.model, trained_for, fingerprint, j.code_sha256, j.same_results_as),
+                "pinned": False,
+                "file": str(cached.weights),
+            }, False
         except pinned.JudgeError as exc:  # benchbias wrote it: a damaged copy is retrained, not fatal
             print(f"benchbias: warning: {exc}; training it again", file=sys.stderr)
     blob, info = train_it()
     info = record(j, bench, fingerprint, info)
     pinned.store(cached, blob, info)
     what = "judge" if j.role == "classifier" else j.role.replace("_", " ")
-    print(f"{what}: trained {info['sha256'][:12]} for this protocol and kept in {cached.weights}; pin it with: benchbias judge train {bench.source_file}", file=sys.stderr)
+    print(
+        f"{what}: trained {info['sha256'][:12]} for this protocol and kept in {cached.weights}; pin it with: benchbias judge train {bench.source_file}",
+        file=sys.stderr,
+    )
     return {**info, "pinned": False, "file": str(cached.weights)}, True

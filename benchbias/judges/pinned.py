@@ -8,14 +8,16 @@ data it was trained for, its holdout accuracy and robustness table). ``benchbias
 writes them; the committed synthetic benchmarks ship theirs. A benchmark without a pinned judge gets
 one trained on first use and kept in the cache, keyed by protocol and data, so later runs reuse it.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,12 +42,12 @@ class JudgeFiles:
     info: Path
 
     @classmethod
-    def beside(cls, benchmark_file: Path, name: str) -> "JudgeFiles":
+    def beside(cls, benchmark_file: Path, name: str) -> JudgeFiles:
         folder = Path(benchmark_file).resolve().parent / "judges"
         return cls(folder / f"{name}.pt", folder / f"{name}.json")
 
     @classmethod
-    def cached(cls, cache: Path, name: str, protocol_hash: str, dataset_fingerprint: str) -> "JudgeFiles":
+    def cached(cls, cache: Path, name: str, protocol_hash: str, dataset_fingerprint: str) -> JudgeFiles:
         stem = f"{name}-{protocol_hash[:12]}-{dataset_fingerprint[:12]}"
         return cls(cache / "judges" / f"{stem}.pt", cache / "judges" / f"{stem}.json")
 
@@ -81,12 +83,13 @@ def load(
         raise JudgeError(f"{files.info}: format: not a benchbias judge record (format {JUDGE_FORMAT}); retrain it with: benchbias judge train")
     actual = sha256_of(files.weights)
     if actual != info.get("sha256"):
-        raise JudgeError(f"{files.weights}: sha256 {actual[:12]} differs from {str(info.get('sha256'))[:12]} recorded in {files.info.name} (weights replaced or damaged)")
+        raise JudgeError(
+            f"{files.weights}: sha256 {actual[:12]} differs from {str(info.get('sha256'))[:12]} recorded in {files.info.name} (weights replaced or damaged)"
+        )
     for key, mine in (("protocol_hash", protocol_hash), ("dataset_fingerprint", dataset_fingerprint), ("code_sha256", code_sha256)):
         if info.get(key) != mine and not (key == "code_sha256" and info.get(key) in same_results_as):
             raise JudgeError(
-                f"{files.info}: {key}: the judge was trained with {str(info.get(key))[:12]}, this run has {mine[:12]}; "
-                "retrain it with: benchbias judge train"
+                f"{files.info}: {key}: the judge was trained with {str(info.get(key))[:12]}, this run has {mine[:12]}; retrain it with: benchbias judge train"
             )
     try:
         state = torch.load(files.weights, map_location="cpu", weights_only=True)
@@ -164,9 +167,7 @@ def quality_problems(info: dict[str, Any]) -> list[str]:
     robustness = info["robustness"]
     if not robustness["robust"]:
         worst = max(robustness["perturbed"], key=lambda row: row["max_shift"])
-        problems.append(
-            f"'{worst['perturbation']}' moves a tumor-called rate by {worst['max_shift']:.2f} (> {robustness['limit']:.2f})"
-        )
+        problems.append(f"'{worst['perturbation']}' moves a tumor-called rate by {worst['max_shift']:.2f} (> {robustness['limit']:.2f})")
     return problems
 
 

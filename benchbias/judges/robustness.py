@@ -4,6 +4,7 @@ The judge must read anatomy, not global intensity: a translation that is a littl
 than the real T1 must not be called "tumor" for that alone. It is trained with random intensity
 perturbations and every run reports how much benign perturbations of the real holdout move its calls.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,12 +7,14 @@ The classifier says *whether* a translation shows a tumor; the segmenter says *w
 tumor tissue added to a healthy slice, tumor tissue erased from a tumor slice. Files sit beside the
 classifier's: ``JudgeFiles.beside(benchmark_file, f"{name}-segmenter")``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch

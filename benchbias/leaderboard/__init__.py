@@ -1,5 +1,6 @@
 """Leaderboards: the record of every submitted method of a benchmark, its page and figure, and
 comparing and checking results against it."""
+
 from benchbias.foundation.exports import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(

@@ -7,6 +7,7 @@ dataset fingerprint, seeds, every cell's scores, per-fraction means, the summary
 intervals over seeds, the classifier's accuracy, package versions, device, wall time and dates.
 Both files are validated before they are written and rewritten atomically.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,11 +23,12 @@ from benchbias.foundation.config import ConfigError
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import dumps, write_atomically
 from benchbias.foundation.scoretable import ScoreTable
-from benchbias.scoring import claims as paper_claims
 from benchbias.records.schemas import LEADERBOARD_SCHEMA
-from benchbias.scoring.summary import RANKING_RULE, fmt, ranking_key
-from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
 from benchbias.records.validation import check_leaderboard, load_leaderboard
+from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
+from benchbias.scoring import claims as paper_claims
+from benchbias.scoring.claims_section import claims_in, section
+from benchbias.scoring.summary import RANKING_RULE, fmt, ranking_key
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
 LOCK_TIMEOUT_S = 120
@@ -215,10 +217,16 @@ def ranked_rows(board: dict[str, Any]) -> Rows:
 
 
 FRACTION_SECTIONS = (  # (score, heading, what it is)
-    ("hallucination", "Hallucination, by target tumor fraction",
-     "Of the healthy holdout slices the judge calls healthy on their real target, the share it calls tumor after translation."),
-    ("erasure", "Erasure, by target tumor fraction",
-     "Of the tumor holdout slices the judge calls tumor on their real target, the share it calls healthy after translation."),
+    (
+        "hallucination",
+        "Hallucination, by target tumor fraction",
+        "Of the healthy holdout slices the judge calls healthy on their real target, the share it calls tumor after translation.",
+    ),
+    (
+        "erasure",
+        "Erasure, by target tumor fraction",
+        "Of the tumor holdout slices the judge calls tumor on their real target, the share it calls healthy after translation.",
+    ),
     ("tumor_called_healthy_inputs", "Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)", ""),
     ("tumor_called_tumor_inputs", "Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)", ""),
     ("mae", "Mean absolute pixel error, by target tumor fraction", ""),
@@ -230,17 +238,17 @@ FRACTION_SECTIONS = (  # (score, heading, what it is)
 def claims_markdown(board: dict[str, Any]) -> list[str]:
     """The "Paper claims" section: when the benchmark file carries the paper's claims and the board
     has the three baselines, each claim with its seeds pooled and on each seed alone."""
-    section = paper_claims.section(board)
-    if section is None:
+    found = section(board)
+    if found is None:
         return []
-    claims = paper_claims.claims_in(section)
-    seeds = section["per_seed"]
+    claims = claims_in(found)
+    seeds = found["per_seed"]
     rows = Rows(["claim", "verdict", "measured", *(f"seed {row['seed']}" for row in seeds)] if len(seeds) > 1 else ["claim", "verdict", "measured"])
     for i, claim in enumerate(claims):
         alone = [paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in seeds] if len(seeds) > 1 else []
         rows.body.append([f"{claim.id}: {claim.statement}", claim.verdict, claim.measured, *alone])
-    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in section["methods"].items())
-    pooled = f"seeds {', '.join(map(str, section['seeds']))} pooled" if len(seeds) > 1 else f"seed {section['seeds'][0]}"
+    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in found["methods"].items())
+    pooled = f"seeds {', '.join(map(str, found['seeds']))} pooled" if len(seeds) > 1 else f"seed {found['seeds'][0]}"
     return [
         "## Paper claims",
         (
@@ -250,7 +258,7 @@ def claims_markdown(board: dict[str, Any]) -> list[str]:
         ),
         rows.markdown(),
         "In the paper's words:",
-        "\n".join(f"- {c.id}: \"{c.paper}\"" for c in claims),
+        "\n".join(f'- {c.id}: "{c.paper}"' for c in claims),
     ]
 
 
@@ -275,8 +283,11 @@ def render(board: dict[str, Any]) -> str:
         parts += ["## More scores over the sweep", f"{MORE_NOTE}. Entries submitted before a score existed show n/a.", more.markdown()]
     for name, heading, what in FRACTION_SECTIONS:
         if name in table and any(name in e["per_fraction"][0]["mean"] for e in entries):
-            parts += [f"## {heading}", *([what] if what else []),
-                      fraction_rows([(e["method"], e["per_fraction"]) for e in entries], table[name], board["target_fractions"]).markdown()]
+            parts += [
+                f"## {heading}",
+                *([what] if what else []),
+                fraction_rows([(e["method"], e["per_fraction"]) for e in entries], table[name], board["target_fractions"]).markdown(),
+            ]
     parts.append("## Entries")
     for e in ranked(board):
         o = e["origin"]
@@ -284,7 +295,8 @@ def render(board: dict[str, Any]) -> str:
         parts.append(
             f"- **{e['method']}** ({e['version']}; plugin `{e['plugin']}`, {'paired' if e['paired'] else 'unpaired'}, "
             f"{e['steps']} steps): {where}; params `{json.dumps(e['params'], indent=2).replace(chr(10), '').replace('  ', '')}`; "
-            f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
+            f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} "
+            f"in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
             f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
             f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."
         )

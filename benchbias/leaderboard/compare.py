@@ -3,6 +3,7 @@
 Both read results files and leaderboards alike, validated on load. A leaderboard holding several
 versions of a method stands for it with the version the run used, else the latest submitted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,9 +12,9 @@ from typing import Any
 
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.scoretable import Score, ScoreTable
-from benchbias.scoring.summary import fmt
-from benchbias.report.tables import text_table
 from benchbias.records.validation import kind_of, load_leaderboard, load_results
+from benchbias.report.tables import text_table
+from benchbias.scoring.summary import fmt
 
 
 class CheckError(BenchbiasError, ValueError):
@@ -104,14 +105,30 @@ def load_scored(path: Path) -> Scored:
         data = load_results(path)
         methods = {name: [{"method": name, **m}] for name, m in data["methods"].items()}
         bench = data["benchmark"]
-        return Scored(path, "results", bench["name"], bench["protocol_hash"], data["dataset"]["fingerprint"], data["classifier"]["sha256"], methods,
-                      ScoreTable.from_json(data["score_table"]))
+        return Scored(
+            path,
+            "results",
+            bench["name"],
+            bench["protocol_hash"],
+            data["dataset"]["fingerprint"],
+            data["classifier"]["sha256"],
+            methods,
+            ScoreTable.from_json(data["score_table"]),
+        )
     data = load_leaderboard(path)
     methods: dict[str, list[dict[str, Any]]] = {}
     for e in data["entries"]:
         methods.setdefault(e["method"], []).append(e)
-    return Scored(path, "leaderboard", data["benchmark"], data["protocol_hash"], data["dataset_fingerprint"], data["judge_sha256"], methods,
-                  ScoreTable.from_json(data["score_table"]))
+    return Scored(
+        path,
+        "leaderboard",
+        data["benchmark"],
+        data["protocol_hash"],
+        data["dataset_fingerprint"],
+        data["judge_sha256"],
+        methods,
+        ScoreTable.from_json(data["score_table"]),
+    )
 
 
 def _delta(a: float | None, b: float | None, digits: int = 3) -> str:
@@ -158,8 +175,19 @@ def compare(a: Scored, b: Scored) -> str:
                 continue
             h, t = "tumor_called_healthy_inputs", "tumor_called_tumor_inputs"
             fractions.append(
-                [f"{row['ratio']:g}", fmt(ma[h], 2), fmt(mb[h], 2), _delta(ma[h], mb[h], 2), fmt(ma[t], 2), fmt(mb[t], 2),
-                 _delta(ma[t], mb[t], 2), _delta(ma["flip_rate"], mb["flip_rate"], 2), fmt(ma["mae"], 4), fmt(mb["mae"], 4), _delta(ma["mae"], mb["mae"], 4)]
+                [
+                    f"{row['ratio']:g}",
+                    fmt(ma[h], 2),
+                    fmt(mb[h], 2),
+                    _delta(ma[h], mb[h], 2),
+                    fmt(ma[t], 2),
+                    fmt(mb[t], 2),
+                    _delta(ma[t], mb[t], 2),
+                    _delta(ma["flip_rate"], mb["flip_rate"], 2),
+                    fmt(ma["mae"], 4),
+                    fmt(mb["mae"], 4),
+                    _delta(ma["mae"], mb["mae"], 4),
+                ]
             )
         lines += ["", f"== {name}: A {ea['version']} ({ea['summary']['n_seeds']} seeds), B {eb['version']} ({eb['summary']['n_seeds']} seeds)"]
         lines += [text_table(summary), "", text_table(fractions)]

@@ -1,5 +1,6 @@
 """The leaderboard figure (:func:`leaderboard_png`): Figure 2 of every leaderboard entry, one row per
 entry in ranking order."""
+
 from __future__ import annotations
 
 import io
@@ -11,7 +12,6 @@ from matplotlib.ticker import PercentFormatter
 from PIL import Image
 
 from benchbias.report.figures import plain, render_png
-
 
 # ---- the leaderboard figure --------------------------------------------------------------------
 
@@ -39,12 +39,12 @@ def leaderboard_png(benchmark: str, entries: list[dict[str, Any]]) -> bytes:
         for ax, (score, title, is_rate) in zip(row, LEADERBOARD_COLUMNS):
             for seed in entry["seeds"]:
                 cells = sorted((c for c in entry["cells"] if c["seed"] == seed), key=lambda c: c["ratio"])
-                ax.plot([c["ratio"] for c in cells], _values(cells, lambda c: c["scores"][score]), color="0.6", lw=0.7)
-            low = _values(rows, lambda r: r["ci95"][score][0] if r["ci95"][score] else None)
-            high = _values(rows, lambda r: r["ci95"][score][1] if r["ci95"][score] else None)
+                ax.plot([c["ratio"] for c in cells], _values(cells, lambda c, score=score: c["scores"][score]), color="0.6", lw=0.7)
+            low = _values(rows, lambda r, score=score: r["ci95"][score][0] if r["ci95"][score] else None)
+            high = _values(rows, lambda r, score=score: r["ci95"][score][1] if r["ci95"][score] else None)
             if not np.isnan(low).all():
                 ax.fill_between(x, low, high, color="#d62f2f" if is_rate else "#3a6ea5", alpha=0.18, lw=0)
-            ax.plot(x, _values(rows, lambda r: r["mean"][score]), color="#d62f2f" if is_rate else "#3a6ea5", lw=2, marker="o", ms=3)
+            ax.plot(x, _values(rows, lambda r, score=score: r["mean"][score]), color="#d62f2f" if is_rate else "#3a6ea5", lw=2, marker="o", ms=3)
             if is_rate:
                 ax.set_ylim(-0.03, 1.03)
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))

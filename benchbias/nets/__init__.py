@@ -1,5 +1,6 @@
 """Networks and their training: the baselines' generators and discriminators, GAN losses, history
 pools, the training loop every network translator shares, and the image scale networks see."""
+
 from benchbias.foundation.exports import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(

@@ -1,4 +1,5 @@
 """The history of generated images that CycleGAN shows its discriminators (Shrivastava et al. 2017)."""
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ Both are averaged over every patch of a PatchGAN output, per model when models t
 leading model axis: one loss per model, see ``translation.py``). The loss is computed in float32 even
 when the discriminator ran under bfloat16 autocast.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Networks shared by the baseline plugins, built from MONAI blocks where MONAI has them."""
+
 from __future__ import annotations
 
 import torch
@@ -78,9 +79,7 @@ def patch_discriminator(in_channels: int = 1, filters: int = 64, layers: int = 3
     return nn.Sequential(*net.children())
 
 
-def impartial_cnn(
-    image_size: int | tuple[int, int], channels: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2, padding: int = 1
-) -> nn.Module:
+def impartial_cnn(image_size: int | tuple[int, int], channels: tuple[int, ...] = (16, 32, 64, 128), classes: int = 2, padding: int = 1) -> nn.Module:
     """The paper's impartial classifier: 4 stride-2 3x3 conv layers with ReLU, one fully connected layer
     with no non-linearity; returns logits (softmax is applied by the caller). ``image_size``: an int
     (square) or (rows, columns); ``padding``: zero padding of each conv (the notebook's CNN: 0)."""

@@ -5,6 +5,7 @@ network_max]`` (the paper's runs: 100/255); the judges always read ``[-1, 1]`` (
 Every conversion between the two goes through :func:`to_network` and :func:`to_unit`, so a
 translator's output, a judge's input and a canary's painting are read on one scale.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -16,12 +16,14 @@ own step: every model trains as it would alone, up to float rounding. A plugin o
 ``dim=-4``, losses from :func:`l1_loss` and :class:`~benchbias.nets.losses.GANLoss` (which reduce the last
 four dimensions), history pools from :meth:`AdversarialTranslator.new_pool`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
 from abc import abstractmethod
-from typing import Any, ClassVar, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -38,9 +40,7 @@ GENERATOR_PARAMS: dict[str, Param] = {
     "batch_size": Param(1, "slices per training step", minimum=1),
     "lr": Param(2e-4, "Adam learning rate", minimum=0.0),
     "beta1": Param(0.5, "Adam beta1", minimum=0.0, maximum=1.0),
-    "decay_fraction": Param(
-        0.5, "share of the step budget over which lr decays linearly to 0 (paper: 100 + 100 epochs)", minimum=0.0, maximum=1.0
-    ),
+    "decay_fraction": Param(0.5, "share of the step budget over which lr decays linearly to 0 (paper: 100 + 100 epochs)", minimum=0.0, maximum=1.0),
     # The paper's generators all had Dropout(0.5) in every residual block (no run passed --no_dropout),
     # and its test.py never called eval(): dropout stayed on while the holdout was translated.
     "dropout": Param(0.0, "dropout in every residual block of the generator (the paper's runs: 0.5)", minimum=0.0, maximum=0.95),

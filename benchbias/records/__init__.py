@@ -1,5 +1,6 @@
 """The files people exchange: results and leaderboard schemas, their validation on every read and
 write, reading older schemas, and the provenance a results file records."""
+
 from benchbias.foundation.exports import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(

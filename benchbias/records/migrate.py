@@ -14,6 +14,7 @@
 The stored file is not rewritten; ``benchbias leaderboard render`` (or any submit) writes a leaderboard
 back in the current schema.
 """
+
 from __future__ import annotations
 
 from typing import Any

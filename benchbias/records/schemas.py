@@ -7,6 +7,7 @@ from, and :mod:`benchbias.records.validation` checks every score against its dec
 in ``RESULTS_SCHEMA`` / ``LEADERBOARD_SCHEMA`` whenever a required field changes, and teach
 :mod:`benchbias.records.migrate` to read the previous one.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,8 +46,17 @@ DEFS: dict[str, Any] = {
     "intervals": {"type": "object", "additionalProperties": _INTERVAL},
     "cell": _object(
         {
-            "ratio": _RATE, "seed": _COUNT, "scores": {"$ref": "#/$defs/scores"}, "ci95": {"$ref": "#/$defs/intervals"},
-            "fingerprint": _TEXT, "scored_with": _TEXT, "method": _TEXT, "target_tumor_slices": _COUNT, "train_time_s": _SECONDS, "translate_time_s": _SECONDS, "trained_together": _COUNT,
+            "ratio": _RATE,
+            "seed": _COUNT,
+            "scores": {"$ref": "#/$defs/scores"},
+            "ci95": {"$ref": "#/$defs/intervals"},
+            "fingerprint": _TEXT,
+            "scored_with": _TEXT,
+            "method": _TEXT,
+            "target_tumor_slices": _COUNT,
+            "train_time_s": _SECONDS,
+            "translate_time_s": _SECONDS,
+            "trained_together": _COUNT,
         },
         extra=True,
         optional=("ci95", "fingerprint", "scored_with", "method", "target_tumor_slices", "train_time_s", "translate_time_s", "trained_together"),
@@ -136,14 +146,20 @@ DEFS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": _object({"name": _TEXT, "sha256": _HASH, "pinned": {"type": "boolean"}}, extra=True),
     },
-    "compute_settings": _object(
-        {"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}
-    ),
+    "compute_settings": _object({"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
     # The paper's Figure 2 claims (benchbias.scoring.claims), when the benchmark carries them.
     "claim": _object(
-        {"id": _TEXT, "statement": _TEXT, "paper": _TEXT, "holds": {"type": "boolean"}, "evaluated": {"type": "boolean"}, "figures": {"type": "object"}, "detail": _TEXT}
+        {
+            "id": _TEXT,
+            "statement": _TEXT,
+            "paper": _TEXT,
+            "holds": {"type": "boolean"},
+            "evaluated": {"type": "boolean"},
+            "figures": {"type": "object"},
+            "detail": _TEXT,
+        }
     ),
     "claims": {"type": "array", "items": {"$ref": "#/$defs/claim"}},
 }
@@ -169,9 +185,7 @@ RESULTS: dict[str, Any] = {
     **_object(
         {
             "schema": {"const": RESULTS_SCHEMA},
-            "benchmark": _object(
-                {"name": _TEXT, "file": {"type": "string"}, "config_hash": _HASH, "protocol_hash": _HASH, "config": _CONFIG}
-            ),
+            "benchmark": _object({"name": _TEXT, "file": {"type": "string"}, "config_hash": _HASH, "protocol_hash": _HASH, "config": _CONFIG}),
             "dataset": _object({"fingerprint": _TEXT}, extra=True),
             "classifier": {"$ref": "#/$defs/classifier"},
             "extra_judges": {"$ref": "#/$defs/extra_judges"},

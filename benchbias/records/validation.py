@@ -6,11 +6,13 @@ the summaries agree with the cells they were computed from, the protocol hash ag
 embedded protocol, and a leaderboard's entries all belong to its protocol. A hand-edited number is
 therefore caught wherever it was edited. Every problem is one line ``FILE: FIELD: problem``.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -21,7 +23,7 @@ from benchbias.foundation.jsonio import NonFinite, read_json
 from benchbias.foundation.scoretable import ScoreTable
 from benchbias.records.migrate import upgrade
 from benchbias.records.schemas import DEFS, LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
-from benchbias.scoring.claims import section as claims_section
+from benchbias.scoring.claims_section import section as claims_section
 from benchbias.scoring.summary import method_summary, per_fraction, rank
 
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in (("results", RESULTS), ("leaderboard", LEADERBOARD))}
@@ -175,13 +177,16 @@ def _claim_record(section: dict[str, Any]) -> dict[str, Any]:
         return [{k: c[k] for k in ("id", "holds", "evaluated", "figures")} for c in rows]
 
     return {
-        "methods": section["methods"], "seeds": section["seeds"], "holding": section["holding"], "claims": claims(section["claims"]),
+        "methods": section["methods"],
+        "seeds": section["seeds"],
+        "holding": section["holding"],
+        "claims": claims(section["claims"]),
         "per_seed": [{"seed": row["seed"], "claims": claims(row["claims"])} for row in section["per_seed"]],
     }
 
 
 def check_paper_claims(data: dict[str, Any], source: str) -> None:
-    """The paper_claims section is what :func:`benchbias.scoring.claims.section` computes from the cells."""
+    """The paper_claims section is what :func:`benchbias.scoring.claims_section.section` computes from the cells."""
     computed = claims_section(data)
     if computed is None:
         raise InvalidFile(source, "paper_claims", "is present, but the benchmark does not carry the paper's claims or a baseline is missing (edited by hand?)")

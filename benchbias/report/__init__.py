@@ -1,4 +1,5 @@
 """A run's report: the tables every output shares, the figures, and the HTML page."""
+
 from benchbias.foundation.exports import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(

@@ -1,4 +1,5 @@
 """The paper's claims (:func:`draw_paper_claims`): one panel per claim of :mod:`benchbias.scoring.claims`."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,9 +8,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from benchbias.scoring import claims as pc
 from benchbias.report.figures import plain
-
+from benchbias.scoring import claims as pc
 
 # ---- the paper's claims -------------------------------------------------------------------------
 
@@ -45,7 +45,10 @@ def draw_paper_claims(claims: list[Any]) -> Figure:
         elif claim.id == "c3":
             numbers = f"max - min {f['spread']:.2f} (needs <= {pc.C3_MAX_SPREAD:g})"
         else:
-            numbers = f"{f['at_zero']:.2f} at r = 0 (>= {pc.C4_MIN_ERASURE_AT_ZERO:g}); max {f['worst_from_fraction']:.2f} from r = {f['from_fraction']:g} (<= {f['ceiling']:.2f})"
+            numbers = (
+                f"{f['at_zero']:.2f} at r = 0 (>= {pc.C4_MIN_ERASURE_AT_ZERO:g}); "
+                f"max {f['worst_from_fraction']:.2f} from r = {f['from_fraction']:g} (<= {f['ceiling']:.2f})"
+            )
         ax.set_title(plain(f"{claim.id}: {claim.statement}\n{result.verdict}: {numbers}"), fontsize=9.5, color=colour)
         if claim.id == "c2":
             names = list(f["sensitivity"])
@@ -65,7 +68,14 @@ def draw_paper_claims(claims: list[Any]) -> Figure:
             ax.set_ylabel("CycleGAN: healthy inputs called tumor")
         elif claim.id == "c3":
             middle = (f["lowest"] + f["highest"]) / 2
-            ax.axhspan(middle - pc.C3_MAX_SPREAD / 2, middle + pc.C3_MAX_SPREAD / 2, color=CLAIM_HOLDS, alpha=0.12, lw=0, label=f"allowed band ({pc.C3_MAX_SPREAD:g} wide)")
+            ax.axhspan(
+                middle - pc.C3_MAX_SPREAD / 2,
+                middle + pc.C3_MAX_SPREAD / 2,
+                color=CLAIM_HOLDS,
+                alpha=0.12,
+                lw=0,
+                label=f"allowed band ({pc.C3_MAX_SPREAD:g} wide)",
+            )
             ax.plot(x, y, color=colour, marker="o", label="per-fraction mean")
             ax.set_ylabel("L1: healthy inputs called tumor")
         else:

@@ -12,6 +12,7 @@ only (no pyplot, no global state).
 Beside them: the hallucination maps (:mod:`benchbias.report.maps`), the paper's claims
 (:mod:`benchbias.report.claims_figure`) and the leaderboard figure (:mod:`benchbias.leaderboard.figure`).
 """
+
 from __future__ import annotations
 
 import io
@@ -19,8 +20,8 @@ import math
 import sys
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from matplotlib import colormaps, colors, patheffects
@@ -54,9 +55,7 @@ def fractions(results: dict) -> list[float]:
 
 
 def first_seed(results: dict) -> int | None:
-    seeds = results.get("provenance", {}).get("seeds") or sorted(
-        {cell["seed"] for method in results["methods"].values() for cell in method["cells"]}
-    )
+    seeds = results.get("provenance", {}).get("seeds") or sorted({cell["seed"] for method in results["methods"].values() for cell in method["cells"]})
     return seeds[0] if seeds else None
 
 
@@ -121,8 +120,7 @@ def draw_figure2(results: dict) -> Figure:
         axes[0, 0].text(0.5, 0.5, "no methods in results", ha="center", va="center", transform=axes[0, 0].transAxes)
     seeds = seed_count(results)
     fig.suptitle(
-        f"{plain(results['benchmark']['name'])}\nclassifier calls on translated holdout slices"
-        + (f" (mean of {seeds} seeds)" if seeds > 1 else ""),
+        f"{plain(results['benchmark']['name'])}\nclassifier calls on translated holdout slices" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""),
         fontsize=12,
     )
     fig.legend(
@@ -140,12 +138,7 @@ def draw_figure2(results: dict) -> Figure:
 
 def error_axis_top(methods: Iterable[dict]) -> float:
     """One pixel-error scale for every panel, so the black lines compare across methods."""
-    errors = [
-        c["scores"].get(f"mae_{inputs}")
-        for m in methods
-        for c in m["cells"]
-        for inputs, _ in INPUT_ROWS
-    ]
+    errors = [c["scores"].get(f"mae_{inputs}") for m in methods for c in m["cells"] for inputs, _ in INPUT_ROWS]
     finite = [e for e in errors if e is not None and math.isfinite(e)]
     return 1.15 * max(finite) if finite and max(finite) > 0 else 1.0
 
@@ -231,7 +224,7 @@ class PanelGrid:
     def put(self, row: int, column: int, image: np.ndarray | None, cmap: str = "gray", vmin: float = 0.0, vmax: float = 1.0) -> None:
         """Place ``image`` (2-D, coloured with ``cmap`` over [vmin, vmax]); None is a gray "not run" panel."""
         top, left = self.y[row], self.x[column]
-        where = np.s_[top:top + self.height, left:left + self.width]
+        where = np.s_[top : top + self.height, left : left + self.width]
         if image is None:
             self.picture[where] = colors.to_rgb(self.NOT_RUN)
             self.ax.text(left + self.width / 2 - 0.5, top + self.height / 2 - 0.5, "not run", ha="center", va="center", color="gray", fontsize=8)

@@ -11,6 +11,7 @@
   more scores, the judges' quality, the figures, per-cell tables and provenance. Modality names and the
   intensity scale come from the results file.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,6 +21,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from benchbias.foundation.jsonio import dumps, read_json, replace_together
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.report.claims_figure import draw_paper_claims
 from benchbias.report.figures import (
     draw_figure2,
     draw_figure3,
@@ -27,13 +31,11 @@ from benchbias.report.figures import (
     render_png,
     training_kind,
 )
-from benchbias.foundation.jsonio import dumps, read_json, replace_together
-from benchbias.foundation.scoretable import ScoreTable
-from benchbias.scoring import claims as paper_claims
 from benchbias.report.maps import draw_hallucination_map, has_segmentations
-from benchbias.report.claims_figure import draw_paper_claims
-from benchbias.scoring.summary import fmt
 from benchbias.report.tables import MORE_NOTE, Rows, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+from benchbias.scoring import claims as paper_claims
+from benchbias.scoring.claims_section import claims_in, section
+from benchbias.scoring.summary import fmt
 
 FIGURE2 = "figure2.png"
 FIGURE3 = "figure3.png"
@@ -63,9 +65,9 @@ def write_report(out_dir: Path, results: dict | None = None, with_results: bool 
     if results is None:
         results = read_json(out_dir / "results.json")
     figures = {FIGURE2: render_png(draw_figure2(results)), FIGURE3: render_png(draw_figure3(results, out_dir))}
-    claims = paper_claims.section(results)
+    claims = section(results)
     if claims is not None:
-        figures[CLAIMS_FIGURE] = render_png(draw_paper_claims(paper_claims.claims_in(claims)))
+        figures[CLAIMS_FIGURE] = render_png(draw_paper_claims(claims_in(claims)))
     if has_segmentations(out_dir):
         for name in results["methods"]:
             figures[hallucination_map_file(name)] = render_png(draw_hallucination_map(results, out_dir, name))
@@ -135,7 +137,9 @@ def robustness_rows(robustness: dict) -> Rows:
     base = robustness["unperturbed"]
     rows = Rows(["real target holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"], numeric={1, 2, 3})
     rows.body.append(["unperturbed", fmt(base["healthy_inputs"], 2), fmt(base["tumor_inputs"], 2), ""])
-    rows.body += [[row["perturbation"], fmt(row["healthy_inputs"], 2), fmt(row["tumor_inputs"], 2), fmt(row["max_shift"], 2)] for row in robustness["perturbed"]]
+    rows.body += [
+        [row["perturbation"], fmt(row["healthy_inputs"], 2), fmt(row["tumor_inputs"], 2), fmt(row["max_shift"], 2)] for row in robustness["perturbed"]
+    ]
     return rows
 
 
@@ -143,22 +147,32 @@ def classifier_html(results: dict) -> str:
     c = results.get("classifier", {})
     problems = c.get("quality_problems") or []
     verdict = (
-        f'<p><strong>Warning: this judge falls short of the standard:</strong> {esc("; ".join(problems))}.</p>'
+        f"<p><strong>Warning: this judge falls short of the standard:</strong> {esc('; '.join(problems))}.</p>"
         if problems
         else "<p>The judge meets the standard: holdout accuracy at least 0.93, and no benign perturbation moves a rate by more than 0.05.</p>"
     )
     robustness = c.get("robustness")
     table = robustness_rows(robustness).html() if robustness else ""
-    return verdict + facts(
-        [
-            ("judge", f"{c.get('name', 'n/a')} ({origin_text(c.get('origin'))})"),
-            ("weights sha256", f"{c.get('sha256', 'n/a')} ({'pinned with the benchmark' if c.get('pinned') else 'trained for this protocol, kept in the cache'})"),
-            ("holdout accuracy", fmt(c.get("holdout_accuracy"))),
-            ("holdout sensitivity", fmt(c.get("holdout_sensitivity"))),
-            ("holdout specificity", fmt(c.get("holdout_specificity"))),
-            ("trained on", f"{c.get('train_slices', 'n/a')} real target slices ({c.get('train_tumor_slices', 'n/a')} with tumor), {c.get('steps', 'n/a')} steps"),
-        ]
-    ) + table
+    return (
+        verdict
+        + facts(
+            [
+                ("judge", f"{c.get('name', 'n/a')} ({origin_text(c.get('origin'))})"),
+                (
+                    "weights sha256",
+                    f"{c.get('sha256', 'n/a')} ({'pinned with the benchmark' if c.get('pinned') else 'trained for this protocol, kept in the cache'})",
+                ),
+                ("holdout accuracy", fmt(c.get("holdout_accuracy"))),
+                ("holdout sensitivity", fmt(c.get("holdout_sensitivity"))),
+                ("holdout specificity", fmt(c.get("holdout_specificity"))),
+                (
+                    "trained on",
+                    f"{c.get('train_slices', 'n/a')} real target slices ({c.get('train_tumor_slices', 'n/a')} with tumor), {c.get('steps', 'n/a')} steps",
+                ),
+            ]
+        )
+        + table
+    )
 
 
 def extra_judges_html(results: dict) -> str:
@@ -167,11 +181,18 @@ def extra_judges_html(results: dict) -> str:
     for role, j in results.get("extra_judges", {}).items():
         problems = j.get("quality_problems") or []
         title = "Segmentation judge" if role == "segmenter" else "Second judge"
-        warning = f'<p><strong>Warning: it falls short:</strong> {esc("; ".join(problems))}.</p>' if problems else ""
+        warning = f"<p><strong>Warning: it falls short:</strong> {esc('; '.join(problems))}.</p>" if problems else ""
         quality = (
-            [("holdout Dice (tumor slices)", fmt(j.get("holdout_dice"))), ("healthy holdout slices with any outlined pixel", fmt(j.get("holdout_false_positive_share")))]
+            [
+                ("holdout Dice (tumor slices)", fmt(j.get("holdout_dice"))),
+                ("healthy holdout slices with any outlined pixel", fmt(j.get("holdout_false_positive_share"))),
+            ]
             if role == "segmenter"
-            else [("holdout accuracy", fmt(j.get("holdout_accuracy"))), ("holdout sensitivity", fmt(j.get("holdout_sensitivity"))), ("holdout specificity", fmt(j.get("holdout_specificity")))]
+            else [
+                ("holdout accuracy", fmt(j.get("holdout_accuracy"))),
+                ("holdout sensitivity", fmt(j.get("holdout_sensitivity"))),
+                ("holdout specificity", fmt(j.get("holdout_specificity"))),
+            ]
         )
         parts.append(
             f"<h3>{title}</h3>{warning}"
@@ -179,9 +200,16 @@ def extra_judges_html(results: dict) -> str:
                 [
                     ("name", f"{j.get('name')} ({origin_text(j.get('origin'))})" if j.get("origin") else j.get("name")),
                     ("params", ", ".join(f"{k}={v}" for k, v in j.get("params", {}).items()) or "none"),
-                    ("weights sha256", f"{j.get('sha256')} ({'pinned with the benchmark' if j.get('pinned') else 'trained for this protocol, kept in the cache'})"),
+                    (
+                        "weights sha256",
+                        f"{j.get('sha256')} ({'pinned with the benchmark' if j.get('pinned') else 'trained for this protocol, kept in the cache'})",
+                    ),
                     *quality,
-                    ("trained on", f"{j.get('train_slices', 'n/a')} real target slices ({j.get('train_tumor_slices', 'n/a')} with tumor), {j.get('steps', 'n/a')} steps, {j.get('train_time_s', 'n/a')} s"),
+                    (
+                        "trained on",
+                        f"{j.get('train_slices', 'n/a')} real target slices ({j.get('train_tumor_slices', 'n/a')} with tumor), "
+                        f"{j.get('steps', 'n/a')} steps, {j.get('train_time_s', 'n/a')} s",
+                    ),
                 ]
             )
         )
@@ -213,8 +241,11 @@ def provenance_html(results: dict) -> str:
             ("protocol hash", bench.get("protocol_hash", "n/a")),
             ("seeds", ", ".join(map(str, prov.get("seeds", []))) or "n/a"),
             ("dataset fingerprint", data.get("fingerprint", "n/a")),
-            ("dataset", f"{data.get('layout', 'n/a')} at {data.get('root', 'n/a')}; {data.get('subjects', 'n/a')} subjects, "
-                        f"{data.get('slices', 'n/a')} slices; holdout {holdout.get('size', 'n/a')} slices ({holdout.get('tumor', 'n/a')} with tumor)"),
+            (
+                "dataset",
+                f"{data.get('layout', 'n/a')} at {data.get('root', 'n/a')}; {data.get('subjects', 'n/a')} subjects, "
+                f"{data.get('slices', 'n/a')} slices; holdout {holdout.get('size', 'n/a')} slices ({holdout.get('tumor', 'n/a')} with tumor)",
+            ),
             ("intensity scale", data.get("intensity_scale", "n/a")),
             ("modalities", " -> ".join(modalities(results))),
             ("benchbias version", prov.get("benchbias_version", "n/a")),
@@ -223,11 +254,20 @@ def provenance_html(results: dict) -> str:
             ("git commit", prov.get("git_commit") or "n/a (not a git checkout)"),
             ("device", prov.get("device", "n/a")),
             ("started", prov.get("started", "n/a")),
-            ("compute behind these results", f"{prov['compute_time_s']} s training and translating, summed over all "
-                f"{prov.get('cells_run', 0) + prov.get('cells_reused', 0)} cells (whenever they ran)" if prov.get("compute_time_s") is not None else "n/a"),
-            ("this invocation", f"{prov['wall_time_s']} s wall; {prov.get('cells_run', 'n/a')} cells computed now, "
+            (
+                "compute behind these results",
+                f"{prov['compute_time_s']} s training and translating, summed over all "
+                f"{prov.get('cells_run', 0) + prov.get('cells_reused', 0)} cells (whenever they ran)"
+                if prov.get("compute_time_s") is not None
+                else "n/a",
+            ),
+            (
+                "this invocation",
+                f"{prov['wall_time_s']} s wall; {prov.get('cells_run', 'n/a')} cells computed now, "
                 f"{prov.get('cells_reused', 'n/a')} reused from earlier invocations ({prov.get('cells_rescored', 0)} of them scored again)"
-                if prov.get("wall_time_s") is not None else "n/a"),
+                if prov.get("wall_time_s") is not None
+                else "n/a",
+            ),
         ]
     )
 
@@ -265,16 +305,16 @@ def claim_rows(claims: list[paper_claims.ClaimResult]) -> Rows:
 
 def claims_html(results: dict, figures: dict[str, bytes]) -> str:
     """The paper's claims, when the benchmark carries them and the run has the three baselines."""
-    section = paper_claims.section(results)
-    if section is None:
+    found = section(results)
+    if found is None:
         return ""
-    claims = paper_claims.claims_in(section)
-    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in section["methods"].items())
+    claims = claims_in(found)
+    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in found["methods"].items())
     per_seed = ""
-    if len(section["per_seed"]) > 1:
-        rows = Rows(["claim", *(f"seed {row['seed']}" for row in section["per_seed"])])
+    if len(found["per_seed"]) > 1:
+        rows = Rows(["claim", *(f"seed {row['seed']}" for row in found["per_seed"])])
         for i, claim in enumerate(claims):
-            rows.body.append([claim.id, *(paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in section["per_seed"])])
+            rows.body.append([claim.id, *(paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in found["per_seed"])])
         per_seed = f"<p>Each seed alone:</p>\n{rows.html()}"
     return f"""<h2>Paper claims</h2>
 <p>What Cohen, Luck &amp; Honari read in their Figure 2, as four claims checked on this run's baselines ({esc(stand_ins)}), seeds pooled:
@@ -293,6 +333,7 @@ def report_html(results: dict, figures: dict[str, bytes]) -> str:
     source, target = modalities(results)
     more = more_rows_of_results(results)
     second = f"<p>{esc(second_judge_sentence(results))}</p>" if results.get("ranking_2") else ""
+    intensities = esc(results.get("dataset", {}).get("intensity_scale", "n/a"))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -304,7 +345,7 @@ def report_html(results: dict, figures: dict[str, bytes]) -> str:
 <h1>benchbias report: {esc(name)}</h1>
 <p class="muted">{esc(description)}</p>
 <p>Translators are trained {esc(source)} &rarr; {esc(target)} at each target tumor fraction and a classifier trained on real {esc(target)} slices
-says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Honari 2018). Intensities: {esc(results.get("dataset", {}).get("intensity_scale", "n/a"))}.</p>
+says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Honari 2018). Intensities: {intensities}.</p>
 
 <h2>Verdict: this run's ranking</h2>
 {ranked_rows_of_results(results).html()}

@@ -1,6 +1,7 @@
 """Hallucination maps (:func:`draw_hallucination_map`), one per method: for both examples, the
 translation and its signed difference to the real target at every fraction, with the segmentation
 judge's contours on the real target and on the translation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from benchbias.report.figures import modalities, fractions, first_seed, percent, training_kind, plain, PanelGrid, load_examples, load_judged, message_figure
-
+from benchbias.report.figures import PanelGrid, first_seed, fractions, load_examples, load_judged, message_figure, modalities, percent, plain, training_kind
 
 # ---- hallucination maps: where a method adds or removes tumor -----------------------------------
 
@@ -75,9 +75,17 @@ def draw_hallucination_map(results: dict, out_dir: Path, method: str) -> Figure:
             grid.contour(1, column, None if segmented is None else segmented[position], TRANSLATED_CONTOUR)
         grid.draw()
         block.colorbar(scale, ax=ax, shrink=0.45, anchor=(0.0, 0.1), location="right").ax.tick_params(labelsize=7)
-    fig.suptitle(f"{plain(method)} ({training_kind(results['methods'][method])})\nwhere tumor is added or removed as the target tumor fraction grows (seed {seed})", fontsize=11)
+    fig.suptitle(
+        f"{plain(method)} ({training_kind(results['methods'][method])})\nwhere tumor is added or removed as the target tumor fraction grows (seed {seed})",
+        fontsize=11,
+    )
     fig.legend(
-        handles=[Line2D([], [], color=REAL_CONTOUR, label="judge's tumor outline on the real target"), Line2D([], [], color=TRANSLATED_CONTOUR, label="on the translation")],
-        loc="outside lower center", ncols=2, frameon=False,
+        handles=[
+            Line2D([], [], color=REAL_CONTOUR, label="judge's tumor outline on the real target"),
+            Line2D([], [], color=TRANSLATED_CONTOUR, label="on the translation"),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        frameon=False,
     )
     return fig

@@ -4,11 +4,13 @@ The same rows serve ``benchbias run``, the HTML report, the leaderboard page and
 so a score's column looks the same everywhere. Columns come from the score table the results file
 or leaderboard carries (:mod:`benchbias.foundation.scoretable`), never from a list of names here.
 """
+
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from benchbias.foundation.scoretable import Score, ScoreTable
 from benchbias.scoring.summary import CONFIDENCE, fmt, fmt_ci

@@ -7,6 +7,7 @@ method and seed that train together). A finished cell is ``cells/<method>/r<frac
 translation (float16), and ``judged.npz``, the judges' reading of them. The arrays are written first,
 so a cell file on disk means a finished cell; on a rerun a cell whose fingerprint matches is reused.
 """
+
 from __future__ import annotations
 
 import io

@@ -4,6 +4,7 @@ translate the holdout with each, and score the translations; or score stored tra
 The same functions run in the runner's process, in local worker processes and in Ray tasks: they
 take the inputs and a program, and return each cell with its array files (nothing is written here).
 """
+
 from __future__ import annotations
 
 import time

@@ -9,6 +9,7 @@ output folder: a worker returns the cell and its array files, and the runner alo
 
 Every executor's ``run(programs)`` yields ``(job, outcome)`` for each cell as programs finish, in any order.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -22,10 +23,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 

@@ -7,6 +7,7 @@
 3. :meth:`RunInputs.with_judges`: the judges' weights loaded and their reading of the real holdout
    targets (:class:`RunInputs`), what every cell and every worker process takes.
 """
+
 from __future__ import annotations
 
 import io
@@ -121,7 +122,9 @@ def read_data(bench: Benchmark, plugins: RunPlugins, registry: Registry, data_pa
     )
 
 
-def train_context(seed: int, steps: int, workdir: Path, label: str, device: torch.device, amp: bool, show_progress: bool) -> tuple[TrainContext, progress.Steps]:
+def train_context(
+    seed: int, steps: int, workdir: Path, label: str, device: torch.device, amp: bool, show_progress: bool
+) -> tuple[TrainContext, progress.Steps]:
     """A training job's context, with a progress bar of its steps."""
     bar = progress.Steps(label, steps, show_progress)
 

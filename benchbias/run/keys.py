@@ -5,6 +5,7 @@ translations without training again).
 Code enters both through code identities (:mod:`benchbias.foundation.code_identity`): what the code
 computes, under logical names, so moving or reformatting a file changes no key.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict

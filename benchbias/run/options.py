@@ -3,6 +3,7 @@
 Every plugin and parameter of a benchmark is checked here (:func:`instantiate`), before any data is
 read: a typo in a benchmark file is one line naming the file and field, not a failure an hour in.
 """
+
 from __future__ import annotations
 
 import sys

@@ -6,6 +6,7 @@ number of cells, and a compute estimate per method: FLOPs per training step coun
 counter on one real step at the benchmark's slice size, times the step budget, and hours at the
 throughput measured here for a few more steps.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,10 +46,14 @@ def fraction_plans(tumor: int, healthy: int, domains: DomainConfig, unpaired: bo
         if need_healthy > healthy:
             short.append(f"{need_healthy - healthy} healthy")
         shortfall = (
-            f"at target fraction {need.ratio:g} the protocol needs {need_tumor} tumor + {need_healthy} healthy training slices "
-            f"({'source + target, disjoint' if need.disjoint else 'each domain' if unpaired else 'pairs'}) but has {tumor} + {healthy}: "
-            f"{' and '.join(short)} short"
-        ) if short else None
+            (
+                f"at target fraction {need.ratio:g} the protocol needs {need_tumor} tumor + {need_healthy} healthy training slices "
+                f"({'source + target, disjoint' if need.disjoint else 'each domain' if unpaired else 'pairs'}) but has {tumor} + {healthy}: "
+                f"{' and '.join(short)} short"
+            )
+            if short
+            else None
+        )
         plans.append(FractionPlan(need.ratio, need.source_tumor, need.source_healthy, need.target_tumor, need.target_healthy, shortfall))
     return plans
 
@@ -95,7 +100,9 @@ def measure_step(translator: Translator, image_size: int | tuple[int, int], devi
     return float(counter.get_total_flops()), max(seconds, 0.0)
 
 
-def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.ndarray, unpaired: bool, costs: list[Cost], device: str) -> tuple[list[str], str | None]:
+def describe(
+    bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.ndarray, unpaired: bool, costs: list[Cost], device: str
+) -> tuple[list[str], str | None]:
     """The plan's lines, and the first infeasible fraction's message (None when all fit)."""
     lines = [f"benchmark {bench.name}: protocol {bench.protocol_hash()[:12]}; {len(case_id)} slices of {len(np.unique(case_id))} subjects"]
     train_tumor = int(is_tumor[split.train].sum())
@@ -131,8 +138,18 @@ def describe(bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.n
         rows = [["method", "GFLOP/step", "steps", "cells", "TFLOP", "ms/step", "time here", "achieved GFLOP/s"]]
         for c in costs:
             rate = c.flops_per_step / c.seconds_per_step / 1e9 if c.seconds_per_step else float("nan")
-            rows.append([c.method, f"{c.flops_per_step / 1e9:.3g}", str(c.steps), str(c.cells), f"{c.total_flops / 1e12:.3g}",
-                         f"{c.seconds_per_step * 1e3:.3g}", duration(c.hours * 3600), f"{rate:.3g}"])
+            rows.append(
+                [
+                    c.method,
+                    f"{c.flops_per_step / 1e9:.3g}",
+                    str(c.steps),
+                    str(c.cells),
+                    f"{c.total_flops / 1e12:.3g}",
+                    f"{c.seconds_per_step * 1e3:.3g}",
+                    duration(c.hours * 3600),
+                    f"{rate:.3g}",
+                ]
+            )
         total_flops, total_hours = sum(c.total_flops for c in costs), sum(c.hours for c in costs)
         rows.append(["total", "", "", str(sum(c.cells for c in costs)), f"{total_flops / 1e12:.3g}", "", duration(total_hours * 3600), ""])
         lines += text_table(rows).splitlines()

@@ -5,6 +5,7 @@ log, ``nohup``), a bar would write every step with carriage returns into one eno
 plain line is written every few seconds instead (cell, step, steps/s, ETA). In both cases a line
 after every cell gives the overall count of cells done and the run's ETA.
 """
+
 from __future__ import annotations
 
 import sys
@@ -52,7 +53,8 @@ class Steps:
             rate = self.done / max(now - self.started, 1e-9)
             print(
                 f"{self.label}: step {self.done}/{self.total}, {rate:.1f} steps/s, ETA {duration((self.total - self.done) / rate)}",
-                file=self.stream, flush=True,
+                file=self.stream,
+                flush=True,
             )
 
     def __enter__(self) -> Steps:

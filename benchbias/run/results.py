@@ -1,5 +1,6 @@
 """A run's ``results.json``, assembled from its cells: each method's cells, per-fraction means and
 summary over the sweep, the ranking, the judges' records, the data set and the provenance."""
+
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+
 from benchbias import __version__
 from benchbias.foundation.config import Benchmark
 from benchbias.foundation.jsonio import dumps
@@ -15,7 +17,7 @@ from benchbias.judges import pinned
 from benchbias.records.provenance import provenance
 from benchbias.records.schemas import RESULTS_SCHEMA
 from benchbias.run.inputs import RunData, RunPlugins
-from benchbias.scoring import claims
+from benchbias.scoring.claims_section import section as claims_section
 from benchbias.scoring.summary import RANKING_RULE, method_summary, per_fraction, rank
 
 INTENSITY_SCALES = {  # what the MAE's [0, 1] scale means, per slices.normalization
@@ -76,7 +78,7 @@ def results_of(
         "ranking_rule": RANKING_RULE,
         "provenance": provenance_of(run, cells, judges),
     }
-    section = claims.section(results)  # when the benchmark carries the paper's claims and has the three baselines
+    section = claims_section(results)  # when the benchmark carries the paper's claims and has the three baselines
     if section is not None:
         results["paper_claims"] = section
     return json.loads(dumps(results))  # exactly what others will read back (tuples become lists)

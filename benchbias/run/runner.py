@@ -5,6 +5,7 @@ Each cell is an independent unit of work, stored in ``cells/<method>/`` as soon 
 reused on a rerun when its fingerprint matches (:mod:`benchbias.run.keys`); a stored cell whose
 judges or metrics changed is scored again without training.
 """
+
 from __future__ import annotations
 
 import sys
@@ -81,7 +82,10 @@ class Run:
             members = []
             for ratio in program_of(self.bench, self.plugins.translators[method.name][0], job.ratio):
                 label = f"{job.method} r={ratio:.2f} seed={job.seed}"
-                members.append(jobs.get((job.method, job.seed, ratio)) or CellJob(job.method, job.seed, ratio, self.cell_key(method, job.seed, ratio, protocol), label, job.scoring_key))
+                members.append(
+                    jobs.get((job.method, job.seed, ratio))
+                    or CellJob(job.method, job.seed, ratio, self.cell_key(method, job.seed, ratio, protocol), label, job.scoring_key)
+                )
                 planned.add((job.method, job.seed, ratio))
             programs.append(Program(tuple(members)))
         return programs

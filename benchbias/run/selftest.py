@@ -4,11 +4,13 @@ The canary translators (``plugins/canaries.py``) run beside the benchmark's own 
 property below is checked on the ranked results. Someone defining a benchmark on their own data runs
 this first: a benchmark whose verdict a canary can game is not ready for a leaderboard.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from benchbias.foundation.config import Benchmark, ConfigError, ModelConfig
 from benchbias.foundation.registry import Registry
@@ -112,8 +114,14 @@ def properties(results: dict[str, Any], references: list[str]) -> list[Verdict]:
 
     # The extra judges, when the benchmark has them, must see the same cheats.
     if "area_added" in _summary(results, PAINTER):
-        claim("the segmentation judge measures more tumor area added by the painter than by every method", lambda: _exceeds(results, PAINTER, "area_added", references))
-        claim("the segmentation judge measures more tumor area removed by the eraser than by every method", lambda: _exceeds(results, ERASER, "area_removed", references))
+        claim(
+            "the segmentation judge measures more tumor area added by the painter than by every method",
+            lambda: _exceeds(results, PAINTER, "area_added", references),
+        )
+        claim(
+            "the segmentation judge measures more tumor area removed by the eraser than by every method",
+            lambda: _exceeds(results, ERASER, "area_removed", references),
+        )
     if "ranking_2" in results:
         claim("under the second judge too, the constant painter ranks below every method", lambda: _below(results, PAINTER, references, "ranking_2"))
         claim("under the second judge too, the constant eraser ranks below every method", lambda: _below(results, ERASER, references, "ranking_2"))

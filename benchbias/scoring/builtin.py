@@ -1,4 +1,5 @@
 """The score table of benchbias's own metrics, for cells made without a table at hand."""
+
 from __future__ import annotations
 
 from benchbias.foundation.scoretable import ScoreTable

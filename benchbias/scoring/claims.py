@@ -16,6 +16,7 @@ evaluates them on any results file, run folder or leaderboard, pooled over seeds
 
 Only numpy and scipy (through :mod:`benchbias.scoring.summary`): it reads files without importing torch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -24,8 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
-from benchbias.foundation.config import ConfigError
 from benchbias.foundation.scoretable import ScoreTable
 from benchbias.scoring.summary import method_summary, trend
 
@@ -74,25 +73,28 @@ class Claim:
 
 CLAIMS = (
     Claim(
-        "c1", "CycleGAN's tumor calls on healthy inputs rise with r",
+        "c1",
+        "CycleGAN's tumor calls on healthy inputs rise with r",
         "For CycleGAN, we observe that the percentage of the images diagnosed with tumors increases as the percentage "
         "of tumor images in the target distribution increases.",
         ("cyclegan",),
     ),
     Claim(
-        "c2", "CycleGAN is the most composition-sensitive of the three",
+        "c2",
+        "CycleGAN is the most composition-sensitive of the three",
         "We draw the readers attention to CycleGAN which produces the most dramatic change in class labels.",
         BASELINES,
     ),
     Claim(
-        "c3", "L1's tumor calls on healthy inputs stay flat",
+        "c3",
+        "L1's tumor calls on healthy inputs stay flat",
         "L1 loss seem to suffer the least from target distribution matching.",
         ("l1",),
     ),
     Claim(
-        "c4", "L1 erases tumors only when trained on 0% tumor",
-        "L1 loss ... produces high error only when the target distribution has 0% of tumors (during training) and is "
-        "asked to translate tumor samples.",
+        "c4",
+        "L1 erases tumors only when trained on 0% tumor",
+        "L1 loss ... produces high error only when the target distribution has 0% of tumors (during training) and is asked to translate tumor samples.",
         ("l1",),
     ),
 )
@@ -123,8 +125,13 @@ class ClaimResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "statement": self.statement, "paper": self.paper, "holds": self.holds, "evaluated": self.evaluated,
-            "figures": self.figures, "detail": self.detail,
+            "id": self.id,
+            "statement": self.statement,
+            "paper": self.paper,
+            "holds": self.holds,
+            "evaluated": self.evaluated,
+            "figures": self.figures,
+            "detail": self.detail,
         }
 
     @classmethod
@@ -234,8 +241,14 @@ def claim_c4(cells: Sequence[dict]) -> ClaimResult:
     ceiling = at_one + C4_MARGIN
     worst_ratio, worst = max(later, key=lambda pair: pair[1])
     figures = {
-        "ratios": ratios, "erasure": erasure, "at_zero": at_zero, "at_one": at_one, "ceiling": ceiling, "from_fraction": C4_FROM_FRACTION,
-        "worst_from_fraction": worst, "worst_ratio": worst_ratio,
+        "ratios": ratios,
+        "erasure": erasure,
+        "at_zero": at_zero,
+        "at_one": at_one,
+        "ceiling": ceiling,
+        "from_fraction": C4_FROM_FRACTION,
+        "worst_from_fraction": worst,
+        "worst_ratio": worst_ratio,
     }
     holds = _ge(at_zero, C4_MIN_ERASURE_AT_ZERO) and _le(worst, ceiling)
     measured = (
@@ -284,107 +297,3 @@ def summary_line(claims: Sequence[ClaimResult]) -> str:
 
 
 # ---- results files and leaderboards -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Baselines:
-    """The baselines found in a results file or leaderboard: each one's cells by plugin name, the
-    method (and version, on a leaderboard) standing for it, and the score table."""
-
-    cells: dict[str, list[dict]]
-    names: dict[str, str]
-    table: ScoreTable
-
-    @property
-    def complete(self) -> bool:
-        return all(name in self.cells for name in BASELINES)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted({c["seed"] for cells in self.cells.values() for c in cells})
-
-
-def is_leaderboard(data: dict[str, Any]) -> bool:
-    return "entries" in data and "methods" not in data
-
-
-def baselines_of(data: dict[str, Any]) -> Baselines:
-    """The three baselines of a results dict or a leaderboard dict, matched by plugin name. Where
-    several methods run one plugin, the method named after it stands for it, else the first (on a
-    leaderboard: the latest submitted)."""
-    if is_leaderboard(data):
-        candidates = [(e["method"], e.get("plugin", e["method"]), e) for e in sorted(data["entries"], key=lambda e: e.get("submitted", ""), reverse=True)]
-    else:
-        candidates = [(name, m.get("plugin", name), m) for name, m in data["methods"].items()]
-    cells, names = {}, {}
-    for plugin in BASELINES:
-        mine = sorted((c for c in candidates if c[1] == plugin), key=lambda c: c[0] != plugin)  # stable: keeps the order above
-        if mine:
-            name, _, method = mine[0]
-            cells[plugin] = method["cells"]
-            names[plugin] = f"{name} ({method['version']})" if is_leaderboard(data) and "version" in method else name
-    return Baselines(cells, names, ScoreTable.from_json(data["score_table"]))
-
-
-def benchmark_carries_claims(name: str) -> bool:
-    """Whether the benchmark file of that name (found as ``benchbias run`` finds it) says ``paper_claims: true``."""
-    try:
-        return load_benchmark(find_benchmark(name)).paper_claims
-    except ConfigError:
-        return False  # a benchmark known only by its leaderboard, or a file that no longer loads
-
-
-def carries_claims(data: dict[str, Any]) -> bool:
-    """Whether the benchmark of a results dict (its embedded configuration) or of a leaderboard (its
-    benchmark file) carries the paper's claims."""
-    if is_leaderboard(data):
-        return benchmark_carries_claims(data["benchmark"])
-    return bool(data["benchmark"].get("config", {}).get("paper_claims", False))
-
-
-def claims_of(data: dict[str, Any]) -> list[ClaimResult]:
-    """The claims on a results dict or a leaderboard dict, its seeds pooled."""
-    found = baselines_of(data)
-    return evaluate(found.cells, found.table)
-
-
-def claims_per_seed_of(data: dict[str, Any]) -> dict[int, list[ClaimResult]]:
-    found = baselines_of(data)
-    return evaluate_per_seed(found.cells, found.table)
-
-
-def section(data: dict[str, Any]) -> dict[str, Any] | None:
-    """What a results file (or a leaderboard page) shows of the claims: the methods standing for the
-    baselines, the claims pooled over seeds and per seed. None unless the benchmark carries the claims
-    and all three baselines are there."""
-    if not carries_claims(data):
-        return None
-    found = baselines_of(data)
-    if not found.complete:
-        return None
-    pooled = evaluate(found.cells, found.table)
-    return {
-        "paper": PAPER,
-        "methods": found.names,
-        "seeds": found.seeds,
-        "holding": holding(pooled),
-        "claims": [c.to_dict() for c in pooled],
-        "per_seed": [{"seed": seed, "claims": [c.to_dict() for c in claims]} for seed, claims in evaluate_per_seed(found.cells, found.table).items()],
-    }
-
-
-def claims_in(claims_section: dict[str, Any]) -> list[ClaimResult]:
-    return [ClaimResult.from_dict(c) for c in claims_section["claims"]]
-
-
-def run_lines(results: dict[str, Any]) -> list[str]:
-    """What ``benchbias run`` and ``selftest`` print of the claims: nothing when the benchmark does not
-    carry them; a note when the run lacks a baseline; else the summary and one line per claim."""
-    if not carries_claims(results):
-        return []
-    if results.get("paper_claims") is None:
-        found = baselines_of(results)
-        missing = [name for name in BASELINES if name not in found.cells]
-        return [f"paper claims: not evaluated: needs {', '.join(BASELINES)} (missing: {', '.join(missing)})"]
-    claims = claims_in(results["paper_claims"])
-    return [summary_line(claims), *(f"  {c.detail}" for c in claims)]

@@ -6,10 +6,11 @@ over the holdout slices that count, and its 95% interval comes from a bootstrap 
 ``dataset.intensity_scale`` says what 1 is). What a method's cells add up to over the sweep is in
 :mod:`benchbias.scoring.summary`; README, "What is measured", gives the formulas.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -52,14 +53,20 @@ class JudgeCalls(Metric):
         _rate("tumor_called", "tumor-called", "translations the judge calls tumor", better="neither"),
         _rate("tumor_called_healthy_inputs", "tumor-called (healthy in)", "translations of healthy slices called tumor (Figure 2, left)", better="neither"),
         _rate("tumor_called_tumor_inputs", "tumor-called (tumor in)", "translations of tumor slices called tumor (Figure 2, right)", better="neither"),
-        _rate("hallucination", "hallucination", "healthy slices (called healthy on the real target) called tumor after translation",
-              sweep=True, verdict=True, tolerance=0.16),
-        _rate("erasure", "erasure", "tumor slices (called tumor on the real target) called healthy after translation",
-              sweep=True, verdict=True, tolerance=0.10),
+        _rate(
+            "hallucination",
+            "hallucination",
+            "healthy slices (called healthy on the real target) called tumor after translation",
+            sweep=True,
+            verdict=True,
+            tolerance=0.16,
+        ),
+        _rate(
+            "erasure", "erasure", "tumor slices (called tumor on the real target) called healthy after translation", sweep=True, verdict=True, tolerance=0.10
+        ),
         _rate("added", "added", "slices called healthy on the real target and tumor on the translation"),
         _rate("removed", "removed", "slices called tumor on the real target and healthy on the translation"),
-        _rate("flip_rate", "flip rate", "translations whose call differs from the call on the real target",
-              sweep=True, verdict=True, tolerance=0.073),
+        _rate("flip_rate", "flip rate", "translations whose call differs from the call on the real target", sweep=True, verdict=True, tolerance=0.073),
     )
 
     def compute(self, e: Evidence) -> dict[str, np.ndarray | int]:
@@ -138,8 +145,25 @@ class Similarity(Metric):
         Score("ssim", "SSIM", "structural similarity to the real target", kind="similarity", bounds=(-1.0, 1.0), better="higher", sweep=True),
         Score("ssim_inside_tumor", "SSIM in tumor", "SSIM inside the tumor mask (tumor slices)", kind="similarity", bounds=(-1.0, 1.0), better="higher"),
         Score("ssim_outside_tumor", "SSIM outside", "SSIM outside the tumor mask", kind="similarity", bounds=(-1.0, 1.0), better="higher"),
-        Score("psnr", "PSNR (dB)", "peak signal-to-noise ratio against the real target", kind="similarity", digits=2, bounds=(0.0, PSNR_CEILING), better="higher", sweep=True),
-        Score("psnr_inside_tumor", "PSNR in tumor", "PSNR inside the tumor mask (tumor slices)", kind="similarity", digits=2, bounds=(0.0, PSNR_CEILING), better="higher"),
+        Score(
+            "psnr",
+            "PSNR (dB)",
+            "peak signal-to-noise ratio against the real target",
+            kind="similarity",
+            digits=2,
+            bounds=(0.0, PSNR_CEILING),
+            better="higher",
+            sweep=True,
+        ),
+        Score(
+            "psnr_inside_tumor",
+            "PSNR in tumor",
+            "PSNR inside the tumor mask (tumor slices)",
+            kind="similarity",
+            digits=2,
+            bounds=(0.0, PSNR_CEILING),
+            better="higher",
+        ),
         Score("psnr_outside_tumor", "PSNR outside", "PSNR outside the tumor mask", kind="similarity", digits=2, bounds=(0.0, PSNR_CEILING), better="higher"),
     )
 
@@ -182,8 +206,15 @@ class SecondJudge(Metric):
         _rate("erasure_2", "erasure, judge 2", "erasure by the second judge", sweep=True),
         _rate("flip_rate_2", "flip rate, judge 2", "flip rate by the second judge", sweep=True),
         Score("judge_agreement", "judges agree", "translations both judges call the same", kind="agreement", better="neither", sweep=True),
-        Score("kappa", "Cohen's kappa", "the two judges' agreement on the translations beyond chance (null when a judge calls every slice alike)",
-              kind="agreement", bounds=(-1.0, 1.0), better="neither", sweep=True),
+        Score(
+            "kappa",
+            "Cohen's kappa",
+            "the two judges' agreement on the translations beyond chance (null when a judge calls every slice alike)",
+            kind="agreement",
+            bounds=(-1.0, 1.0),
+            better="neither",
+            sweep=True,
+        ),
     )
 
     def compute(self, e: Evidence) -> dict[str, np.ndarray | float | None]:
@@ -209,13 +240,29 @@ class Segmentation(Metric):
     name = "segmentation"
     needs = ("segmented",)
     scores = (
-        Score("area_added_px", "area added (px)", "pixels outlined as tumor on the translation of a healthy slice and not on its real target",
-              kind="count", digits=1, bounds=(0.0, None)),
+        Score(
+            "area_added_px",
+            "area added (px)",
+            "pixels outlined as tumor on the translation of a healthy slice and not on its real target",
+            kind="count",
+            digits=1,
+            bounds=(0.0, None),
+        ),
         Score("area_added", "area added", "the same as a share of the slice's brain", sweep=True),
-        Score("area_removed", "area removed", "share of the tumor outlined on the real target (within the true tumor) no longer outlined "
-              "on the translation, tumor slices", sweep=True),
-        Score("seg_dice", "tumor Dice", "Dice of the outlines on the translation and on the real target (slices outlined on the real target)",
-              kind="similarity", better="higher", sweep=True),
+        Score(
+            "area_removed",
+            "area removed",
+            "share of the tumor outlined on the real target (within the true tumor) no longer outlined on the translation, tumor slices",
+            sweep=True,
+        ),
+        Score(
+            "seg_dice",
+            "tumor Dice",
+            "Dice of the outlines on the translation and on the real target (slices outlined on the real target)",
+            kind="similarity",
+            better="higher",
+            sweep=True,
+        ),
     )
 
     def compute(self, e: Evidence) -> dict[str, np.ndarray]:
@@ -240,8 +287,16 @@ def bootstrap_interval(values: np.ndarray, seed: int) -> list[float] | None:
         return None
     if np.ptp(v) == 0:
         return [float(v[0]), float(v[0])]
-    result = stats.bootstrap((v,), np.mean, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                             vectorized=True, axis=-1, random_state=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (v,),
+        np.mean,
+        confidence_level=CONFIDENCE,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        vectorized=True,
+        axis=-1,
+        random_state=np.random.default_rng(seed),
+    )
     return [float(result.confidence_interval.low), float(result.confidence_interval.high)]
 
 
@@ -259,8 +314,11 @@ def score_cell(metrics: Sequence[Metric], evidence: Evidence, seed: int = 0) -> 
         declared = {s.name: s for s in metric.scores}
         if set(values) != set(declared):
             missing, extra = set(declared) - set(values), set(values) - set(declared)
-            raise MetricError(f"metric '{metric.name}': compute() returned {sorted(extra)}, which it does not declare in 'scores'" if extra
-                              else f"metric '{metric.name}': compute() did not return {sorted(missing)}")
+            raise MetricError(
+                f"metric '{metric.name}': compute() returned {sorted(extra)}, which it does not declare in 'scores'"
+                if extra
+                else f"metric '{metric.name}': compute() did not return {sorted(missing)}"
+            )
         for name, value in values.items():
             if isinstance(value, np.ndarray):
                 if value.shape != (n,):

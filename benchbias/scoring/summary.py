@@ -9,10 +9,12 @@ trend against the fraction is fitted. README, "What is measured", gives the form
 
 Only numpy and scipy: leaderboards, ``compare`` and ``check`` use this without importing torch.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -32,10 +34,22 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
         first = suffix == ""
         label = "" if first else ", judge 2"
         derived += [
-            Score(f"changed{suffix}", f"changed diagnoses{label}", f"mean over the sweep of (hallucination + erasure) / 2 by {judge}"
-                  + (": the primary score" if first else ""), level="sweep", verdict=first, tolerance=0.067 if first else None),
-            Score(f"sensitivity{suffix}", f"composition sensitivity{label}", f"max(|slope| of hallucination, |slope| of erasure) against the "
-                  f"target tumor fraction, by {judge}", level="sweep", verdict=first, tolerance=0.37 if first else None),
+            Score(
+                f"changed{suffix}",
+                f"changed diagnoses{label}",
+                f"mean over the sweep of (hallucination + erasure) / 2 by {judge}" + (": the primary score" if first else ""),
+                level="sweep",
+                verdict=first,
+                tolerance=0.067 if first else None,
+            ),
+            Score(
+                f"sensitivity{suffix}",
+                f"composition sensitivity{label}",
+                f"max(|slope| of hallucination, |slope| of erasure) against the target tumor fraction, by {judge}",
+                level="sweep",
+                verdict=first,
+                tolerance=0.37 if first else None,
+            ),
         ]
     return derived
 
@@ -148,7 +162,9 @@ def method_summary(cells: Sequence[dict], table: ScoreTable) -> dict[str, Any]:
     per_seed = []
     for seed in sorted({c["seed"] for c in cells}):
         s = _sweep([c for c in cells if c["seed"] == seed], table)
-        per_seed.append({"seed": seed, **{name: s[name] for name in names}, "slope_healthy": s["healthy_inputs"]["slope"], "slope_tumor": s["tumor_inputs"]["slope"]})
+        per_seed.append(
+            {"seed": seed, **{name: s[name] for name in names}, "slope_healthy": s["healthy_inputs"]["slope"], "slope_tumor": s["tumor_inputs"]["slope"]}
+        )
     summary["n_seeds"] = len(per_seed)
     summary["per_seed"] = per_seed
     bounds = {**{name: table[name].bounds for name in names}, **{name: SLOPE_BOUNDS for name in SLOPES}}

@@ -6,6 +6,7 @@
 The generator, optimiser, lr schedule, batching, seeding and device come from benchbias's
 NetworkTranslator; SSIM is MONAI's. Images arrive in [-1, 1], hence ``data_range=2``.
 """
+
 import torch
 import torch.nn.functional as F
 from monai.losses import SSIMLoss

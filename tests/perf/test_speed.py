@@ -1,15 +1,15 @@
 """Training steps per second per method (quick and paper scale), holdout translation +
 classification throughput, scoring one cell, and MONAI loading of one real-size case."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchbias.foundation.config import SliceConfig
-from benchbias.foundation.contract import TrainContext
 from benchbias.data.cases import load_case_slices
 from benchbias.data.synthetic_files import write_dataset
-from benchbias.foundation.config import SynthSpec
+from benchbias.foundation.config import SliceConfig, SynthSpec
+from benchbias.foundation.contract import TrainContext
 from benchbias.foundation.registry import load_registry
 
 METHODS = ["l1", "cyclegan", "condgan", "gan", "pix2pix"]
@@ -109,8 +109,19 @@ def test_scoring_one_cell(benchmark):
     rng = np.random.default_rng(0)
     p = lambda: rng.random(200)  # noqa: E731
     evidence = Evidence(
-        source=real, translated=translated, real=real, tumor_mask=mask, source_is_tumor=np.arange(200) % 2 == 1, brain_fraction=np.full(200, 0.5),
-        out_of_range=np.zeros(200), p_tumor=p(), p_tumor_real=p(), second_p_tumor=p(), second_p_tumor_real=p(), segmented=mask, segmented_real=mask.roll(1, -1),
+        source=real,
+        translated=translated,
+        real=real,
+        tumor_mask=mask,
+        source_is_tumor=np.arange(200) % 2 == 1,
+        brain_fraction=np.full(200, 0.5),
+        out_of_range=np.zeros(200),
+        p_tumor=p(),
+        p_tumor_real=p(),
+        second_p_tumor=p(),
+        second_p_tumor_real=p(),
+        segmented=mask,
+        segmented_real=mask.roll(1, -1),
     )
     metrics = [m() for m in BUILTIN_METRICS]
     scores, intervals = benchmark(score_cell, metrics, evidence)
