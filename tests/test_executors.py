@@ -99,6 +99,7 @@ def test_free_workers_take_the_longest_cells_first_once_their_cost_is_seen():
     assert sorted(first + [third] + rest, key=jobs.index) == jobs, "every cell exactly once"
 
 
+@pytest.mark.slow
 def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path):
     bench = small_benchmark(tmp_path, steps=60)
     common = [str(bench), "--seeds", "0", "1", "--no-progress"]
@@ -136,6 +137,7 @@ def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path)
     assert results["provenance"]["compute_settings"] == reference["provenance"]["compute_settings"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     bench = small_benchmark(tmp_path, steps=400)
     out = tmp_path / "out"
@@ -164,6 +166,7 @@ def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     assert list(out.glob("cells/*/*.json")) and not list(out.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_plugin_file_runs_in_workers_and_its_failure_is_one_line(tmp_path):
     bench = small_benchmark(tmp_path, steps=2)
     plugins = tmp_path / "plugins"
@@ -189,6 +192,7 @@ def test_cells_share_a_gpu_only_when_asked():
     assert ray_resources(0, threads=2) == {"num_cpus": 2}
 
 
+@pytest.mark.slow
 def test_bad_jobs_and_executor_options_are_one_line(tmp_path, capsys):
     result = run_cli("run", "synthetic-smoke", "--jobs", "0", "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.strip() == "benchbias: error: --jobs 0: must be a positive number of worker processes"
@@ -212,6 +216,7 @@ def ray_worker_pids() -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path):
     pytest.importorskip("ray")
     bench = small_benchmark(tmp_path, steps=60)

@@ -29,6 +29,7 @@ def installed(tmp_path_factory):
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow
 def test_installed_plugin_is_discovered_through_its_entry_point(installed):
     result = run_cli("plugins", env=installed)
     assert result.returncode == 0, result.stderr
@@ -37,6 +38,7 @@ def test_installed_plugin_is_discovered_through_its_entry_point(installed):
     assert "l1-ssim" not in run_cli("plugins").stdout, "without the install it is not there"
 
 
+@pytest.mark.slow
 def test_external_plugin_runs_on_smoke_and_is_submitted_and_checked(installed, tmp_path):
     boards = tmp_path / "boards"
     env = {**installed, "BENCHBIAS_LEADERBOARDS": str(boards)}
@@ -77,6 +79,7 @@ def test_external_plugin_runs_on_smoke_and_is_submitted_and_checked(installed, t
     assert "l1-ssim (benchbias-l1-ssim 0.1.0; seeds 0)" in checked.stdout and "check passed" in checked.stdout
 
 
+@pytest.mark.slow
 def test_bad_plugin_parameter_names_the_method_and_parameter(installed, tmp_path):
     result = run_cli("run", "synthetic-smoke", "--translator", "l1-ssim", "--param", "ssim_weight=-1", "--out", str(tmp_path), env=installed)
     assert result.returncode == 2

@@ -140,6 +140,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DAMAGES, ids=str)
 def test_a_damaged_cell_is_named_and_recomputed_to_the_same_scores(finished_run, tmp_path, capsys, case):
     damage, warning = DAMAGES[case]
@@ -192,6 +193,7 @@ def test_report_of_unreadable_examples_draws_gaps_with_a_warning(finished_run, t
     assert f"{out}/cells/l1/r1.000-s0/judged.npz: cannot be read (ValueError); drawn as a gap" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(finished_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
@@ -252,6 +254,7 @@ def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(fin
 # ---- the generated data set heals -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / "cache"))
     run = ["run", SMOKE, "--methods", "l1", "--out", tmp_path / "run", "--no-progress", "--threads", "1"]
@@ -355,6 +358,7 @@ def run_and_check_exit(args, capsys) -> tuple[int | None, str]:
 SMOKE_DOCUMENT = __import__("yaml").safe_load(SMOKE.read_text())
 
 
+@pytest.mark.slow
 @fuzz_settings(120)
 @given(content=st.one_of(mutated_bytes(SMOKE.read_bytes()), mutated_document(SMOKE_DOCUMENT).map(lambda d: __import__("yaml").safe_dump(d).encode())))
 def test_fuzz_mutated_benchmark_files_give_one_line_or_a_valid_run(tmp_path_factory, capsys, monkeypatch, content):
@@ -384,6 +388,7 @@ def finished_results(finished_run):
     return finished_run / "results.json"
 
 
+@pytest.mark.slow
 @fuzz_settings(80)
 @given(data=st.data())
 def test_fuzz_mutated_results_files_give_one_line_or_a_verdict(finished_results, tmp_path_factory, capsys, data):

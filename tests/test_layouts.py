@@ -225,6 +225,7 @@ def test_msd_unknown_channel_and_label(tmp_path):
         load_case_slices(case, lay, "flair", "t1", SliceConfig(image_size=24))
 
 
+@pytest.mark.slow
 def test_brats2013_simulated_case_prefers_n4itk_and_uses_the_label_rule(tmp_path):
     write_brats2013(tmp_path / "Synthetic_Data" / "HG" / "0001", skull=True)
     cases, [s] = slices_of(tmp_path, "brats2013", SliceConfig(image_size=24, normalization="max"))

@@ -71,6 +71,7 @@ def one_line_error(result, *needles):
 # ---- submit --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boards):
     result = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
     assert result.returncode == 0, result.stderr
@@ -99,6 +100,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert markdown.count("| l1 |") == 9, "ranked table, more scores and seven per-fraction tables (two of the segmentation judge)"
 
 
+@pytest.mark.slow
 def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boards, tmp_path):
     """Each submit is a read-modify-write of the same file: without a lock the last writer wins."""
     import os
@@ -124,6 +126,7 @@ def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boar
     )
 
 
+@pytest.mark.slow
 def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, boards):
     assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
     before = board_files(boards)
@@ -138,6 +141,7 @@ def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, bo
     assert sorted(e["method"] for e in new["entries"]) == sorted(e["method"] for e in board["entries"])
 
 
+@pytest.mark.slow
 def test_new_version_of_a_method_is_a_new_entry(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     results["methods"]["l1"]["version"] = "benchbias 9.9"
@@ -154,6 +158,7 @@ def changed_protocol(data):
     return data
 
 
+@pytest.mark.slow
 def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, results, boards):
     # A benchmark without a file here, so that the leaderboard's own protocol is what refuses.
     results["benchmark"]["name"] = results["benchmark"]["config"]["name"] = "private-benchmark"
@@ -170,6 +175,7 @@ def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, resu
     assert board_files(boards) == before
 
 
+@pytest.mark.slow
 def test_submission_must_match_the_committed_benchmark_file(tmp_path, results, boards):
     # A consistent results file (hash recomputed) of a protocol the benchmark file does not have.
     result = run_cli("leaderboard", "submit", str(write(tmp_path, changed_protocol(results))), env=boards)
@@ -177,6 +183,7 @@ def test_submission_must_match_the_committed_benchmark_file(tmp_path, results, b
     assert not (tmp_path / "boards").exists()
 
 
+@pytest.mark.slow
 def test_seeds_are_replicates_of_one_protocol(two_seed_results, tmp_path):
     """A run of seed 1 alone has the two-seed run's protocol hash, classifier and seed-1 cells."""
     two = json.loads(two_seed_results.read_text())
@@ -239,6 +246,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_results_are_rejected_naming_the_field(case, tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results, "good.json")), env=boards).returncode == 0
@@ -253,6 +261,7 @@ def test_malformed_results_are_rejected_naming_the_field(case, tmp_path, results
         load_results(bad)
 
 
+@pytest.mark.slow
 def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
     text = json.dumps(results).replace(json.dumps(results["methods"]["l1"]["summary"]["flip_rate"]), "NaN", 1)
     bad = tmp_path / "nan.json"
@@ -264,6 +273,7 @@ def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
     one_line_error(run_cli("check", str(bad), "--against", str(bad)), "is not valid JSON")
 
 
+@pytest.mark.slow
 def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     path = tmp_path / "boards" / "synthetic-smoke.json"
@@ -274,6 +284,7 @@ def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
     one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, results, "r2.json")), "--replace", env=boards), "entries[0].summary.changed")
 
 
+@pytest.mark.slow
 def test_markdown_edited_by_hand_fails_validation_and_render_restores_it(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     md = tmp_path / "boards" / "synthetic-smoke.md"
@@ -304,6 +315,7 @@ def test_a_failure_mid_write_leaves_the_old_file(tmp_path):
     assert list(tmp_path.iterdir()) == [path], "no temporary file left behind"
 
 
+@pytest.mark.slow
 def test_submit_failing_before_the_rename_leaves_both_files(tmp_path, results, monkeypatch):
     from benchbias.leaderboard import board as leaderboard
 
@@ -337,6 +349,7 @@ def worse_results(results, method="l1", mae_factor=1.0):
     return rescore(data)
 
 
+@pytest.mark.slow
 def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boards):
     assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
     board = tmp_path / "boards" / "synthetic-smoke.json"
@@ -346,6 +359,7 @@ def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boa
     assert result.stdout.count(" ok") == 12, "six scores for each of two methods"
 
 
+@pytest.mark.slow
 def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     board = str(tmp_path / "boards" / "synthetic-smoke.json")
@@ -369,12 +383,14 @@ def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, 
     one_line_error(run_cli("check", str(worse), "--against", board, "--method", "cyclegan"), "method 'cyclegan' is not in")
 
 
+@pytest.mark.slow
 def test_check_refuses_another_protocol(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     other = write(tmp_path, changed_protocol(copy.deepcopy(results)), "other.json")
     one_line_error(run_cli("check", str(other), "--against", str(tmp_path / "boards" / "synthetic-smoke.json")), "cannot be checked", "protocol_hash")
 
 
+@pytest.mark.slow
 def test_compare_prints_per_fraction_and_summary_differences(tmp_path, results):
     a = write(tmp_path, results, "a.json")
     worse = worse_results(results)

@@ -61,6 +61,7 @@ def plugin_run(tmp_path_factory):
     return out, first, json.loads((out / "results.json").read_text()), root / "boards" / "synthetic-smoke.md", after
 
 
+@pytest.mark.slow
 def test_a_plugin_score_reaches_results_report_and_leaderboard(plugin_run):
     out, _, results, board_md, _ = plugin_run
     declared = next(s for s in results["score_table"] if s["name"] == "brightness_shift")
@@ -74,6 +75,7 @@ def test_a_plugin_score_reaches_results_report_and_leaderboard(plugin_run):
     assert "## More scores over the sweep" in markdown and "brightness shift" in markdown
 
 
+@pytest.mark.slow
 def test_a_new_metric_rescores_stored_translations_without_training(plugin_run):
     _, first, results, _, after = plugin_run
     prov = results["provenance"]
@@ -83,6 +85,7 @@ def test_a_new_metric_rescores_stored_translations_without_training(plugin_run):
         assert new["train_time_s"] == old["train_time_s"], "not retrained"
 
 
+@pytest.mark.slow
 def test_the_terminal_shows_intervals_and_more_scores(plugin_run):
     after = plugin_run[4]
     assert "brackets: 95% bootstrap interval over holdout slices" in after.stdout

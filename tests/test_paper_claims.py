@@ -321,6 +321,7 @@ def write_json(path, data):
     return path
 
 
+@pytest.mark.slow
 def test_claims_command_exit_codes(tmp_path):
     passing = write_json(tmp_path / "pass" / "results.json", results_of(paper_like(seeds=(0, 1))))
     result = run_cli("claims", str(passing))
@@ -348,6 +349,7 @@ def test_claims_command_exit_codes(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("benchbias: error: ") and not result.stdout
 
 
+@pytest.mark.slow
 def test_a_leaderboard_of_a_benchmark_with_claims_shows_them(tmp_path):
     results = results_of(paper_like(seeds=(0, 1)))
     path, _ = leaderboard.submit(results, "results.json", folder=tmp_path)
@@ -366,6 +368,7 @@ def test_a_leaderboard_of_a_benchmark_with_claims_shows_them(tmp_path):
 # ---- a real run -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_of_a_benchmark_that_carries_the_claims_evaluates_them(tmp_path):
     """synthetic-smoke with ``paper_claims: true`` (its pinned judges beside it), three baselines, three
     fractions: run prints the claims, results.json and the report carry them, ``claims`` agrees."""

@@ -70,6 +70,7 @@ def test_bad_values_are_one_line_naming_the_field(section, key, value, message):
     assert str(err.value).startswith(f"bench.yaml: {message}") and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_bad_image_size_stops_benchbias_run_with_one_line(tmp_path):
     raw = smoke_raw()
     raw["slices"]["image_size"] = [32, 18]
@@ -202,6 +203,7 @@ def register_translators(register):
 '''
 
 
+@pytest.mark.slow
 def test_non_square_slices_in_the_papers_range_run_end_to_end(tmp_path):
     """T1 -> T1 with the identity: a perfect translation, so MAE must be exactly 0 and nothing out of
     range, at 32 x 16 slices on [-1, -0.2], with the judge trained on the fraction-0 and fraction-1

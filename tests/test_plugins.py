@@ -68,6 +68,7 @@ def test_duplicate_name_names_both_origins(tmp_path):
     assert "benchbias_plugins/l1.py" in message and str(path.resolve()) in message
 
 
+@pytest.mark.slow
 def test_duplicate_through_cli_is_one_line_exit_2(tmp_path):
     write_plugin(tmp_path / "dup", "my_l1.py", "l1", cls="MyL1", paired=True)
     result = run_cli("plugins", "--plugin-dir", str(tmp_path / "dup"))
@@ -87,6 +88,7 @@ def test_broken_plugin_file_names_itself(tmp_path):
         load_registry([tmp_path / "broken"])
 
 
+@pytest.mark.slow
 def test_real_entry_point_from_a_dist_info_on_sys_path(tmp_path):
     """A distribution installed the way pip lays it out: a module plus a .dist-info with entry_points.txt."""
     site = tmp_path / "site"
@@ -129,6 +131,7 @@ def fake_distribution(site, module, source, dist="acme-benchbias", version="1.2.
     (dist_info / "entry_points.txt").write_text(f"[benchbias]\n{module} = {module}\n")
 
 
+@pytest.mark.slow
 def test_an_entry_point_that_fails_to_import_is_skipped_with_a_warning(tmp_path):
     site = tmp_path / "site"
     fake_distribution(site, "broken_translator", "import no_such_module_anywhere\n")
@@ -146,6 +149,7 @@ def test_an_entry_point_that_fails_to_import_is_skipped_with_a_warning(tmp_path)
     assert "unknown translator 'broken'" in error and "skipped entry point 'broken_translator" in error
 
 
+@pytest.mark.slow
 def test_a_misspelt_hook_is_an_error_naming_the_plugin(tmp_path):
     (tmp_path / "typo").mkdir()
     path = tmp_path / "typo" / "typo.py"

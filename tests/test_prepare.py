@@ -123,6 +123,7 @@ def test_empty_and_missing_folders(tmp_path, capsys):
     assert code == 2 and err.strip() == f"benchbias: error: {tmp_path / 'nowhere'}: data folder does not exist"
 
 
+@pytest.mark.slow
 def test_bad_data_through_the_console_script(tmp_path):
     write_brats2018(tmp_path / "data", "A")
     truncated_gzip(tmp_path / "data")
@@ -174,6 +175,7 @@ def test_skip_bad_goes_on_lists_every_skip_and_records_them(tmp_path, capsys, mo
     assert len(note) == 1 and note[0].startswith("benchbias: note: 7 case(s) were skipped when these slices were prepared: Z0; Z1;")
 
 
+@pytest.mark.slow
 def test_skip_bad_through_the_console_script(tmp_path):
     write_brats2018(tmp_path / "data", "A")
     missing_modality(tmp_path / "data")

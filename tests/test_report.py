@@ -97,6 +97,7 @@ def count_color(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float 
 # ---- the real run --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_writes_the_figures_and_the_page_beside_results(two_methods):
     maps = {"hallucination-l1", "hallucination-l1_script__x_1_-" + hashlib.sha256(b"l1<script>$x_1$").hexdigest()[:8]}
     assert set(two_methods) == {"figure2", "figure3", "html", *maps}, "a hallucination map per method (the benchmark has a segmenter)"

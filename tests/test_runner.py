@@ -25,6 +25,7 @@ def run(out, bench=None, methods=("l1",)):
     return Run(bench or smoke(), load_registry(), RunOptions(out=out, progress=False, device="cpu", methods=methods)).execute()
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_scores(tmp_path):
     first, second = run(tmp_path / "a"), run(tmp_path / "b")
     assert second["provenance"]["cells_reused"] == 0  # really recomputed
@@ -62,6 +63,7 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
     assert results["provenance"]["cells_reused"] == 1 and results["provenance"]["cells_run"] == 2
 
 
+@pytest.mark.slow
 def test_changed_method_params_invalidate_only_that_methods_cells(tmp_path):
     raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
     raw["methods"]["l1-wide"] = {"plugin": "l1", "params": {"filters": 8, "blocks": 1, "batch_size": 4}}
@@ -151,6 +153,7 @@ def register_translators(register):
 '''
 
 
+@pytest.mark.slow
 def test_nan_translations_stop_the_run_naming_the_cell_and_keep_finished_cells(tmp_path):
     from support import run_cli
 
@@ -197,6 +200,7 @@ def loud_plugin(folder, gain=1.0, kind="tensor"):
     return folder
 
 
+@pytest.mark.slow
 def test_translate_must_return_a_tensor(tmp_path):
     from support import run_cli
 
@@ -238,6 +242,7 @@ def test_out_of_range_output_is_recorded_and_an_edited_plugin_is_recomputed(tmp_
     assert edited["provenance"]["compute_settings"]["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_fractions_trained_together_are_stored_as_cells_and_a_lost_cell_retrains_its_program(tmp_path):
     """training.models_per_program 2 over fractions 0, 0.5, 1: programs {0, 0.5} and {1}. Each cell
     records how many models it trained with and carries it in its fingerprint; a rerun reuses every
