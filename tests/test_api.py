@@ -3,6 +3,7 @@ import paths of the earlier release, kept for one release with a deprecation war
 
 import ast
 import importlib
+import subprocess
 import sys
 
 import pytest
@@ -80,3 +81,10 @@ def test_the_package_list_names_every_subpackage():
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "benchbias").rglob("__init__.py")}
     assert found <= listed
+
+
+def test_reading_results_and_leaderboards_imports_no_torch():
+    """Leaderboards, compare and check read files with the standard library, numpy and scipy: a
+    package's public names load on first use, so importing these modules pulls in no torch."""
+    code = "import sys, benchbias.leaderboard.board, benchbias.leaderboard.compare, benchbias.records.validation; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -4,7 +4,8 @@ The runner owns data loading, splits, seeding, device choice, checkpoint folders
 plugin receives all of that through :class:`TrainContext` and only trains and predicts.
 Images cross the contract as float32 tensors of shape ``(N, 1, H, W)`` scaled to ``[-1, 1]`` (H need
 not equal W; a benchmark's ``slices.network_max`` narrows the translators' range to
-``[-1, -1 + 2 * network_max]``; the judge always reads ``[-1, 1]``).
+``[-1, -1 + 2 * network_max]``; the judge always reads ``[-1, 1]``). Plugins import these names from
+:mod:`benchbias.api`.
 """
 
 from __future__ import annotations

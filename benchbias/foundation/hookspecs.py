@@ -12,19 +12,19 @@ hookspec = pluggy.HookspecMarker("benchbias")
 
 @hookspec
 def register_translators(register: Callable[[type], None]) -> None:
-    """Register :class:`benchbias.foundation.contract.Translator` subclasses."""
+    """Register :class:`benchbias.api.Translator` subclasses."""
 
 
 @hookspec
 def register_classifiers(register: Callable[[type], None]) -> None:
-    """Register :class:`benchbias.foundation.contract.Classifier` subclasses."""
+    """Register :class:`benchbias.api.Classifier` subclasses."""
 
 
 @hookspec
 def register_datasets(register: Callable[[type], None]) -> None:
-    """Register :class:`benchbias.foundation.contract.DatasetLayout` subclasses (folder layouts of MRI cases)."""
+    """Register :class:`benchbias.api.DatasetLayout` subclasses (folder layouts of MRI cases)."""
 
 
 @hookspec
 def register_metrics(register: Callable[[type], None]) -> None:
-    """Register :class:`benchbias.foundation.contract.Metric` subclasses: scores added to every cell of a run."""
+    """Register :class:`benchbias.api.Metric` subclasses: scores added to every cell of a run."""

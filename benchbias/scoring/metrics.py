@@ -274,7 +274,7 @@ BUILTIN_METRICS: tuple[type[Metric], ...] = (JudgeCalls, PixelDifference, Simila
 
 
 def score_table(metrics: Sequence[Metric]) -> ScoreTable:
-    """The cell scores of ``metrics`` and the sweep scores derived from them (summary.py)."""
+    """The cell scores of ``metrics`` and the sweep scores derived from them (:mod:`benchbias.scoring.summary`)."""
     cell = ScoreTable(s for m in metrics for s in m.scores)
     return ScoreTable([*derived_scores(cell), *cell])
 

@@ -2,7 +2,7 @@
 seeds, and the leaderboard ranking.
 
 The verdict answers what a translator's user fears: how often does translation change a diagnosis,
-and how much does that depend on the composition of the training target? Per cell (scores.py) the
+and how much does that depend on the composition of the training target? Per cell (:mod:`benchbias.scoring.metrics`) the
 judge's call on each translation is compared with its call on the real target slice of the same
 holdout slice; here those rates are averaged over the sweep of target tumor fractions and their
 trend against the fraction is fitted. README, "What is measured", gives the formulas.
