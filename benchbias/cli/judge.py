@@ -72,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from benchbias.foundation.registry import load_registry
     from benchbias.judges import pinned
     from benchbias.run.inputs import plugins_of, read_data, train_judge
-    from benchbias.run.options import RunOptions, select_device
+    from benchbias.run.options import select_device
 
     set_threads(args.threads)
     path = find_benchmark(args.benchmark)
@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for role, j in plugins.judges.items():
         if args.only and role not in args.only:
             continue
-        blob, info = train_judge(bench, plugins, data, role, workdir, device, RunOptions.amp, not args.no_progress)
+        blob, info = train_judge(bench, plugins, data, role, workdir, device, True, not args.no_progress)  # amp: bfloat16 autocast on CUDA, a run's default
         files = j.pinned_files(bench)
         old = read_json(files.info) if files.info.is_file() else None
         pinned.store(files, blob, info)
