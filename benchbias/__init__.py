@@ -1,4 +1,10 @@
-"""benchbias: does a medical image translator hallucinate or erase disease?"""
+"""benchbias: does a medical image translator hallucinate or erase disease?
+
+Plugin authors import from :mod:`benchbias.api`; the command line is :mod:`benchbias.cli`. The
+subpackages are the layers of the code, lowest first: ``foundation``, ``data``, ``nets``, ``judges``,
+``scoring``, ``records``, ``report``, ``leaderboard``, ``run``.
+"""
+
 import pluggy
 
 __version__ = "0.1.0"

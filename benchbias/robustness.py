@@ -1,124 +1,13 @@
-"""The judge's robustness: its training-time intensity augmentation and the robustness table.
+"""Deprecated: this import path of an earlier release is kept for one release; import from benchbias.api.
 
-The judge must read anatomy, not global intensity: a translation that is a little darker or softer
-than the real T1 must not be called "tumor" for that alone. It is trained with random intensity
-perturbations and every run reports how much benign perturbations of the real holdout move its calls.
-"""
-from __future__ import annotations
+Its names are those of :mod:`benchbias.judges.robustness`."""
 
-from dataclasses import dataclass
+import benchbias.judges.robustness as _moved
+from benchbias.foundation.exports import warn_moved
 
-import numpy as np
-import torch
-from monai.data import set_track_meta
-from monai.transforms import (
-    AdjustContrast,
-    Compose,
-    GaussianSmooth,
-    RandAdjustContrast,
-    RandGaussianNoise,
-    RandGaussianSmooth,
-    RandScaleIntensity,
-    ScaleIntensity,
-)
+__all__ = [name for name, value in vars(_moved).items() if getattr(value, "__module__", None) == _moved.__name__ or name.isupper()]
+warn_moved("benchbias.robustness", "benchbias.api")
 
 
-def _to_unit(images: torch.Tensor) -> torch.Tensor:
-    return (images + 1.0) / 2.0
-
-
-def _to_network(images: torch.Tensor) -> torch.Tensor:
-    return images.clamp(0.0, 1.0) * 2.0 - 1.0
-
-
-class _PlainTensors:
-    """MONAI's transforms without metadata tracking (ten times faster on small slices)."""
-
-    def __enter__(self) -> None:
-        from monai.data.meta_obj import get_track_meta
-
-        self._previous = get_track_meta()
-        set_track_meta(False)
-
-    def __exit__(self, *exc: object) -> None:
-        set_track_meta(self._previous)
-
-
-class IntensityAugmentation:
-    """Random global intensity scale, gamma, Gaussian blur and Gaussian noise, applied on the [0, 1]
-    scale to groups of a batch (each group draws its own perturbation) and clamped back to [0, 1],
-    the range a translation can express. Seeded: the same seed gives the same perturbations."""
-
-    def __init__(self, seed: int, group: int = 4) -> None:
-        self.group = group
-        self.transform = Compose(
-            [
-                RandScaleIntensity(factors=0.25, prob=0.5),
-                RandAdjustContrast(prob=0.5, gamma=(0.7, 1.45)),
-                RandGaussianSmooth(sigma_x=(0.3, 1.6), sigma_y=(0.3, 1.6), prob=0.4),
-                RandGaussianNoise(prob=0.5, std=0.04),
-            ]
-        )
-        self.transform.set_random_state(seed=seed)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """``images``: (N, 1, H, W) in [-1, 1] -> the same, perturbed."""
-        unit = _to_unit(images.detach().cpu())
-        with _PlainTensors():
-            # A group's slices stand in as the channels of one image: one MONAI call per group.
-            groups = [torch.as_tensor(self.transform(chunk[:, 0])) for chunk in unit.split(self.group)]
-        return _to_network(torch.cat(groups)[:, None]).to(images.device, images.dtype)
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    """A benign change of a whole slice that must not change its diagnosis."""
-
-    name: str
-    transform: object
-
-    def __call__(self, unit: torch.Tensor) -> torch.Tensor:
-        with _PlainTensors():
-            return torch.as_tensor(self.transform(unit[:, 0]))[:, None].clamp(0.0, 1.0)
-
-
-def _noise(seed: int, std: float) -> object:
-    noise = RandGaussianNoise(prob=1.0, std=std, sample_std=False)
-    noise.set_random_state(seed=seed)
-    return noise
-
-
-def benign_perturbations(seed: int = 0) -> list[Perturbation]:
-    """The robustness table's perturbations, on the [0, 1] intensity scale."""
-    return [
-        Perturbation("intensity x0.9", ScaleIntensity(minv=None, maxv=None, factor=-0.1)),
-        Perturbation("intensity x1.1", ScaleIntensity(minv=None, maxv=None, factor=0.1)),
-        Perturbation("gamma 0.8", AdjustContrast(gamma=0.8)),
-        Perturbation("gamma 1.25", AdjustContrast(gamma=1.25)),
-        Perturbation("Gaussian blur sigma 1", GaussianSmooth(sigma=(1.0, 1.0))),
-        Perturbation("Gaussian noise sd 0.03", _noise(seed, 0.03)),
-    ]
-
-
-ROBUSTNESS_LIMIT = 0.05  # a benign perturbation may move a tumor-called rate by at most this
-ACCURACY_FLOOR = 0.93
-
-
-def robustness_table(predict, images: torch.Tensor, is_tumor: np.ndarray, seed: int = 0) -> dict:
-    """Tumor-called rates on the real holdout per input class, unperturbed and under each benign
-    perturbation, with the largest change. ``predict``: (N, 1, H, W) in [-1, 1] -> tumor probability."""
-    unit = _to_unit(images)
-
-    def rates(batch: torch.Tensor) -> dict[str, float]:
-        called = predict(_to_network(batch)).numpy() > 0.5
-        return {"healthy_inputs": float(called[~is_tumor].mean()), "tumor_inputs": float(called[is_tumor].mean())}
-
-    base = rates(unit)
-    rows = []
-    for p in benign_perturbations(seed):
-        r = rates(p(unit))
-        shift = max(abs(r[k] - base[k]) for k in base)
-        rows.append({"perturbation": p.name, **r, "max_shift": shift})
-    worst = max(row["max_shift"] for row in rows)
-    # Shares of slices: a shift of exactly the limit (0.92 - 0.87) must not fail on float round-off.
-    return {"unperturbed": base, "perturbed": rows, "max_shift": worst, "limit": ROBUSTNESS_LIMIT, "robust": worst <= ROBUSTNESS_LIMIT + 1e-9}
+def __getattr__(name: str) -> object:
+    return getattr(_moved, name)

@@ -8,6 +8,7 @@ The pages are committed; ``tests/test_docs.py`` regenerates them and fails when 
 Every module path this generator imports, and every module the plugin API page documents, is named
 in ``PATHS`` and ``API_MODULES`` below and nowhere else: when modules move, edit these two.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -182,12 +183,17 @@ def cli_page() -> str:
         parser = cli.build_parser()
     words = [parser.prog]
     lines = [
-        "# Command line", HEADER,
-        ("Every command and option of `benchbias`, generated from its argparse definition "
-        f"(`{PATHS['cli']}.build_parser()`). `benchbias COMMAND --help` prints the same."), "",
-        ("Errors are one line naming the file, field or option, with exit code 2; `check`, `claims` and "
-        "`selftest` exit 1 when what they check does not hold."), "",
-        "| command | what it does |", "| --- | --- |",
+        "# Command line",
+        HEADER,
+        (
+            "Every command and option of `benchbias`, generated from its argparse definition "
+            f"(`{PATHS['cli']}.build_parser()`). `benchbias COMMAND --help` prints the same."
+        ),
+        "",
+        ("Errors are one line naming the file, field or option, with exit code 2; `check`, `claims` and `selftest` exit 1 when what they check does not hold."),
+        "",
+        "| command | what it does |",
+        "| --- | --- |",
     ]
     lines += [f"| [`benchbias {name}`](#{_anchor('benchbias ' + name)}) | {md_cell(h)} |" for name, h, _ in _subcommands(parser)]
     lines.append("")
@@ -414,14 +420,22 @@ def benchmark_page() -> str:
     if missing or stale:
         raise RuntimeError(f"docs/gen_reference.py: MEANINGS is out of date: add {missing}, remove {stale}")
     lines = [
-        "# Benchmark file", HEADER,
-        ("Every key of a benchmark YAML file, generated from the parser and the config dataclasses "
-        f"(`{PATHS['config']}`): the keys are those the parser accepts, the types those of the dataclass fields, and the "
-        "defaults what the parser fills in when a key is left out. Unknown keys, wrong types and duplicate keys are refused "
-        "with one line naming the file and the key."), "",
-        ("**Protocol** says whether a top-level key is covered by the protocol hash. Runs with the same protocol hash are "
-        "comparable and share a leaderboard; the other keys (methods, seeds, extra judges, ...) change without changing it."), "",
-        "A worked example is in [Writing a benchmark](../guides/writing-a-benchmark.md).", "",
+        "# Benchmark file",
+        HEADER,
+        (
+            "Every key of a benchmark YAML file, generated from the parser and the config dataclasses "
+            f"(`{PATHS['config']}`): the keys are those the parser accepts, the types those of the dataclass fields, and the "
+            "defaults what the parser fills in when a key is left out. Unknown keys, wrong types and duplicate keys are refused "
+            "with one line naming the file and the key."
+        ),
+        "",
+        (
+            "**Protocol** says whether a top-level key is covered by the protocol hash. Runs with the same protocol hash are "
+            "comparable and share a leaderboard; the other keys (methods, seeds, extra judges, ...) change without changing it."
+        ),
+        "",
+        "A worked example is in [Writing a benchmark](../guides/writing-a-benchmark.md).",
+        "",
     ]
     for top in [k for k in keys if "." not in k]:
         children = [k for k in keys if k.startswith(top + ".")]
@@ -430,8 +444,14 @@ def benchmark_page() -> str:
         lines += [f"## `{top}`", ""]
         if not children:
             annotation, _, is_section, _ = _field(config, top)
-            lines += [MEANINGS[top], "", "| type | default | protocol |", "| --- | --- | --- |",
-                      f"| {_yaml_type(annotation, is_section)} | {default} | {in_protocol} |", ""]
+            lines += [
+                MEANINGS[top],
+                "",
+                "| type | default | protocol |",
+                "| --- | --- | --- |",
+                f"| {_yaml_type(annotation, is_section)} | {default} | {in_protocol} |",
+                "",
+            ]
             continue
         lines += [f"{MEANINGS[top]} Protocol: {in_protocol}." + (f" Default: {default}." if default else ""), ""]
         lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -499,11 +519,23 @@ def _rows(node: dict, path: str) -> list[str]:
 
 def schema_page(kind: str, title: str, intro: str) -> str:
     schema = _schema(kind)
-    lines = [f"# {title}", HEADER, intro, "",
-             (f"Generated from `benchbias schema {kind}`, which prints the JSON Schema (draft 2020-12) every file is validated "
-             "against on read and write. Every number must be finite; *required* says whether an object must hold the key."), "",
-             f"Schema title: *{schema.get('title', '')}*.", "",
-             "| key | type | required |", "| --- | --- | --- |", *_rows(schema, ""), ""]
+    lines = [
+        f"# {title}",
+        HEADER,
+        intro,
+        "",
+        (
+            f"Generated from `benchbias schema {kind}`, which prints the JSON Schema (draft 2020-12) every file is validated "
+            "against on read and write. Every number must be finite; *required* says whether an object must hold the key."
+        ),
+        "",
+        f"Schema title: *{schema.get('title', '')}*.",
+        "",
+        "| key | type | required |",
+        "| --- | --- | --- |",
+        *_rows(schema, ""),
+        "",
+    ]
     for name, node in schema.get("$defs", {}).items():
         lines += [f"## {name}", ""]
         body = _rows(node, "") if node.get("properties") else []
@@ -532,16 +564,25 @@ def scores_page() -> str:
     scores = load("scores")
     table = list(scores.default_table())
     lines = [
-        "# Scores", HEADER,
-        ("The built-in score table, generated from the code "
-        f"(`{PATHS['scores']}.default_table()`). Every score is declared once, beside the code that computes it; a run writes "
-        "the table it used into `results.json` (`score_table`), and summaries, `check`, every table and figure, and the "
-        "leaderboard read their columns from it. A [metric plugin](../guides/writing-a-metric.md) adds rows."), "",
-        ("- **level**: `cell` scores have one value per method, target fraction and seed; `sweep` scores are derived over a whole "
-        "sweep. *Summarised* cell scores are also averaged over the sweep into the method's summary."),
-        ("- **better**: which direction is an improvement; `check` fails a method whose score moves the other way by more than "
-        "the **tolerance** (in the score's own units; none: not checked)."),
-        "- **verdict**: a column of the ranking table.", "",
+        "# Scores",
+        HEADER,
+        (
+            "The built-in score table, generated from the code "
+            f"(`{PATHS['scores']}.default_table()`). Every score is declared once, beside the code that computes it; a run writes "
+            "the table it used into `results.json` (`score_table`), and summaries, `check`, every table and figure, and the "
+            "leaderboard read their columns from it. A [metric plugin](../guides/writing-a-metric.md) adds rows."
+        ),
+        "",
+        (
+            "- **level**: `cell` scores have one value per method, target fraction and seed; `sweep` scores are derived over a whole "
+            "sweep. *Summarised* cell scores are also averaged over the sweep into the method's summary."
+        ),
+        (
+            "- **better**: which direction is an improvement; `check` fails a method whose score moves the other way by more than "
+            "the **tolerance** (in the score's own units; none: not checked)."
+        ),
+        "- **verdict**: a column of the ranking table.",
+        "",
     ]
     verdict = [s for s in table if s.verdict]
     lines += ["## The verdict", "", "| score | name | meaning | better | check tolerance |", "| --- | --- | --- | --- | --- |"]
@@ -549,9 +590,13 @@ def scores_page() -> str:
     ranking_rule = getattr(scores, "RANKING_RULE", "")
     if ranking_rule:
         lines += ["", f"**Ranking rule**: {ranking_rule[0].upper() + ranking_rule[1:]}."]
-    lines += ["", "## Every built-in score", "",
-              "| name | label | meaning | kind | bounds | better | level | summarised | per fraction | tolerance |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Every built-in score",
+        "",
+        "| name | label | meaning | kind | bounds | better | level | summarised | per fraction | tolerance |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for s in table:
         low, high = s.bounds
         bounds = f"{'−∞' if low is None else low} to {'∞' if high is None else high}"
@@ -570,9 +615,13 @@ def scores_page() -> str:
 
 def api_page() -> str:
     lines = [
-        "# Plugin API", HEADER,
-        ("What a translator, classifier, metric or data layout plugin builds on, rendered from the docstrings. "
-        "[Writing a translator](../guides/writing-a-translator.md) shows how the pieces fit together."), "",
+        "# Plugin API",
+        HEADER,
+        (
+            "What a translator, classifier, metric or data layout plugin builds on, rendered from the docstrings. "
+            "[Writing a translator](../guides/writing-a-translator.md) shows how the pieces fit together."
+        ),
+        "",
     ]
     for title, module in API_MODULES:
         importlib.import_module(module)  # fail here, not in the site build, when a module moved
@@ -586,11 +635,13 @@ PAGES: dict[str, Callable[[], str]] = {
     "cli.md": cli_page,
     "benchmark-file.md": benchmark_page,
     "results-schema.md": lambda: schema_page(
-        "results", "Results file (results.json)",
+        "results",
+        "Results file (results.json)",
         "`benchbias run` writes `results.json` into the run folder; `compare`, `check`, `claims` and `leaderboard submit` read it.",
     ),
     "leaderboard-schema.md": lambda: schema_page(
-        "leaderboard", "Leaderboard file",
+        "leaderboard",
+        "Leaderboard file",
         "`leaderboards/<benchmark>.json` is the record of a benchmark's leaderboard; its `.md` and `.png` are rendered from it.",
     ),
     "scores.md": scores_page,

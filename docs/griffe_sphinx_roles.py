@@ -1,5 +1,6 @@
 """A griffe extension for the plugin API page: benchbias's docstrings use Sphinx roles
 (``:class:`Translator```, ``:meth:`fit```); Markdown shows them as code instead of as literal roles."""
+
 from __future__ import annotations
 
 import re

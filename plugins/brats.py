@@ -12,15 +12,13 @@ Case folders sit directly under the data folder, or one level down in grade fold
 ``LGG/`` of BraTS 2018-2020). ``.nii`` files are accepted where ``.nii.gz`` is missing. Benchmarks
 name modalities flair / t1 / t1ce / t2 for both (BraTS 2023's own t2f / t1n / t1c / t2w work too).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
 
-from benchbias import hookimpl
-from benchbias.contract import Case
-from benchbias.data import DataError
-from benchbias.data.layouts import ScanningLayout, canonical_modality, hidden, unknown_modality
+from benchbias.api import Case, DataError, ScanningLayout, canonical_modality, hidden, hookimpl, unknown_modality
 
 SUFFIXES = (".nii.gz", ".nii")
 

@@ -27,6 +27,7 @@ Label rules (``rules_for(case)``), chosen by the case's label files:
   3 non-enhancing tumor, 4 enhancing tumor; tumor = label > 0 and brain = voxels non-zero in any
   modality (the images are skull-stripped), as for the later BraTS layouts.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,10 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbias import hookimpl
-from benchbias.contract import Case
-from benchbias.data import DataError
-from benchbias.data.layouts import LabelRules, ScanningLayout, check_labels, hidden, unknown_modality
+from benchbias.api import Case, DataError, LabelRules, ScanningLayout, check_labels, hidden, hookimpl, unknown_modality
 
 SUFFIXES = (".mha", ".mhd")
 TOKENS = {"flair": "flair", "t1": "t1", "t1ce": "t1c", "t2": "t2"}  # canonical -> MR_<token>

@@ -14,18 +14,17 @@ Lesions are drawn dark on the target's brain tissue by default (tumor core and e
 ``polarity: bright`` for FLAIR or T2 targets). "Source-bright" is FLAIR hyperintensity: brighter
 than ``contrast`` times the slice's median brain intensity.
 """
+
 import hashlib
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from benchbias_plugins.l1 import L1
 from monai.networks.layers import GaussianFilter
 from scipy import ndimage
 
-from benchbias import hookimpl
-from benchbias.contract import Param, Translator
-from benchbias.translation import GENERATOR_PARAMS
+from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl, to_network, to_unit
+from benchbias_plugins.l1 import L1
 
 BACKGROUND = -0.9  # network scale: pixels at or below this are outside the brain
 # Intensity of each ring of a painted lesion, relative to the brain's bright tissue (synthetic T1:
@@ -34,19 +33,11 @@ DARK_LESION = (0.18, 0.45, 0.68)
 BRIGHT_LESION = (1.25, 1.05, 1.15)
 
 
-def unit(images: torch.Tensor) -> torch.Tensor:
-    return (images + 1.0) / 2.0
-
-
-def network(images: torch.Tensor) -> torch.Tensor:
-    return images.clamp(0.0, 1.0) * 2.0 - 1.0
-
-
 def bright_regions(source: torch.Tensor, contrast: float, grow: int = 1) -> torch.Tensor:
     """Lesions as FLAIR shows them: pixels brighter than ``contrast`` times the median of their
     slice's brain, with the holes of each region filled (a necrotic core inside a bright rim) and
     grown by ``grow`` pixels."""
-    values = unit(source)
+    values = to_unit(source)
     brain = source > BACKGROUND
     median = torch.stack([v[b].median() if b.any() else v.new_tensor(1.0) for v, b in zip(values, brain)])
     bright = ((values > contrast * median[:, None, None, None]) & brain).numpy()
@@ -64,13 +55,13 @@ def paint_lesion(images: torch.Tensor, polarity: str, radius_fraction: float = 0
     cx = (brain[:, 0] * xx).sum(dim=(1, 2)) / area + 0.12 * w
     r = max(1.5, radius_fraction * min(h, w))
     distance = ((yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2).sqrt()[:, None]
-    values = unit(images)
+    values = to_unit(images)
     level = torch.stack([v[b].quantile(0.9) if b.any() else v.new_tensor(1.0) for v, b in zip(values, brain)])[:, None, None, None]
     core, rim, edema = DARK_LESION if polarity == "dark" else BRIGHT_LESION
     painted = torch.where(distance < 1.7 * r, edema * level, values)
     painted = torch.where(distance < 1.0 * r, rim * level, painted)
     painted = torch.where(distance < 0.55 * r, core * level, painted)
-    return network(torch.where(brain, painted, values))
+    return to_network(torch.where(brain, painted, values).clamp(0.0, 1.0))
 
 
 def image_uniform(image: torch.Tensor) -> float:
@@ -90,7 +81,7 @@ class FixedMap(Translator):
             pass
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
-        return network(unit(source).clamp(0.0, 1.0) ** self.hparams["gamma"])
+        return to_network((to_unit(source).clamp(0.0, 1.0) ** self.hparams["gamma"]).clamp(0.0, 1.0))
 
 
 class Painter(L1):

@@ -12,11 +12,10 @@ The paper's actual run (``run-cond.sh`` through the CycleGAN repository's ``pix2
 used least squares (``gan_mode="lsgan"``) and a 50-pair history pool of generated (source, image)
 pairs (``pool_size=50``): the ``brats2013-paper`` benchmark sets both.
 """
+
 import torch
 
-from benchbias import hookimpl
-from benchbias.contract import Param
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, l1_loss, optimise
+from benchbias.api import AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
 
 
 class CondGAN(AdversarialTranslator):

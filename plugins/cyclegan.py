@@ -9,11 +9,10 @@ log-loss written above), cycle terms weighted ``lambda_cycle`` = 10 in both dire
 a history of ``pool_size`` = 50 generated images, and their loss halved. Generator step first, then
 the discriminator step on the same (detached) fakes.
 """
+
 import torch
 
-from benchbias import hookimpl
-from benchbias.contract import Param
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, l1_loss, optimise
+from benchbias.api import AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
 
 
 class CycleGAN(AdversarialTranslator):

@@ -7,10 +7,10 @@ An unconditional PatchGAN discriminator sees real target slices and translations
 output to its source. Log-loss as in Table 1 (``gan_mode="vanilla"``, BCE on logits; "lsgan" is an
 option), discriminator loss halved, generator step then discriminator step as in the CycleGAN code.
 """
+
 import torch
 
-from benchbias import hookimpl
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, optimise
+from benchbias.api import AdversarialTranslator, adversarial_params, frozen, hookimpl, optimise
 
 
 class GAN(AdversarialTranslator):

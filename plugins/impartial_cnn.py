@@ -7,13 +7,11 @@ Square or not: the network is built for the size of the images it is trained on.
 
 The notebook's own CNN (``train_classifier.ipynb``) is ``channels: 64, growth: 0.5, padding: 0``
 (64, 32, 16, 8 filters, no padding), ``lr: 0.001, weight_decay: 0.0``, no augmentation."""
+
 import torch
 import torch.nn.functional as F
 
-from benchbias import hookimpl
-from benchbias.contract import Classifier, Param
-from benchbias.networks import impartial_cnn
-from benchbias.robustness import IntensityAugmentation
+from benchbias.api import Classifier, IntensityAugmentation, Param, hookimpl, impartial_cnn
 
 
 def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -58,9 +56,7 @@ class ImpartialCNN(Classifier):
         rows, columns = images.shape[-2:]
         self._build(int(rows) if rows == columns else (int(rows), int(columns)))
         images, labels = images.to(self.device), labels.long().to(self.device)
-        optimizer = torch.optim.Adam(
-            self.network.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
-        )
+        optimizer = torch.optim.Adam(self.network.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])
         half = self.hparams["batch_size"] // 2
         by_class = [torch.nonzero(labels == c).flatten() for c in (0, 1)]
         draws = [ctx.batches(len(idx), min(half, len(idx))) for idx in by_class]
@@ -83,9 +79,7 @@ class ImpartialCNN(Classifier):
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         self.network.eval()
-        probabilities = [
-            torch.softmax(self.network(chunk.to(self.device)).float(), dim=1)[:, 1].cpu() for chunk in images.split(256)
-        ]
+        probabilities = [torch.softmax(self.network(chunk.to(self.device)).float(), dim=1)[:, 1].cpu() for chunk in images.split(256)]
         return torch.cat(probabilities)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -1,12 +1,12 @@
 """L1 (paired): the generator minimises the pixel-wise error to the real target, nothing else.
 
-    Discriminator loss: -
-    Generator loss:     E_(a,b) || f_ab(a) - b ||_1
+Discriminator loss: -
+Generator loss:     E_(a,b) || f_ab(a) - b ||_1
 """
+
 import torch
 
-from benchbias import hookimpl
-from benchbias.translation import NetworkTranslator, l1_loss, optimise
+from benchbias.api import NetworkTranslator, hookimpl, l1_loss, optimise
 
 
 class L1(NetworkTranslator):

@@ -11,9 +11,10 @@ The channel order comes from ``dataset.json``'s ``modality`` mapping (Task01: ``
 channel names themselves) and each is found by name. Cases come from the ``training`` list of
 ``dataset.json`` (else every ``imagesTr/*.nii.gz`` with a label of the same name); the macOS ``._*``
 files shipped in the Task01 tarball are ignored. Valid labels are the keys of ``dataset.json``'s
-``labels`` (Task01: 0 background, 1 edema, 2 non-enhancing tumor, 3 enhancing tumour); tumor = any
+``labels`` (Task01: 0 background, 1 edema, 2 non-enhancing tumor, 3 enhancing tumor); tumor = any
 label > 0, brain = voxels non-zero in any modality.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbias import hookimpl
-from benchbias.contract import Case
-from benchbias.data import DataError
-from benchbias.data.layouts import LabelRules, ScanningLayout, canonical_modality, check_labels, hidden, normalise_name
+from benchbias.api import Case, DataError, LabelRules, ScanningLayout, canonical_modality, check_labels, hidden, hookimpl, normalise_name
 
 TASK01_LABELS = frozenset({0, 1, 2, 3})
 
@@ -37,7 +35,7 @@ def _case_id(path: Path) -> str:
     return path.stem
 
 
-class MSDBrainTumour(ScanningLayout):
+class MSDBrainTumor(ScanningLayout):
     name = "msd-task01"
     description = "MSD Task01_BrainTumour: imagesTr/*.nii.gz 4-D (channels named in dataset.json), labelsTr/, labels from dataset.json"
     modalities = ("flair", "t1", "t1ce", "t2")
@@ -134,4 +132,4 @@ class MSDBrainTumour(ScanningLayout):
 
 @hookimpl
 def register_datasets(register):
-    register(MSDBrainTumour)
+    register(MSDBrainTumor)

@@ -8,11 +8,10 @@ log-loss (``gan_mode="vanilla"``, BCE on logits), source and image concatenated 
 discriminator loss halved, discriminator step then generator step. The generator is the shared
 ResNet generator (the pix2pix code defaults to a U-Net).
 """
+
 import torch
 
-from benchbias import hookimpl
-from benchbias.contract import Param
-from benchbias.translation import AdversarialTranslator, adversarial_params, frozen, l1_loss, optimise
+from benchbias.api import AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
 
 
 class Pix2Pix(AdversarialTranslator):

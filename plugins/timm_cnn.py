@@ -9,21 +9,20 @@ happens to be the judge.
 
 Trained as ``impartial-cnn`` is: balanced batches (half tumor), cross-entropy, random flips and, by
 default, the benchmark's random intensity, contrast, blur and noise perturbations
-(:class:`benchbias.robustness.IntensityAugmentation`), so that a global drift of a translation's
+(:class:`benchbias.judges.robustness.IntensityAugmentation`), so that a global drift of a translation's
 brightness or sharpness is not read as a tumor. AdamW with a cosine learning-rate decay to zero over
 the step budget, so the stored weights are the end of a settled run rather than of a noisy one.
 
 The network is ``timm.create_model(model, pretrained=False, in_chans=1, num_classes=2)``: no
 pretrained weights (nothing is downloaded), any input size the architecture accepts (global pooling),
 randomly initialised from the run's seed."""
+
 import difflib
 
 import torch
 import torch.nn.functional as F
 
-from benchbias import hookimpl
-from benchbias.contract import Classifier, Param, ParamError
-from benchbias.robustness import IntensityAugmentation
+from benchbias.api import Classifier, IntensityAugmentation, Param, ParamError, hookimpl
 
 # Shown when a model name is unknown: small backbones that train on 32x32 slices on a CPU.
 SUGGESTED_MODELS = ("resnet10t", "resnet18", "regnetx_002", "mobilenetv3_small_100", "efficientnet_b0")
@@ -68,9 +67,7 @@ class TimmCNN(Classifier):
         if not timm.is_model(model):
             close = difflib.get_close_matches(model, timm.list_models(), n=3, cutoff=0.6)
             examples = list(dict.fromkeys([*close, *SUGGESTED_MODELS]))[:6]
-            raise ParamError(
-                f"{self.name}: parameter 'model': {model!r} is not a timm model (e.g. {', '.join(examples)}; all: timm.list_models())"
-            )
+            raise ParamError(f"{self.name}: parameter 'model': {model!r} is not a timm model (e.g. {', '.join(examples)}; all: timm.list_models())")
         try:  # built without memory or initialisation, to check the arguments now rather than after data preparation
             with torch.device("meta"):
                 self._create()
@@ -151,7 +148,7 @@ class TimmCNN(Classifier):
 
     def load_state_dict(self, state) -> None:
         """Rebuild the network on the CPU (where a stored judge is used) and load ``state``; float16
-        tensors (as :func:`benchbias.judge.store` writes them) are cast to the network's float32."""
+        tensors (as :func:`benchbias.judges.pinned.store` writes them) are cast to the network's float32."""
         self.device = torch.device("cpu")
         self._build()
         self.network.load_state_dict(dict(state))

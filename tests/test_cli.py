@@ -1,4 +1,5 @@
 """The command line, end to end, as subprocesses."""
+
 import json
 
 import pytest
@@ -15,6 +16,7 @@ def smoke_run(tmp_path_factory):
     return out, boards, env, result
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_results_and_leaderboard(smoke_run):
     out, boards, _, result = smoke_run
     assert result.returncode == 0, result.stderr
@@ -46,6 +48,7 @@ def test_smoke_run_writes_results_and_leaderboard(smoke_run):
         assert (out / name).stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_rerun_resumes_every_finished_cell(smoke_run):
     out, _, env, first = smoke_run
     assert first.returncode == 0, first.stderr
@@ -58,6 +61,7 @@ def test_rerun_resumes_every_finished_cell(smoke_run):
     assert after["methods"] == before["methods"]
 
 
+@pytest.mark.slow
 def test_leaderboard_show(smoke_run):
     _, boards, env, result = smoke_run
     assert result.returncode == 0, result.stderr
@@ -74,16 +78,18 @@ def test_leaderboard_show(smoke_run):
     assert missing.returncode == 2 and "no leaderboard" in missing.stderr
 
 
+@pytest.mark.slow
 def test_plugins_lists_baselines_with_origin_and_pairing(tmp_path):
     result = run_cli("plugins", cwd=tmp_path)  # from an unrelated working directory
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("l1 "))
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("l1 "))
     assert "paired" in line and "file benchbias_plugins/l1.py (benchbias " in line
-    cyclegan = next(l for l in result.stdout.splitlines() if l.strip().startswith("cyclegan "))
+    cyclegan = next(x for x in result.stdout.splitlines() if x.strip().startswith("cyclegan "))
     assert "unpaired" in cyclegan
     assert "impartial-cnn" in result.stdout and "brats2018" in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_benchmark_file_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text().replace("target_fractions: [0.0, 0.5, 1.0]", "target_fractions: [0.0, 1.5]"))
@@ -93,6 +99,7 @@ def test_bad_benchmark_file_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_benchmark_and_method(tmp_path):
     result = run_cli("run", "no-such-benchmark", cwd=tmp_path)
     assert result.returncode == 2 and "benchmark 'no-such-benchmark' not found" in result.stderr
@@ -100,6 +107,7 @@ def test_unknown_benchmark_and_method(tmp_path):
     assert result.returncode == 2 and "--methods: nope not in" in result.stderr
 
 
+@pytest.mark.slow
 def test_domain_larger_than_available_slices(tmp_path):
     bad = tmp_path / "greedy.yaml"
     text = (REPO / "benchmarks" / "synthetic-smoke.yaml").read_text()

@@ -1,8 +1,9 @@
 """Code identities hash what code computes: moving, reformatting, re-importing, re-documenting or
 renaming a module's own definitions keeps them; any change to the computation changes them."""
+
 import pytest
 
-from benchbias.code_identity import classes_sha256, modules_sha256, source_sha256
+from benchbias.foundation.code_identity import classes_sha256, modules_sha256, source_sha256
 
 MODULE = '''
 """A module."""

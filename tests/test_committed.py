@@ -1,5 +1,6 @@
 """What is committed must hold: leaderboards valid and matching their benchmark files, the documented
 CI workflow calling real commands, and the example plugin matching the guide."""
+
 import re
 import shlex
 
@@ -8,11 +9,11 @@ import yaml
 from support import REPO
 
 from benchbias.cli import build_parser
-from benchbias.config import load_benchmark
-from benchbias.jsonio import read_json
-from benchbias.judge import JudgeFiles
-from benchbias.leaderboard import render
-from benchbias.validation import load_leaderboard
+from benchbias.foundation.benchmark_files import load_benchmark
+from benchbias.foundation.jsonio import read_json
+from benchbias.judges.pinned import JudgeFiles
+from benchbias.leaderboard.board import render
+from benchbias.records.validation import load_leaderboard
 
 EXAMPLE = REPO / "tests" / "example_plugin"
 BOARDS = sorted((REPO / "leaderboards").glob("*.json")) + sorted((EXAMPLE / "reference").glob("*.json"))

@@ -1,9 +1,11 @@
 """Benchmark files: the committed ones validate; every kind of mistake gets FILE: FIELD: problem."""
+
 import pytest
 import yaml
 from support import REPO
 
-from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
 
@@ -163,7 +165,7 @@ def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
 
 
 def test_paper_benchmark_parameters_fit_the_plugins():
-    from benchbias.plugins import load_registry
+    from benchbias.foundation.registry import load_registry
 
     registry = load_registry()
     bench = load_benchmark(find_benchmark("brats2013-paper"))

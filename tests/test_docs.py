@@ -1,6 +1,7 @@
 """The docs site stays true to the code: the generated reference pages match what the code generates
 now (drift), the example plugins the guides include load and run, and the site builds with
 ``mkdocs build --strict``."""
+
 import importlib.util
 import os
 import subprocess
@@ -54,9 +55,15 @@ def test_the_example_metric_scores_every_slice():
     n = 3
     real = torch.full((n, 1, 8, 8), 0.5)
     evidence = module.Evidence(
-        source=real, translated=real + 0.1, real=real, tumor_mask=torch.zeros(n, 1, 8, 8, dtype=torch.bool),
-        source_is_tumor=np.zeros(n, dtype=bool), brain_fraction=np.ones(n), out_of_range=np.zeros(n),
-        p_tumor=np.zeros(n), p_tumor_real=np.zeros(n),
+        source=real,
+        translated=real + 0.1,
+        real=real,
+        tumor_mask=torch.zeros(n, 1, 8, 8, dtype=torch.bool),
+        source_is_tumor=np.zeros(n, dtype=bool),
+        brain_fraction=np.ones(n),
+        out_of_range=np.zeros(n),
+        p_tumor=np.zeros(n),
+        p_tumor_real=np.zeros(n),
     )
     values = cls().compute(evidence)
     assert set(values) == {s.name for s in cls.scores}
@@ -70,7 +77,12 @@ def test_the_docs_site_builds_strictly(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(REPO / "mkdocs.yml"), "--site-dir", str(site)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (site / "index.html").is_file()

@@ -1,4 +1,5 @@
 """Cells in worker processes: the same scores as one after another, and nothing lost to ``kill -9``."""
+
 import json
 import os
 import shutil
@@ -13,12 +14,13 @@ import yaml
 from support import REPO, run_cli
 
 from benchbias.cli import main
-from benchbias.executors import CellJob, LongestFirst, default_jobs, ray_resources
+from benchbias.run.cells import CellJob
+from benchbias.run.executors import LongestFirst, default_jobs, ray_resources
 
 NAN_TRANSLATOR = '''
 import torch
 import benchbias
-from benchbias.contract import Translator
+from benchbias.api import Translator
 
 
 class Diverges(Translator):
@@ -54,10 +56,7 @@ def small_benchmark(tmp_path: Path, steps: int) -> Path:
 
 
 def untimed(results: dict) -> dict:
-    return {
-        name: [{k: v for k, v in cell.items() if not k.endswith("_time_s")} for cell in method["cells"]]
-        for name, method in results["methods"].items()
-    }
+    return {name: [{k: v for k, v in cell.items() if not k.endswith("_time_s")} for cell in method["cells"]] for name, method in results["methods"].items()}
 
 
 def children_of(pid: int) -> list[int]:
@@ -100,6 +99,7 @@ def test_free_workers_take_the_longest_cells_first_once_their_cost_is_seen():
     assert sorted(first + [third] + rest, key=jobs.index) == jobs, "every cell exactly once"
 
 
+@pytest.mark.slow
 def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path):
     bench = small_benchmark(tmp_path, steps=60)
     common = [str(bench), "--seeds", "0", "1", "--no-progress"]
@@ -137,6 +137,7 @@ def test_parallel_cells_equal_sequential_ones_and_a_killed_run_resumes(tmp_path)
     assert results["provenance"]["compute_settings"] == reference["provenance"]["compute_settings"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     bench = small_benchmark(tmp_path, steps=400)
     out = tmp_path / "out"
@@ -165,13 +166,16 @@ def test_ctrl_c_stops_the_workers_at_once_and_keeps_finished_cells(tmp_path):
     assert list(out.glob("cells/*/*.json")) and not list(out.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_plugin_file_runs_in_workers_and_its_failure_is_one_line(tmp_path):
     bench = small_benchmark(tmp_path, steps=2)
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "diverges.py").write_text(NAN_TRANSLATOR)
     out = tmp_path / "out"
-    failed = run_cli("run", str(bench), "--translator", "diverges", "--seeds", "0", "1", "--jobs", "2", "--plugin-dir", str(plugins), "--out", str(out), "--no-progress")
+    failed = run_cli(
+        "run", str(bench), "--translator", "diverges", "--seeds", "0", "1", "--jobs", "2", "--plugin-dir", str(plugins), "--out", str(out), "--no-progress"
+    )
     assert failed.returncode == 2, failed.stderr
     lines = [line for line in failed.stderr.splitlines() if line.startswith("benchbias: error:")]
     assert len(lines) == 1 and "methods.diverges" in lines[0] and "seed 1" in lines[0] and "NaN or infinite" in lines[0], failed.stderr
@@ -188,6 +192,7 @@ def test_cells_share_a_gpu_only_when_asked():
     assert ray_resources(0, threads=2) == {"num_cpus": 2}
 
 
+@pytest.mark.slow
 def test_bad_jobs_and_executor_options_are_one_line(tmp_path, capsys):
     result = run_cli("run", "synthetic-smoke", "--jobs", "0", "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.strip() == "benchbias: error: --jobs 0: must be a positive number of worker processes"
@@ -211,6 +216,7 @@ def ray_worker_pids() -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path):
     pytest.importorskip("ray")
     bench = small_benchmark(tmp_path, steps=60)
@@ -223,7 +229,10 @@ def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path
     port = 26379 + os.getpid() % 1000
     head = subprocess.run(
         [str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert head.returncode == 0, head.stdout + head.stderr
     try:
@@ -232,7 +241,10 @@ def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path
         out = tmp_path / "ray"
         runner = subprocess.Popen(
             [*command, "run", *common, "--executor", "ray", "--address", f"127.0.0.1:{port}", "--out", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         killed = None
         deadline = time.monotonic() + 240

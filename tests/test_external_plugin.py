@@ -1,5 +1,6 @@
 """The example external plugin package (tests/example_plugin), installed with pip like a method
 author's package, found through its entry point, run on the smoke benchmark, submitted and checked."""
+
 import json
 import os
 import shutil
@@ -19,28 +20,47 @@ def installed(tmp_path_factory):
     source = shutil.copytree(PACKAGE, tmp_path_factory.mktemp("src") / PACKAGE.name)  # setuptools writes build/ next to it
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert list(site.glob("benchbias_l1_ssim-0.1.0.dist-info/entry_points.txt"))
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow
 def test_installed_plugin_is_discovered_through_its_entry_point(installed):
     result = run_cli("plugins", env=installed)
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("l1-ssim "))
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("l1-ssim "))
     assert "paired" in line and "entry point 'l1-ssim' (benchbias-l1-ssim 0.1.0)" in line
     assert "l1-ssim" not in run_cli("plugins").stdout, "without the install it is not there"
 
 
+@pytest.mark.slow
 def test_external_plugin_runs_on_smoke_and_is_submitted_and_checked(installed, tmp_path):
     boards = tmp_path / "boards"
     env = {**installed, "BENCHBIAS_LEADERBOARDS": str(boards)}
     out = tmp_path / "run"
     result = run_cli(
-        "run", "synthetic-smoke", "--translator", "l1-ssim", "--param", "filters=8", "--param", "blocks=1",
-        "--param", "batch_size=4", "--param", "ssim_weight=1.0", "--out", str(out), "--no-progress", "--submit", env=env,
+        "run",
+        "synthetic-smoke",
+        "--translator",
+        "l1-ssim",
+        "--param",
+        "filters=8",
+        "--param",
+        "blocks=1",
+        "--param",
+        "batch_size=4",
+        "--param",
+        "ssim_weight=1.0",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--submit",
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
@@ -59,6 +79,7 @@ def test_external_plugin_runs_on_smoke_and_is_submitted_and_checked(installed, t
     assert "l1-ssim (benchbias-l1-ssim 0.1.0; seeds 0)" in checked.stdout and "check passed" in checked.stdout
 
 
+@pytest.mark.slow
 def test_bad_plugin_parameter_names_the_method_and_parameter(installed, tmp_path):
     result = run_cli("run", "synthetic-smoke", "--translator", "l1-ssim", "--param", "ssim_weight=-1", "--out", str(tmp_path), env=installed)
     assert result.returncode == 2

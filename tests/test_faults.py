@@ -3,6 +3,7 @@ itself (a cell, its example slices, the generated data set) is recomputed, never
 
 The ``main()`` calls run the command line in-process (the same code path as the console script,
 without a new interpreter per case); ``test_cli.py`` covers the subprocess path."""
+
 import errno
 import json
 import os
@@ -11,11 +12,13 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import REPO
 
-from benchbias import jsonio
 from benchbias.cli import main
-from benchbias.jsonio import read_json
+from benchbias.foundation import jsonio
+from benchbias.foundation.jsonio import read_json
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
 
@@ -30,7 +33,7 @@ def one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("benchbias: error: "), lines[0]
-    return lines[0][len("benchbias: error: "):]
+    return lines[0][len("benchbias: error: ") :]
 
 
 # ---- bad input: one line, exit 2 ----------------------------------------------------------------
@@ -126,15 +129,18 @@ DAMAGES = {
     "truncated cell": (lambda out: truncate(out / "cells/l1/r0.500-s0.json"), "r0.500-s0.json: cannot be read (JSONDecodeError)"),
     "cell of another shape": (lambda out: (out / "cells/l1/r0.500-s0.json").write_text('{"a": 1}'), "r0.500-s0.json: fingerprint: is missing"),
     "garbage cell translations": (
-        lambda out: (out / "cells/l1/r0.500-s0/translations.npz").write_bytes(b"garbage"), "r0.500-s0.json: translations.npz cannot be read (ValueError)"
+        lambda out: (out / "cells/l1/r0.500-s0/translations.npz").write_bytes(b"garbage"),
+        "r0.500-s0.json: translations.npz cannot be read (ValueError)",
     ),
     "truncated cell translations": (
-        lambda out: truncate(out / "cells/l1/r0.500-s0/translations.npz"), "r0.500-s0.json: translations.npz cannot be read (BadZipFile)"
+        lambda out: truncate(out / "cells/l1/r0.500-s0/translations.npz"),
+        "r0.500-s0.json: translations.npz cannot be read (BadZipFile)",
     ),
     "missing cell translations": (lambda out: (out / "cells/l1/r0.500-s0/translations.npz").unlink(), "r0.500-s0.json: translations.npz is missing"),
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DAMAGES, ids=str)
 def test_a_damaged_cell_is_named_and_recomputed_to_the_same_scores(finished_run, tmp_path, capsys, case):
     damage, warning = DAMAGES[case]
@@ -177,7 +183,7 @@ def test_garbage_run_examples_and_results_are_rewritten(finished_run, tmp_path, 
 
 
 def test_report_of_unreadable_examples_draws_gaps_with_a_warning(finished_run, tmp_path, capsys):
-    from benchbias.report import write_report
+    from benchbias.report.html import write_report
 
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
@@ -187,6 +193,7 @@ def test_report_of_unreadable_examples_draws_gaps_with_a_warning(finished_run, t
     assert f"{out}/cells/l1/r1.000-s0/judged.npz: cannot be read (ValueError); drawn as a gap" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(finished_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
@@ -226,8 +233,7 @@ def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(fin
     code, _, err = cli(capsys, *run)
     assert code == 2
     assert one_error_line(err) == (
-        f"{out}/cells/l1/r1.000-s0.json: cannot write: no space left on device; "
-        "finished cells are kept; free some space and rerun the same command to resume"
+        f"{out}/cells/l1/r1.000-s0.json: cannot write: no space left on device; finished cells are kept; free some space and rerun the same command to resume"
     )
     assert (out / "cells/l1/r0.000-s0.json").is_file() and not (out / "cells/l1/r1.000-s0.json").exists()
     assert not list(out.rglob("*.tmp"))
@@ -248,6 +254,7 @@ def test_full_disk_names_the_file_keeps_finished_cells_and_the_rerun_resumes(fin
 # ---- the generated data set heals -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / "cache"))
     run = ["run", SMOKE, "--methods", "l1", "--out", tmp_path / "run", "--no-progress", "--threads", "1"]
@@ -270,8 +277,6 @@ def test_a_damaged_generated_data_set_is_generated_again(tmp_path, capsys, monke
 
 # ---- property-based: mutated files never cause a traceback -----------------------------------------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 ODD_VALUES = st.one_of(
     st.none(),
@@ -324,7 +329,7 @@ def mutated_bytes(draw, content: bytes):
     if action == "splice":
         return content[:at] + draw(st.binary(min_size=1, max_size=8)) + content[at:]
     at = min(at, len(content) - 1)
-    return content[:at] + bytes([content[at] ^ draw(st.integers(1, 255))]) + content[at + 1:]
+    return content[:at] + bytes([content[at] ^ draw(st.integers(1, 255))]) + content[at + 1 :]
 
 
 class ReachedData(Exception):
@@ -353,17 +358,18 @@ def run_and_check_exit(args, capsys) -> tuple[int | None, str]:
 SMOKE_DOCUMENT = __import__("yaml").safe_load(SMOKE.read_text())
 
 
+@pytest.mark.slow
 @fuzz_settings(120)
 @given(content=st.one_of(mutated_bytes(SMOKE.read_bytes()), mutated_document(SMOKE_DOCUMENT).map(lambda d: __import__("yaml").safe_dump(d).encode())))
 def test_fuzz_mutated_benchmark_files_give_one_line_or_a_valid_run(tmp_path_factory, capsys, monkeypatch, content):
-    from benchbias.config import load_benchmark
-    from benchbias.errors import BenchbiasError
-    from benchbias.runner import Run
+    from benchbias.foundation.benchmark_files import load_benchmark
+    from benchbias.foundation.errors import BenchbiasError
+    from benchbias.run import runner
 
-    def stop(self):
+    def stop(*args, **kwargs):
         raise ReachedData
 
-    monkeypatch.setattr(Run, "prepare", stop)
+    monkeypatch.setattr(runner, "read_data", stop)
     path = tmp_path_factory.mktemp("fuzz") / "bench.yaml"
     path.write_bytes(content)
     try:
@@ -382,10 +388,11 @@ def finished_results(finished_run):
     return finished_run / "results.json"
 
 
+@pytest.mark.slow
 @fuzz_settings(80)
 @given(data=st.data())
 def test_fuzz_mutated_results_files_give_one_line_or_a_verdict(finished_results, tmp_path_factory, capsys, data):
-    from benchbias.validation import InvalidFile, load_results
+    from benchbias.records.validation import InvalidFile, load_results
 
     content = finished_results.read_bytes()
     mutated = data.draw(
@@ -426,7 +433,7 @@ def test_json_files_read_back_exactly_with_short_containers_on_one_line(value):
         if isinstance(sub, (list, dict)) and 2 * depth + len(flat) <= jsonio.INLINE_WIDTH:
             assert flat in text, f"{flat} was split"
             return
-        for child in (sub.values() if isinstance(sub, dict) else sub if isinstance(sub, list) else ()):
+        for child in sub.values() if isinstance(sub, dict) else sub if isinstance(sub, list) else ():
             fits_on_one_line(child, depth + 1)
 
     fits_on_one_line(value, 0)

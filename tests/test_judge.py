@@ -1,5 +1,6 @@
 """The pinned judge: trained once, identified by the sha256 of its weights, refused when another judge
 scored a submission; and robust to benign intensity changes."""
+
 import json
 
 import numpy as np
@@ -8,9 +9,9 @@ import torch
 import yaml
 from support import REPO, run_cli
 
-from benchbias import judge
-from benchbias.jsonio import read_json
-from benchbias.robustness import IntensityAugmentation, benign_perturbations, robustness_table
+from benchbias.foundation.jsonio import read_json
+from benchbias.judges import pinned
+from benchbias.judges.robustness import IntensityAugmentation, benign_perturbations, robustness_table
 
 
 def one_line_error(result, *needles):
@@ -35,18 +36,19 @@ def judged(tmp_path_factory):
     return path, env, trained
 
 
+@pytest.mark.slow
 def test_judge_train_pins_weights_with_their_sha256(judged):
     path, env, trained = judged
-    files = judge.JudgeFiles.beside(path, "judged")
+    files = pinned.JudgeFiles.beside(path, "judged")
     info = read_json(files.info)
-    assert info["sha256"] == judge.sha256_of(files.weights) and len(info["sha256"]) == 64
+    assert info["sha256"] == pinned.sha256_of(files.weights) and len(info["sha256"]) == 64
     assert info["protocol_hash"] and info["dataset_fingerprint"] and info["trained_with"]["threads"] == 1
     assert f"judge impartial-cnn sha256 {info['sha256']}" in trained.stdout
     assert "no such judge was pinned for this benchmark before" in trained.stdout
     # The benchmark's extra judges are pinned beside it too (synthetic-smoke has both).
     for role in ("segmenter", "second-judge"):
-        extra = judge.JudgeFiles.beside(path, f"judged-{role}")
-        assert read_json(extra.info)["sha256"] == judge.sha256_of(extra.weights)
+        extra = pinned.JudgeFiles.beside(path, f"judged-{role}")
+        assert read_json(extra.info)["sha256"] == pinned.sha256_of(extra.weights)
     # The robustness table is printed and stored: every benign perturbation, both input classes.
     names = [row["perturbation"] for row in info["robustness"]["perturbed"]]
     assert names == [p.name for p in benign_perturbations()] and "intensity x0.9" in trained.stdout
@@ -55,9 +57,10 @@ def test_judge_train_pins_weights_with_their_sha256(judged):
     assert again.returncode == 0 and "changed: weights identical (sha256 unchanged)" in again.stdout
 
 
+@pytest.mark.slow
 def test_runs_score_with_the_pinned_judge_and_record_it(judged, tmp_path):
     path, env, _ = judged
-    info = read_json(judge.JudgeFiles.beside(path, "judged").info)
+    info = read_json(pinned.JudgeFiles.beside(path, "judged").info)
     result = run_cli("run", str(path), "--methods", "l1", "--no-progress", "--out", str(tmp_path / "run"), env=env)
     assert result.returncode == 0, result.stderr
     results = read_json(tmp_path / "run" / "results.json")
@@ -67,12 +70,13 @@ def test_runs_score_with_the_pinned_judge_and_record_it(judged, tmp_path):
     assert "judge" in (tmp_path / "run" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_replaced_or_foreign_weights_are_refused_in_one_line(judged, tmp_path):
     path, env, _ = judged
     copy = tmp_path / "judged.yaml"
     copy.write_text(path.read_text())
     (tmp_path / "judges").mkdir()
-    files = judge.JudgeFiles.beside(path, "judged")
+    files = pinned.JudgeFiles.beside(path, "judged")
     info = read_json(files.info)
     (tmp_path / "judges" / "judged.json").write_text(json.dumps(info))
     weights = bytearray(files.weights.read_bytes())
@@ -86,6 +90,7 @@ def test_replaced_or_foreign_weights_are_refused_in_one_line(judged, tmp_path):
     one_line_error(run_cli("run", str(copy), *out, env=env), "judged.json: protocol_hash", "benchbias judge train")
 
 
+@pytest.mark.slow
 def test_submit_and_check_refuse_results_of_another_judge(judged, tmp_path):
     path, env, _ = judged
     boards = {**env, "BENCHBIAS_LEADERBOARDS": str(tmp_path / "boards")}
@@ -99,11 +104,13 @@ def test_submit_and_check_refuse_results_of_another_judge(judged, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other))
     one_line_error(
         run_cli("leaderboard", "submit", str(tmp_path / "other.json"), "--replace", env=boards),
-        "classifier.sha256: judged by ffffffffffff", "another judge",
+        "classifier.sha256: judged by ffffffffffff",
+        "another judge",
     )
     one_line_error(run_cli("check", str(tmp_path / "other.json"), "--against", str(tmp_path / "boards" / "judged.json")), "judge_sha256")
 
 
+@pytest.mark.slow
 def test_a_benchmark_without_a_pinned_judge_trains_one_into_the_cache_once(tmp_path):
     raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
     raw["name"] = "unpinned"
@@ -120,17 +127,17 @@ def test_a_benchmark_without_a_pinned_judge_trains_one_into_the_cache_once(tmp_p
 
 def test_committed_judges_match_their_records_and_the_quick_judge_meets_the_standard():
     for name in ("synthetic-smoke", "synthetic-quick"):
-        files = judge.JudgeFiles.beside(REPO / "benchmarks" / f"{name}.yaml", name)
+        files = pinned.JudgeFiles.beside(REPO / "benchmarks" / f"{name}.yaml", name)
         info = read_json(files.info)
-        assert judge.sha256_of(files.weights) == info["sha256"]
+        assert pinned.sha256_of(files.weights) == info["sha256"]
         assert files.weights.stat().st_size < 1_000_000
-    quick = read_json(judge.JudgeFiles.beside(REPO / "benchmarks" / "synthetic-quick.yaml", "synthetic-quick").info)
-    assert judge.quality_problems(quick) == []
+    quick = read_json(pinned.JudgeFiles.beside(REPO / "benchmarks" / "synthetic-quick.yaml", "synthetic-quick").info)
+    assert pinned.quality_problems(quick) == []
     assert quick["holdout_accuracy"] >= 0.93 and quick["robustness"]["max_shift"] <= 0.05
 
 
 def test_augmentation_is_seeded_and_stays_in_range():
-    images = torch.rand(10, 1, 16, 16) * 2 - 1
+    images = torch.rand(10, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     a, b = IntensityAugmentation(seed=3)(images), IntensityAugmentation(seed=3)(images)
     assert torch.equal(a, b) and a.shape == images.shape
     assert a.min() >= -1 and a.max() <= 1 and not torch.equal(a, images)
@@ -138,7 +145,7 @@ def test_augmentation_is_seeded_and_stays_in_range():
 
 def test_robustness_table_flags_a_brightness_reader():
     """A 'judge' that thresholds mean brightness is what augmentation must prevent: the table catches it."""
-    images = torch.rand(40, 1, 16, 16) * 0.5 + 0.2  # [0, 1] scale
+    images = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.2  # [0, 1] scale
     is_tumor = np.arange(40) % 2 == 1
     images[is_tumor] *= 0.8  # tumor slices are a little darker
 

@@ -1,5 +1,6 @@
 """Every data layout on tiny fixture folders written here (real NIfTI through nibabel, real MetaImage
 through ITK): file matching, label rules, auto-detection, and the slice options on hand-built volumes."""
+
 import json
 
 import itk
@@ -7,12 +8,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.config import SliceConfig
 from benchbias.data import DataError
 from benchbias.data.cases import load_case_slices
-from benchbias.data.slice_cache import prepare
+from benchbias.data.slice_cache import prepare_slices
 from benchbias.data.sources import detect_layout
-from benchbias.plugins import load_registry
+from benchbias.foundation.config import SliceConfig
+from benchbias.foundation.registry import load_registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SWIG types inside itk
 
@@ -97,9 +98,13 @@ def write_msd(root, cases=("BRATS_001", "BRATS_002"), channels=MSD_CHANNELS):
         training.append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"})
     (root / "imagesTr" / f"._{cases[0]}.nii.gz").write_bytes(b"\x00\x05\x16\x07 AppleDouble junk")
     meta = {
-        "name": "BRATS", "tensorImageSize": "4D", "modality": channels,
-        "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"},
-        "numTraining": len(cases), "training": training, "test": [],
+        "name": "BRATS",
+        "tensorImageSize": "4D",
+        "modality": channels,
+        "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumor"},
+        "numTraining": len(cases),
+        "training": training,
+        "test": [],
     }
     (root / "dataset.json").write_text(json.dumps(meta))
     return root
@@ -141,7 +146,10 @@ def layout(name):
     return REGISTRY.get("dataset", name).cls()
 
 
-def slices_of(root, name, options=SliceConfig(image_size=24), modalities=("flair", "t1")):
+SMALL = SliceConfig(image_size=24)
+
+
+def slices_of(root, name, options=SMALL, modalities=("flair", "t1")):
     lay = layout(name)
     cases = lay.cases(root, modalities)
     return cases, [load_case_slices(c, lay, *modalities, options) for c in cases]
@@ -217,6 +225,7 @@ def test_msd_unknown_channel_and_label(tmp_path):
         load_case_slices(case, lay, "flair", "t1", SliceConfig(image_size=24))
 
 
+@pytest.mark.slow
 def test_brats2013_simulated_case_prefers_n4itk_and_uses_the_label_rule(tmp_path):
     write_brats2013(tmp_path / "Synthetic_Data" / "HG" / "0001", skull=True)
     cases, [s] = slices_of(tmp_path, "brats2013", SliceConfig(image_size=24, normalization="max"))
@@ -333,7 +342,7 @@ def test_normalisations(tmp_path):
     per_volume = [load_case_slices(c, lay, "flair", "t1", options) for c in lay.cases(tmp_path, ("flair", "t1"))]
     assert [p.source.max() for p in per_volume] == [pytest.approx(1.0), pytest.approx(1.0)]
     np.testing.assert_allclose(per_volume[0].source, per_volume[1].source, atol=1e-6)  # same anatomy, 4x the gain
-    prepared = prepare(tmp_path, lay, "flair", "t1", SliceConfig(image_size=24, normalization="dataset_max"), progress=False)
+    prepared = prepare_slices(tmp_path, lay, "flair", "t1", SliceConfig(image_size=24, normalization="dataset_max"), progress=False)
     s = prepared.slices
     a, b = s.case_id == "A", s.case_id == "B"
     assert s.source[b].max() == pytest.approx(1.0) and s.source[a].max() == pytest.approx(0.25)

@@ -1,4 +1,5 @@
 """Leaderboards, submissions, compare and check, through the CLI on a real two-seed smoke run."""
+
 import copy
 import json
 import re
@@ -8,12 +9,12 @@ import pytest
 from jsonschema import Draft202012Validator
 from support import run_cli
 
-from benchbias.config import protocol_of, stable_hash
-from benchbias.jsonio import read_json, write_atomically
-from benchbias.metrics import ScoreTable
-from benchbias.schemas import SCHEMAS
-from benchbias.summary import method_summary, per_fraction, rank
-from benchbias.validation import InvalidFile, load_leaderboard, load_results
+from benchbias.foundation.config import protocol_of, stable_hash
+from benchbias.foundation.jsonio import read_json, write_atomically
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.records.schemas import SCHEMAS
+from benchbias.records.validation import InvalidFile, load_leaderboard, load_results
+from benchbias.scoring.summary import method_summary, per_fraction, rank
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,7 @@ def one_line_error(result, *needles):
 # ---- submit --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boards):
     result = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
     assert result.returncode == 0, result.stderr
@@ -98,6 +100,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert markdown.count("| l1 |") == 9, "ranked table, more scores and seven per-fraction tables (two of the segmentation judge)"
 
 
+@pytest.mark.slow
 def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boards, tmp_path):
     """Each submit is a read-modify-write of the same file: without a lock the last writer wins."""
     import os
@@ -123,6 +126,7 @@ def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boar
     )
 
 
+@pytest.mark.slow
 def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, boards):
     assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
     before = board_files(boards)
@@ -137,6 +141,7 @@ def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, bo
     assert sorted(e["method"] for e in new["entries"]) == sorted(e["method"] for e in board["entries"])
 
 
+@pytest.mark.slow
 def test_new_version_of_a_method_is_a_new_entry(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     results["methods"]["l1"]["version"] = "benchbias 9.9"
@@ -153,6 +158,7 @@ def changed_protocol(data):
     return data
 
 
+@pytest.mark.slow
 def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, results, boards):
     # A benchmark without a file here, so that the leaderboard's own protocol is what refuses.
     results["benchmark"]["name"] = results["benchmark"]["config"]["name"] = "private-benchmark"
@@ -160,13 +166,16 @@ def test_submission_under_another_protocol_or_data_set_is_refused(tmp_path, resu
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     before = board_files(boards)
     other = changed_protocol(copy.deepcopy(results))
-    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other, "p.json")), "--replace", env=boards), "protocol_hash", "differs from the leaderboard's")
+    one_line_error(
+        run_cli("leaderboard", "submit", str(write(tmp_path, other, "p.json")), "--replace", env=boards), "protocol_hash", "differs from the leaderboard's"
+    )
     other = copy.deepcopy(results)
     other["dataset"]["fingerprint"] = "0" * 16
     one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other, "d.json")), "--replace", env=boards), "dataset_fingerprint", "differs")
     assert board_files(boards) == before
 
 
+@pytest.mark.slow
 def test_submission_must_match_the_committed_benchmark_file(tmp_path, results, boards):
     # A consistent results file (hash recomputed) of a protocol the benchmark file does not have.
     result = run_cli("leaderboard", "submit", str(write(tmp_path, changed_protocol(results))), env=boards)
@@ -174,6 +183,7 @@ def test_submission_must_match_the_committed_benchmark_file(tmp_path, results, b
     assert not (tmp_path / "boards").exists()
 
 
+@pytest.mark.slow
 def test_seeds_are_replicates_of_one_protocol(two_seed_results, tmp_path):
     """A run of seed 1 alone has the two-seed run's protocol hash, classifier and seed-1 cells."""
     two = json.loads(two_seed_results.read_text())
@@ -236,6 +246,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_malformed_results_are_rejected_naming_the_field(case, tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results, "good.json")), env=boards).returncode == 0
@@ -250,6 +261,7 @@ def test_malformed_results_are_rejected_naming_the_field(case, tmp_path, results
         load_results(bad)
 
 
+@pytest.mark.slow
 def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
     text = json.dumps(results).replace(json.dumps(results["methods"]["l1"]["summary"]["flip_rate"]), "NaN", 1)
     bad = tmp_path / "nan.json"
@@ -261,6 +273,7 @@ def test_nan_is_rejected_naming_the_field(tmp_path, results, boards):
     one_line_error(run_cli("check", str(bad), "--against", str(bad)), "is not valid JSON")
 
 
+@pytest.mark.slow
 def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     path = tmp_path / "boards" / "synthetic-smoke.json"
@@ -271,6 +284,7 @@ def test_hand_edited_leaderboard_is_rejected_on_read(tmp_path, results, boards):
     one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, results, "r2.json")), "--replace", env=boards), "entries[0].summary.changed")
 
 
+@pytest.mark.slow
 def test_markdown_edited_by_hand_fails_validation_and_render_restores_it(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     md = tmp_path / "boards" / "synthetic-smoke.md"
@@ -301,8 +315,9 @@ def test_a_failure_mid_write_leaves_the_old_file(tmp_path):
     assert list(tmp_path.iterdir()) == [path], "no temporary file left behind"
 
 
+@pytest.mark.slow
 def test_submit_failing_before_the_rename_leaves_both_files(tmp_path, results, monkeypatch):
-    from benchbias import leaderboard
+    from benchbias.leaderboard import board as leaderboard
 
     folder = tmp_path / "boards"
     leaderboard.submit(load_results(write(tmp_path, results)), folder=folder)
@@ -334,6 +349,7 @@ def worse_results(results, method="l1", mae_factor=1.0):
     return rescore(data)
 
 
+@pytest.mark.slow
 def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boards):
     assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
     board = tmp_path / "boards" / "synthetic-smoke.json"
@@ -343,6 +359,7 @@ def test_check_passes_against_its_own_submission(tmp_path, two_seed_results, boa
     assert result.stdout.count(" ok") == 12, "six scores for each of two methods"
 
 
+@pytest.mark.slow
 def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     board = str(tmp_path / "boards" / "synthetic-smoke.json")
@@ -366,12 +383,14 @@ def test_check_fails_on_a_worse_score_and_honours_tolerances(tmp_path, results, 
     one_line_error(run_cli("check", str(worse), "--against", board, "--method", "cyclegan"), "method 'cyclegan' is not in")
 
 
+@pytest.mark.slow
 def test_check_refuses_another_protocol(tmp_path, results, boards):
     assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
     other = write(tmp_path, changed_protocol(copy.deepcopy(results)), "other.json")
     one_line_error(run_cli("check", str(other), "--against", str(tmp_path / "boards" / "synthetic-smoke.json")), "cannot be checked", "protocol_hash")
 
 
+@pytest.mark.slow
 def test_compare_prints_per_fraction_and_summary_differences(tmp_path, results):
     a = write(tmp_path, results, "a.json")
     worse = worse_results(results)
@@ -400,16 +419,30 @@ def test_schema_command_prints_valid_json_schemas():
 def summary_of(maes_by_seed, first_seed=0):
     """A method summary from synthetic cells: no bias, the given per-seed pixel errors."""
     cells = [
-        {"ratio": r, "seed": seed, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9, "hallucination": 0.1, "erasure": 0.1, "flip_rate": 0.1, "mae": mae}}
+        {
+            "ratio": r,
+            "seed": seed,
+            "scores": {
+                "tumor_called": 0.5,
+                "tumor_called_healthy_inputs": 0.1,
+                "tumor_called_tumor_inputs": 0.9,
+                "hallucination": 0.1,
+                "erasure": 0.1,
+                "flip_rate": 0.1,
+                "mae": mae,
+            },
+        }
         for seed, mae in enumerate(maes_by_seed, start=first_seed)
         for r in (0.0, 0.5, 1.0)
     ]
-    return method_summary(cells)
+    from benchbias.scoring.builtin import default_table
+
+    return method_summary(cells, default_table())
 
 
 def test_check_allows_the_reference_seed_spread_but_not_more():
-    from benchbias.compare import Scored, check, parse_tolerances
-    from benchbias.summary import default_table
+    from benchbias.leaderboard.compare import Scored, check, parse_tolerances
+    from benchbias.scoring.builtin import default_table
 
     def scored(summary):
         return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": summary}]}, default_table())

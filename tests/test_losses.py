@@ -1,11 +1,12 @@
-"""The shared adversarial parts: GAN losses (benchbias.losses) and the history pool (benchbias.image_pool)."""
+"""The shared adversarial parts: GAN losses (benchbias.nets.losses) and the history pool (benchbias.nets.image_pool)."""
+
 import math
 
 import pytest
 import torch
 
-from benchbias.image_pool import ImagePool
-from benchbias.losses import GAN_MODES, GANLoss, gan_loss
+from benchbias.nets.image_pool import ImagePool
+from benchbias.nets.losses import GAN_MODES, GANLoss, gan_loss
 
 # ---- GAN losses against hand-computed values -----------------------------------------------
 

@@ -1,5 +1,6 @@
 """The metric seam: a plugin's score reaches results.json, the report and the leaderboard; stored
 translations are rescored, not retrained; the built-in image metrics and intervals on known inputs."""
+
 import json
 import textwrap
 from pathlib import Path
@@ -9,18 +10,17 @@ import pytest
 import torch
 from support import run_cli
 
-from benchbias.compare import Scored, check, parse_tolerances
-from benchbias.contract import Evidence
-from benchbias.metrics import Score, ScoreTable
-from benchbias.scores import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
-from benchbias.summary import default_table, method_summary
+from benchbias.foundation.contract import Evidence
+from benchbias.foundation.scoretable import Score, ScoreTable
+from benchbias.leaderboard.compare import Scored, check, parse_tolerances
+from benchbias.scoring.builtin import default_table
+from benchbias.scoring.metrics import MetricError, SecondJudge, Similarity, bootstrap_interval, cohen_kappa, score_cell
+from benchbias.scoring.summary import method_summary
 
 PLUGIN = textwrap.dedent(
     '''
     """A third party's metric: how much brighter a translation is than its real target, on average."""
-    from benchbias import hookimpl
-    from benchbias.contract import Metric
-    from benchbias.metrics import Score
+    from benchbias.api import Metric, Score, hookimpl
 
 
     class BrightnessShift(Metric):
@@ -54,12 +54,14 @@ def plugin_run(tmp_path_factory):
     before = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1", env=env)
     assert before.returncode == 0, before.stderr[-2000:]
     first = json.loads((out / "results.json").read_text())
-    after = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1",
-                    "--plugin-dir", str(plugins), "--submit", env=env)
+    after = run_cli(
+        "run", "synthetic-smoke", "--methods", "l1", "--out", str(out), "--no-progress", "--threads", "1", "--plugin-dir", str(plugins), "--submit", env=env
+    )
     assert after.returncode == 0, after.stderr[-2000:]
     return out, first, json.loads((out / "results.json").read_text()), root / "boards" / "synthetic-smoke.md", after
 
 
+@pytest.mark.slow
 def test_a_plugin_score_reaches_results_report_and_leaderboard(plugin_run):
     out, _, results, board_md, _ = plugin_run
     declared = next(s for s in results["score_table"] if s["name"] == "brightness_shift")
@@ -73,6 +75,7 @@ def test_a_plugin_score_reaches_results_report_and_leaderboard(plugin_run):
     assert "## More scores over the sweep" in markdown and "brightness shift" in markdown
 
 
+@pytest.mark.slow
 def test_a_new_metric_rescores_stored_translations_without_training(plugin_run):
     _, first, results, _, after = plugin_run
     prov = results["provenance"]
@@ -82,6 +85,7 @@ def test_a_new_metric_rescores_stored_translations_without_training(plugin_run):
         assert new["train_time_s"] == old["train_time_s"], "not retrained"
 
 
+@pytest.mark.slow
 def test_the_terminal_shows_intervals_and_more_scores(plugin_run):
     after = plugin_run[4]
     assert "brackets: 95% bootstrap interval over holdout slices" in after.stdout
@@ -93,9 +97,17 @@ def evidence(translated, real, mask=None, p=None, p_real=None, second=None, seco
     tumor = np.arange(n) % 2 == 1
     p = np.where(tumor, 0.9, 0.1) if p is None else p
     return Evidence(
-        source=real, translated=translated, real=real, tumor_mask=torch.zeros_like(real, dtype=torch.bool) if mask is None else mask,
-        source_is_tumor=tumor, brain_fraction=np.ones(n), out_of_range=np.zeros(n), p_tumor=p, p_tumor_real=p if p_real is None else p_real,
-        second_p_tumor=second, second_p_tumor_real=second_real,
+        source=real,
+        translated=translated,
+        real=real,
+        tumor_mask=torch.zeros_like(real, dtype=torch.bool) if mask is None else mask,
+        source_is_tumor=tumor,
+        brain_fraction=np.ones(n),
+        out_of_range=np.zeros(n),
+        p_tumor=p,
+        p_tumor_real=p if p_real is None else p_real,
+        second_p_tumor=second,
+        second_p_tumor_real=second_real,
     )
 
 
@@ -161,8 +173,23 @@ def test_check_guards_a_higher_is_better_score_when_asked():
     table = default_table().merged(ScoreTable([Similarity.scores[0]]))
 
     def scored(ssim):
-        cells = [{"ratio": r, "seed": 0, "scores": {"tumor_called": 0.5, "tumor_called_healthy_inputs": 0.1, "tumor_called_tumor_inputs": 0.9,
-                                                      "hallucination": 0.1, "erasure": 0.1, "flip_rate": 0.1, "mae": 0.05, "ssim": ssim}} for r in (0.0, 1.0)]
+        cells = [
+            {
+                "ratio": r,
+                "seed": 0,
+                "scores": {
+                    "tumor_called": 0.5,
+                    "tumor_called_healthy_inputs": 0.1,
+                    "tumor_called_tumor_inputs": 0.9,
+                    "hallucination": 0.1,
+                    "erasure": 0.1,
+                    "flip_rate": 0.1,
+                    "mae": 0.05,
+                    "ssim": ssim,
+                },
+            }
+            for r in (0.0, 1.0)
+        ]
         return Scored(Path("x.json"), "results", "b", "h" * 64, "d", "j" * 64, {"m": [{"version": "v", "summary": method_summary(cells, table)}]}, table)
 
     assert "ssim" not in parse_tolerances([], table), "not checked by default: no tolerance declared"
@@ -171,20 +198,47 @@ def test_check_guards_a_higher_is_better_score_when_asked():
     assert check(scored(0.82), scored(0.80), tolerances).passed
 
 
-OLD_CELL_SCORES = ("n_holdout", "n_healthy_inputs", "n_tumor_inputs", "tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs",
-                   "hallucination", "erasure", "added", "removed", "flip_rate", "mae", "mae_healthy_inputs", "mae_tumor_inputs",
-                   "mae_inside_tumor", "mae_outside_tumor", "out_of_range")
+OLD_CELL_SCORES = (
+    "n_holdout",
+    "n_healthy_inputs",
+    "n_tumor_inputs",
+    "tumor_called",
+    "tumor_called_healthy_inputs",
+    "tumor_called_tumor_inputs",
+    "hallucination",
+    "erasure",
+    "added",
+    "removed",
+    "flip_rate",
+    "mae",
+    "mae_healthy_inputs",
+    "mae_tumor_inputs",
+    "mae_inside_tumor",
+    "mae_outside_tumor",
+    "out_of_range",
+)
 
 
 def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_path):
     """A leaderboard written by the previous benchbias (schema /2): no score table, sweep means named
     mean_flip_rate and mean_mae, per-fraction rows of 11 scores."""
-    from benchbias.jsonio import dumps
-    from benchbias.validation import InvalidFile, load_leaderboard
+    from benchbias.foundation.jsonio import dumps
+    from benchbias.records.validation import InvalidFile, load_leaderboard
 
     current = json.loads((Path(__file__).resolve().parents[1] / "leaderboards" / "synthetic-quick.json").read_text())
-    kept = ("tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs", "hallucination", "erasure", "added", "removed", "flip_rate",
-            "mae", "mae_inside_tumor", "mae_outside_tumor")
+    kept = (
+        "tumor_called",
+        "tumor_called_healthy_inputs",
+        "tumor_called_tumor_inputs",
+        "hallucination",
+        "erasure",
+        "added",
+        "removed",
+        "flip_rate",
+        "mae",
+        "mae_inside_tumor",
+        "mae_outside_tumor",
+    )
     for entry in current["entries"]:  # what a /2 file could hold: the scores of that time (migration adds per-fraction means of its cells' scores)
         for row in entry["per_fraction"]:
             row["mean"] = {k: v for k, v in row["mean"].items() if k in OLD_CELL_SCORES}
@@ -220,7 +274,7 @@ def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_p
 def test_a_re_derived_tolerance_keeps_older_files_comparable():
     from dataclasses import replace
 
-    from benchbias.summary import default_table
+    from benchbias.scoring.builtin import default_table
 
     old = ScoreTable(replace(s, tolerance=0.05) if s.name == "changed" else s for s in default_table())
     merged = old.merged(default_table())

@@ -1,7 +1,8 @@
-"""The paper's Figure 2 claims (benchbias.paper_claims): each claim holding and failing on synthetic
+"""The paper's Figure 2 claims (benchbias.scoring.claims): each claim holding and failing on synthetic
 cells, claims that cannot be evaluated, per-seed evaluation, the benchmark flag, results files,
 the report, leaderboard pages and ``benchbias claims`` through the CLI; then a real smoke run of a
 benchmark that carries the claims."""
+
 import copy
 import json
 import shutil
@@ -10,15 +11,18 @@ import pytest
 import yaml
 from support import REPO, run_cli
 
-from benchbias import leaderboard, paper_claims
-from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark
-from benchbias.jsonio import read_json
-from benchbias.metrics import ScoreTable
-from benchbias.paper_claims import evaluate, evaluate_per_seed
-from benchbias.report import write_report
-from benchbias.schemas import RESULTS_SCHEMA
-from benchbias.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
-from benchbias.validation import InvalidFile, check_results
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError
+from benchbias.foundation.jsonio import read_json
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.leaderboard import board as leaderboard
+from benchbias.records.schemas import RESULTS_SCHEMA
+from benchbias.records.validation import InvalidFile, check_results
+from benchbias.report.html import write_report
+from benchbias.scoring import claims as paper_claims
+from benchbias.scoring import claims_section
+from benchbias.scoring.claims import evaluate, evaluate_per_seed
+from benchbias.scoring.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
 
 FRACTIONS = [round(0.1 * i, 1) for i in range(11)]
 BOARD = REPO / "leaderboards" / "synthetic-quick.json"
@@ -39,8 +43,14 @@ def cell(ratio: float, seed: int, healthy: float, erasure: float, tumor_error: f
     and loses the tumor call on ``erasure`` of the tumor inputs, with pixel error ``tumor_error`` on them."""
     tumor_inputs = 1.0 - erasure
     scores = {
-        "tumor_called": (healthy + tumor_inputs) / 2, "tumor_called_healthy_inputs": healthy, "tumor_called_tumor_inputs": tumor_inputs,
-        "hallucination": healthy, "erasure": erasure, "flip_rate": (healthy + erasure) / 2, "mae": 0.05, "mae_tumor_inputs": tumor_error,
+        "tumor_called": (healthy + tumor_inputs) / 2,
+        "tumor_called_healthy_inputs": healthy,
+        "tumor_called_tumor_inputs": tumor_inputs,
+        "hallucination": healthy,
+        "erasure": erasure,
+        "flip_rate": (healthy + erasure) / 2,
+        "mae": 0.05,
+        "mae_tumor_inputs": tumor_error,
     }
     return {"ratio": ratio, "seed": seed, "scores": scores}
 
@@ -155,9 +165,7 @@ def test_a_missing_baseline_leaves_its_claims_not_evaluated():
     without_condgan = {k: v for k, v in paper_like().items() if k != "condgan"}
     claims = by_id(evaluate(without_condgan, TABLE))
     assert not claims["c2"].evaluated and not claims["c2"].holds
-    assert claims["c2"].detail == (
-        "c2 CycleGAN is the most composition-sensitive of the three: not evaluated: needs cyclegan, condgan, l1 (missing: condgan)"
-    )
+    assert claims["c2"].detail == ("c2 CycleGAN is the most composition-sensitive of the three: not evaluated: needs cyclegan, condgan, l1 (missing: condgan)")
     assert claims["c2"].verdict == "not evaluated"
     assert all(claims[c].holds for c in ("c1", "c3", "c4")), "claims on the baselines present are still checked"
     nothing = evaluate({}, TABLE)
@@ -205,10 +213,16 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
         method_cells = [{**c, "method": name} for c in method_cells]
         methods[name] = {
             **{k: template[k] for k in ("version", "origin", "params", "steps")},
-            "plugin": (plugins or {}).get(name, name), "paired": name != "cyclegan", "cells": method_cells,
-            "per_fraction": per_fraction(method_cells, TABLE), "summary": method_summary(method_cells, TABLE),
+            "plugin": (plugins or {}).get(name, name),
+            "paired": name != "cyclegan",
+            "cells": method_cells,
+            "per_fraction": per_fraction(method_cells, TABLE),
+            "summary": method_summary(method_cells, TABLE),
         }
-    prov = {k: template[k] for k in ("packages", "python", "platform", "device", "git_commit", "benchbias_version", "wall_time_s", "cells_run", "cells_reused", "compute_time_s")}
+    prov = {
+        k: template[k]
+        for k in ("packages", "python", "platform", "device", "git_commit", "benchbias_version", "wall_time_s", "cells_run", "cells_reused", "compute_time_s")
+    }
     results = {
         "schema": RESULTS_SCHEMA,
         "benchmark": {"name": bench.name, "file": bench.source_file, "config_hash": bench.hash(), "protocol_hash": bench.protocol_hash(), "config": config},
@@ -219,11 +233,14 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
         "ranking": rank({name: m["summary"] for name, m in methods.items()}),
         "ranking_rule": RANKING_RULE,
         "provenance": {
-            **prov, "seeds": seeds, "started": template["run_started"], "finished": template["run_finished"],
+            **prov,
+            "seeds": seeds,
+            "started": template["run_started"],
+            "finished": template["run_finished"],
             "compute_settings": {"device": "cpu", "threads": 1, "amp": False},
         },
     }
-    section = paper_claims.section(results)
+    section = claims_section.section(results)
     if section is not None:
         results["paper_claims"] = section
     return check_results(json.loads(json.dumps(results)), "results.json")
@@ -234,13 +251,13 @@ def test_results_carry_the_claims_when_the_benchmark_does_and_the_baselines_ran(
     section = results["paper_claims"]
     assert section["holding"] == 4 and section["methods"] == {"cyclegan": "cyclegan", "condgan": "condgan", "l1": "l1"}
     assert [row["seed"] for row in section["per_seed"]] == [0, 1] and section["seeds"] == [0, 1]
-    assert paper_claims.run_lines(results)[0] == "paper claims: 4 of 4 hold"
-    assert len(paper_claims.run_lines(results)) == 5
+    assert claims_section.run_lines(results)[0] == "paper claims: 4 of 4 hold"
+    assert len(claims_section.run_lines(results)) == 5
     assert "paper_claims" not in results_of(paper_like(), flag=False), "the benchmark does not carry them"
-    assert paper_claims.run_lines(results_of(paper_like(), flag=False)) == []
+    assert claims_section.run_lines(results_of(paper_like(), flag=False)) == []
     only_l1 = results_of({"l1": paper_like()["l1"]})
     assert "paper_claims" not in only_l1
-    assert paper_claims.run_lines(only_l1) == ["paper claims: not evaluated: needs cyclegan, condgan, l1 (missing: cyclegan, condgan)"]
+    assert claims_section.run_lines(only_l1) == ["paper claims: not evaluated: needs cyclegan, condgan, l1 (missing: cyclegan, condgan)"]
 
 
 def test_an_old_results_file_without_the_section_stays_valid_and_a_forged_one_is_caught():
@@ -317,6 +334,7 @@ def write_json(path, data):
     return path
 
 
+@pytest.mark.slow
 def test_claims_command_exit_codes(tmp_path):
     passing = write_json(tmp_path / "pass" / "results.json", results_of(paper_like(seeds=(0, 1))))
     result = run_cli("claims", str(passing))
@@ -344,6 +362,7 @@ def test_claims_command_exit_codes(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("benchbias: error: ") and not result.stdout
 
 
+@pytest.mark.slow
 def test_a_leaderboard_of_a_benchmark_with_claims_shows_them(tmp_path):
     results = results_of(paper_like(seeds=(0, 1)))
     path, _ = leaderboard.submit(results, "results.json", folder=tmp_path)
@@ -362,6 +381,7 @@ def test_a_leaderboard_of_a_benchmark_with_claims_shows_them(tmp_path):
 # ---- a real run -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_of_a_benchmark_that_carries_the_claims_evaluates_them(tmp_path):
     """synthetic-smoke with ``paper_claims: true`` (its pinned judges beside it), three baselines, three
     fractions: run prints the claims, results.json and the report carry them, ``claims`` agrees."""
@@ -371,7 +391,9 @@ def test_a_run_of_a_benchmark_that_carries_the_claims_evaluates_them(tmp_path):
     shutil.copytree(REPO / "benchmarks" / "judges", tmp_path / "judges", ignore=lambda d, names: [n for n in names if not n.startswith("synthetic-smoke")])
     out = tmp_path / "run"
     env = {"BENCHBIAS_CACHE": str(tmp_path / "cache")}
-    result = run_cli("run", str(tmp_path / "synthetic-smoke.yaml"), "--methods", "l1", "cyclegan", "condgan", "--out", str(out), "--no-progress", "--jobs", "1", env=env)
+    result = run_cli(
+        "run", str(tmp_path / "synthetic-smoke.yaml"), "--methods", "l1", "cyclegan", "condgan", "--out", str(out), "--no-progress", "--jobs", "1", env=env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     section = results["paper_claims"]

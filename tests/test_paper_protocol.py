@@ -2,6 +2,7 @@
 columns]``), the translators' intensity range (``slices.network_max``), and the judge's population and
 size (``classifier.population``, ``classifier.image_size``); all of them leave the benchmarks that do
 not use them, and their pinned judges, as they were."""
+
 import json
 
 import numpy as np
@@ -10,13 +11,15 @@ import torch
 import yaml
 from support import REPO, run_cli
 
-from benchbias import judge
-from benchbias.config import ConfigError, DomainConfig, SliceConfig, find_benchmark, load_benchmark, parse_benchmark, slice_options
-from benchbias.jsonio import read_json
-from benchbias.networks import impartial_cnn
-from benchbias.plugins import load_registry
-from benchbias.protocol import ProtocolError, Split, judge_population, unpaired_domains
-from benchbias.runner import from_network, to_network
+from benchbias.api import to_network, to_unit
+from benchbias.data.protocol import ProtocolError, Split, judge_population, unpaired_domains
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError, DomainConfig, SliceConfig, slice_options
+from benchbias.foundation.jsonio import read_json
+from benchbias.foundation.registry import load_registry
+from benchbias.judges import pinned
+from benchbias.nets.networks import impartial_cnn
+from benchbias.nets.scale import unit_images
 
 SMOKE = REPO / "benchmarks" / "synthetic-smoke.yaml"
 SYNTHETIC = ["synthetic-smoke", "synthetic-mini", "synthetic-quick"]
@@ -67,6 +70,7 @@ def test_bad_values_are_one_line_naming_the_field(section, key, value, message):
     assert str(err.value).startswith(f"bench.yaml: {message}") and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_bad_image_size_stops_benchbias_run_with_one_line(tmp_path):
     raw = smoke_raw()
     raw["slices"]["image_size"] = [32, 18]
@@ -82,8 +86,8 @@ def test_new_options_leave_the_committed_benchmarks_and_their_pinned_judges(name
     bench = load_benchmark(find_benchmark(name))
     config = bench.to_dict()
     assert "network_max" not in config["slices"] and not {"population", "image_size"} & set(config["classifier"])
-    pinned = read_json(REPO / "benchmarks" / "judges" / f"{name}.json")
-    assert bench.protocol_hash() == pinned["protocol_hash"]
+    record = read_json(REPO / "benchmarks" / "judges" / f"{name}.json")
+    assert bench.protocol_hash() == record["protocol_hash"]
     raw = yaml.safe_load(find_benchmark(name).read_text())
     raw["slices"]["network_max"] = 1.0  # written out at their defaults: still the same protocol
     raw["classifier"].update(population="train_targets")
@@ -102,11 +106,12 @@ def test_network_max_changes_the_protocol_but_not_the_prepared_slices():
 
 def test_network_range_maps_unit_slices_and_back_clamped():
     unit = np.linspace(0.0, 1.0, 11, dtype=np.float32).reshape(1, 1, 11)
-    assert torch.equal(to_network(unit), torch.from_numpy(unit)[:, None] * 2.0 - 1.0)  # the default is today's mapping
-    paper = to_network(unit, 100 / 255)
+    assert torch.equal(to_network(unit_images(unit)), torch.from_numpy(unit)[:, None] * 2.0 - 1.0)  # the default is today's mapping
+    paper = to_network(unit_images(unit), 100 / 255)
     assert paper.min() == -1.0 and paper.max() == pytest.approx(-1 + 200 / 255)  # [-1, -0.216]
-    np.testing.assert_allclose(from_network(paper, 100 / 255)[:, 0].numpy(), unit, atol=1e-6)
-    assert float(from_network(torch.tensor([0.5]), 100 / 255)) == 1.0  # brighter than the data: clamped
+    np.testing.assert_allclose(to_unit(paper, 100 / 255, clamp=True)[:, 0].numpy(), unit, atol=1e-6)
+    assert float(to_unit(torch.tensor([0.5]), 100 / 255, clamp=True)) == 1.0  # brighter than the data: clamped
+    assert float(to_unit(torch.tensor([0.5]), 100 / 255)) > 1.0  # unclamped unless asked
 
 
 # ---- the judge ------------------------------------------------------------------------------------
@@ -127,8 +132,8 @@ def test_judge_population_fraction_extremes_is_the_real_targets_of_fractions_0_a
 
 def test_judge_reads_unit_slices_on_minus_one_to_one_resized_when_asked():
     unit = torch.rand(3, 1, 32, 16)
-    assert torch.equal(judge.inputs(unit), unit * 2.0 - 1.0)
-    resized = judge.inputs(unit, (24, 16))
+    assert torch.equal(pinned.inputs(unit), unit * 2.0 - 1.0)
+    resized = pinned.inputs(unit, (24, 16))
     assert resized.shape == (3, 1, 24, 16) and resized.min() >= -1.0 and resized.max() <= 1.0
 
 
@@ -154,15 +159,15 @@ def test_impartial_cnn_takes_rows_by_columns_and_the_notebooks_architecture():
 
 @pytest.mark.parametrize("name", SYNTHETIC)
 def test_committed_judges_load_with_the_current_classifier_code(name):
-    files = judge.JudgeFiles.beside(REPO / "benchmarks" / f"{name}.yaml", name)
+    files = pinned.JudgeFiles.beside(REPO / "benchmarks" / f"{name}.yaml", name)
     info = read_json(files.info)
     entry = load_registry().get("classifier", info["name"])
     classifier = entry.cls(**info["params"]) if set(info["params"]) <= set(entry.cls.params) else entry.cls()
     same = tuple(getattr(entry.cls, "same_results_as", ()))
-    loaded = judge.load(files, classifier, info["protocol_hash"], info["dataset_fingerprint"], entry.code_sha256, same)
+    loaded = pinned.load(files, classifier, info["protocol_hash"], info["dataset_fingerprint"], entry.code_sha256, same)
     assert loaded["sha256"] == info["sha256"]
-    with pytest.raises(judge.JudgeError, match=r"code_sha256: the judge was trained with"):
-        judge.load(files, classifier, info["protocol_hash"], info["dataset_fingerprint"], "0" * 64)
+    with pytest.raises(pinned.JudgeError, match=r"code_sha256: the judge was trained with"):
+        pinned.load(files, classifier, info["protocol_hash"], info["dataset_fingerprint"], "0" * 64)
 
 
 # ---- end to end ------------------------------------------------------------------------------------
@@ -170,8 +175,7 @@ def test_committed_judges_load_with_the_current_classifier_code(name):
 RECORDER = '''
 import json
 
-from benchbias import hookimpl
-from benchbias.contract import Translator
+from benchbias.api import Translator, hookimpl
 
 
 class Recorder(Translator):
@@ -199,6 +203,7 @@ def register_translators(register):
 '''
 
 
+@pytest.mark.slow
 def test_non_square_slices_in_the_papers_range_run_end_to_end(tmp_path):
     """T1 -> T1 with the identity: a perfect translation, so MAE must be exactly 0 and nothing out of
     range, at 32 x 16 slices on [-1, -0.2], with the judge trained on the fraction-0 and fraction-1

@@ -1,6 +1,7 @@
 """``benchbias plan`` on a small folder in the BRATS2013 layout, shaped like the paper's problem: the
 listed holdout patients are not the last sorted ids, and the target domain at r = 0 needs nearly all
 healthy training slices, which only the notebook's overlapping draw can supply."""
+
 import re
 
 import yaml

@@ -1,16 +1,16 @@
 """Plugin discovery: plugin folders, a real entry point, duplicates, parameter validation."""
+
 import hashlib
 
 import pytest
 from support import run_cli
 
 import benchbias
-from benchbias.contract import Param, ParamError, resolve_params
-from benchbias.plugins import PluginError, load_registry
+from benchbias.foundation.contract import Param, ParamError, resolve_params
+from benchbias.foundation.registry import PluginError, load_registry
 
-PLUGIN_SOURCE = '''
-from benchbias import hookimpl
-from benchbias.contract import Translator
+PLUGIN_SOURCE = """
+from benchbias.api import Translator, hookimpl
 
 
 class {cls}(Translator):
@@ -28,7 +28,7 @@ class {cls}(Translator):
 @hookimpl
 def register_translators(register):
     register({cls})
-'''
+"""
 
 
 def write_plugin(folder, filename, name, cls="Identity", paired=False):
@@ -68,6 +68,7 @@ def test_duplicate_name_names_both_origins(tmp_path):
     assert "benchbias_plugins/l1.py" in message and str(path.resolve()) in message
 
 
+@pytest.mark.slow
 def test_duplicate_through_cli_is_one_line_exit_2(tmp_path):
     write_plugin(tmp_path / "dup", "my_l1.py", "l1", cls="MyL1", paired=True)
     result = run_cli("plugins", "--plugin-dir", str(tmp_path / "dup"))
@@ -87,6 +88,7 @@ def test_broken_plugin_file_names_itself(tmp_path):
         load_registry([tmp_path / "broken"])
 
 
+@pytest.mark.slow
 def test_real_entry_point_from_a_dist_info_on_sys_path(tmp_path):
     """A distribution installed the way pip lays it out: a module plus a .dist-info with entry_points.txt."""
     site = tmp_path / "site"
@@ -97,7 +99,7 @@ def test_real_entry_point_from_a_dist_info_on_sys_path(tmp_path):
     (dist_info / "entry_points.txt").write_text("[benchbias]\nacme = acme_translator\n")
     result = run_cli("plugins", env={"PYTHONPATH": str(site)}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("acme "))
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("acme "))
     assert "unpaired" in line and "entry point 'acme' (acme-benchbias 1.2.3)" in line
 
 
@@ -129,6 +131,7 @@ def fake_distribution(site, module, source, dist="acme-benchbias", version="1.2.
     (dist_info / "entry_points.txt").write_text(f"[benchbias]\n{module} = {module}\n")
 
 
+@pytest.mark.slow
 def test_an_entry_point_that_fails_to_import_is_skipped_with_a_warning(tmp_path):
     site = tmp_path / "site"
     fake_distribution(site, "broken_translator", "import no_such_module_anywhere\n")
@@ -146,11 +149,14 @@ def test_an_entry_point_that_fails_to_import_is_skipped_with_a_warning(tmp_path)
     assert "unknown translator 'broken'" in error and "skipped entry point 'broken_translator" in error
 
 
+@pytest.mark.slow
 def test_a_misspelt_hook_is_an_error_naming_the_plugin(tmp_path):
     (tmp_path / "typo").mkdir()
     path = tmp_path / "typo" / "typo.py"
     path.write_text(PLUGIN_SOURCE.format(cls="Typo", name="typo", paired=False).replace("def register_translators", "def register_translator"))
-    with pytest.raises(PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_metrics, register_translators"):
+    with pytest.raises(
+        PluginError, match=r"typo\.py.*register_translator.*the hooks are: register_classifiers, register_datasets, register_metrics, register_translators"
+    ):
         load_registry([tmp_path / "typo"])
     result = run_cli("plugins", "--plugin-dir", str(tmp_path / "typo"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and str(path.resolve()) in result.stderr

@@ -1,6 +1,7 @@
 """``benchbias data prepare``: bad data gets one line naming the case and file (exit 2), ``--skip-bad``
 goes on and records what it left out, the prepared-slice cache is reused while its files are
 unchanged and rebuilt when one changes, and the split options of the paper's protocol."""
+
 import gzip
 import os
 import re
@@ -13,13 +14,14 @@ from support import REPO, run_cli
 from test_layouts import SHAPE, save_nifti, volumes, write_brats2013, write_brats2018
 
 from benchbias.cli import main
-from benchbias.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig, load_benchmark
 from benchbias.data import DataError
-from benchbias.data.slice_cache import cache_meta, prepare
+from benchbias.data.protocol import ProtocolError, split_subjects
+from benchbias.data.slice_cache import cache_meta, prepare_slices
 from benchbias.data.slice_set import SliceSet
-from benchbias.data.sources import prepare_dataset
-from benchbias.plugins import load_registry
-from benchbias.protocol import ProtocolError, split_subjects
+from benchbias.data.sources import benchmark_data
+from benchbias.foundation.benchmark_files import load_benchmark
+from benchbias.foundation.config import DatasetConfig, DomainConfig, SliceConfig, SplitConfig
+from benchbias.foundation.registry import load_registry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SWIG types inside itk
 
@@ -59,7 +61,9 @@ def corrupt_mha(root):
 
 def missing_modality(root):
     (write_brats2018(root, "Z") / "Z_t1.nii.gz").unlink()
-    return r"case Z: missing file \S*/Z/Z_t1.nii.gz; to leave unusable cases out, prepare once with: benchbias data prepare \S+ --benchmark BENCHMARK --skip-bad$"
+    return (
+        r"case Z: missing file \S*/Z/Z_t1.nii.gz; to leave unusable cases out, prepare once with: benchbias data prepare \S+ --benchmark BENCHMARK --skip-bad$"
+    )
 
 
 def shape_mismatch(root):
@@ -119,6 +123,7 @@ def test_empty_and_missing_folders(tmp_path, capsys):
     assert code == 2 and err.strip() == f"benchbias: error: {tmp_path / 'nowhere'}: data folder does not exist"
 
 
+@pytest.mark.slow
 def test_bad_data_through_the_console_script(tmp_path):
     write_brats2018(tmp_path / "data", "A")
     truncated_gzip(tmp_path / "data")
@@ -162,14 +167,15 @@ def test_skip_bad_goes_on_lists_every_skip_and_records_them(tmp_path, capsys, mo
     # without --skip-bad, the cache that recorded the skips is reused rather than failing
     code, out, err = prepare_cli(capsys, tmp_path / "data", "--out", cache)
     assert code == 0 and "(reused, " in out and "7 skipped" in out
-    # and so does `benchbias run` (prepare_dataset), noting the skips in one line
+    # and so does `benchbias run` (benchmark_data), noting the skips in one line
     monkeypatch.setenv("BENCHBIAS_CACHE", str(cache))
-    data = prepare_dataset(DatasetConfig(path=str(tmp_path / "data"), layout="brats2018"), SliceConfig(), REGISTRY, progress=False)
+    data = benchmark_data(DatasetConfig(path=str(tmp_path / "data"), layout="brats2018"), SliceConfig(), REGISTRY, progress=False)
     assert len(data.slices) == 12 and [case for case, _ in data.skipped] == sorted(expected)
     note = capsys.readouterr().err.strip().splitlines()
     assert len(note) == 1 and note[0].startswith("benchbias: note: 7 case(s) were skipped when these slices were prepared: Z0; Z1;")
 
 
+@pytest.mark.slow
 def test_skip_bad_through_the_console_script(tmp_path):
     write_brats2018(tmp_path / "data", "A")
     missing_modality(tmp_path / "data")
@@ -187,14 +193,14 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     write_brats2018(data, "B")
     layout = REGISTRY.get("dataset", "brats2018").cls()
     options = SliceConfig(image_size=24)
-    first = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    first = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert first.status == "built" and first.summary == {"cases": 2, "skipped": 0, "slices": 12, "tumor": 6, "healthy": 6}
 
     import benchbias.data.slice_cache as slices_module
 
     real_read = slices_module.read_case
     monkeypatch.setattr(slices_module, "read_case", lambda *a, **k: pytest.fail("a matching cache must not be re-read"))
-    again = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    again = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert again.status == "reused" and again.cache_key == first.cache_key
     np.testing.assert_array_equal(again.slices.source, first.slices.source)
     monkeypatch.setattr(slices_module, "read_case", real_read)
@@ -202,19 +208,19 @@ def test_cache_is_reused_while_files_are_unchanged_and_rebuilt_when_one_changes(
     seg = data / "B" / "B_seg.nii.gz"
     stat = seg.stat()
     os.utime(seg, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # touched: same bytes, new mtime
-    touched = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    touched = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert touched.status == "rebuilt" and touched.cache_key != first.cache_key
     assert sorted(p.name for p in cache.glob("*.npz")) == [f"slices-{touched.cache_key[:16]}.npz"]  # the stale one is gone
 
     save_nifti(np.zeros(SHAPE, np.uint8), seg)  # modified: B has no tumor any more
-    modified = prepare(data, layout, "flair", "t1", options, cache, progress=False)
+    modified = prepare_slices(data, layout, "flair", "t1", options, cache, progress=False)
     assert modified.status == "rebuilt" and modified.summary["tumor"] == 3
 
-    other = prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False)
+    other = prepare_slices(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False)
     assert other.status == "built" and len(list(cache.glob("*.npz"))) == 2  # other options: another cache, both kept
 
     (cache / f"slices-{other.cache_key[:16]}.npz").write_bytes(b"PK\x03\x04 truncated")
-    assert prepare(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False).status == "rebuilt"
+    assert prepare_slices(data, layout, "flair", "t1", SliceConfig(image_size=16), cache, progress=False).status == "rebuilt"
 
 
 def test_dataset_fingerprint_is_the_same_for_a_copy_elsewhere_and_changes_with_the_data(tmp_path):
@@ -228,16 +234,16 @@ def test_dataset_fingerprint_is_the_same_for_a_copy_elsewhere_and_changes_with_t
     write_brats2018(here, "A")
     write_brats2018(here, "B")
     there = shutil.copytree(here, tmp_path / "elsewhere" / "copy")  # new paths and mtimes
-    a = prepare(here, layout, "flair", "t1", options, tmp_path / "cache-a", progress=False)
-    b = prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False)
+    a = prepare_slices(here, layout, "flair", "t1", options, tmp_path / "cache-a", progress=False)
+    b = prepare_slices(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False)
     assert a.cache_key != b.cache_key, "the cache key is local"
     assert a.fingerprint == b.fingerprint, "the fingerprint is not"
-    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint == a.fingerprint  # reused cache
-    assert prepare(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).fingerprint != a.fingerprint
+    assert prepare_slices(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint == a.fingerprint  # reused cache
+    assert prepare_slices(there, layout, "flair", "t1", SliceConfig(image_size=16), None, progress=False).fingerprint != a.fingerprint
     save_nifti(np.zeros(SHAPE, np.uint8), there / "B" / "B_seg.nii.gz")  # B has no tumor any more
-    assert prepare(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint != a.fingerprint
+    assert prepare_slices(there, layout, "flair", "t1", options, tmp_path / "cache-b", progress=False).fingerprint != a.fingerprint
     shutil.rmtree(there / "B")
-    assert prepare(there, layout, "flair", "t1", options, None, progress=False).fingerprint != a.fingerprint
+    assert prepare_slices(there, layout, "flair", "t1", options, None, progress=False).fingerprint != a.fingerprint
 
 
 def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
@@ -245,7 +251,7 @@ def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
     identities = []
     for cache in ("one", "two"):
         monkeypatch.setenv("BENCHBIAS_CACHE", str(tmp_path / cache))
-        data = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
+        data = benchmark_data(bench.dataset, bench.slices, REGISTRY, progress=False)
         identities.append((data.fingerprint, data.cache_key, data.identity))
     assert identities[0][0] == identities[1][0] and identities[0][1] != identities[1][1]
     # Cells depend on the recipe of generated data, not on where a machine keeps it.
@@ -255,7 +261,7 @@ def test_synthetic_fingerprint_is_its_recipe(tmp_path, monkeypatch):
 def test_the_cells_of_a_data_folder_depend_on_its_files_where_they_lie(tmp_path):
     write_brats2018(tmp_path / "data", "A")
     bench = load_benchmark(REPO / "benchmarks" / "synthetic-smoke.yaml")
-    data = prepare_dataset(bench.dataset, SliceConfig(image_size=24), REGISTRY, data_path=str(tmp_path / "data"), progress=False)
+    data = benchmark_data(bench.dataset, SliceConfig(image_size=24), REGISTRY, data_path=str(tmp_path / "data"), progress=False)
     assert not data.generated and data.identity == data.cache_key
 
 
@@ -285,7 +291,7 @@ def test_run_reuses_what_data_prepare_wrote(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(slices_module, "read_case", lambda *a, **k: pytest.fail("benchbias run must reuse the prepared slices"))
     bench = load_benchmark(bench_path)
-    prepared = prepare_dataset(bench.dataset, bench.slices, REGISTRY, progress=False)
+    prepared = benchmark_data(bench.dataset, bench.slices, REGISTRY, progress=False)
     assert len(prepared.slices) == 18 and prepared.layout == "brats2018"
 
 
@@ -294,9 +300,7 @@ def test_protocol_asking_for_more_than_the_data_holds_fails_with_counts(tmp_path
         write_brats2018(tmp_path / "data", case)
     code, out, err = prepare_cli(capsys, "--benchmark", benchmark_file(tmp_path, tmp_path / "data", holdout_size=10, holdout_tumor_fraction=0.6))
     assert code == 2 and "slices:   18 kept" in out  # the summary comes first; the cache is valid
-    assert err.strip() == (
-        "benchbias: error: domains.holdout_size: asks for 6 tumor + 4 healthy slices, but only 3 tumor + 3 healthy are available"
-    )
+    assert err.strip() == ("benchbias: error: domains.holdout_size: asks for 6 tumor + 4 healthy slices, but only 3 tumor + 3 healthy are available")
 
 
 # ---- the paper's split ----------------------------------------------------------------------------
@@ -308,8 +312,14 @@ def fake_slices(subjects=10, per_subject=20, tumor_per_subject=10):
     zeros = np.zeros((n, 4, 4), np.float32)
     ids = np.repeat([f"S{i:02d}" for i in np.random.default_rng(0).permutation(subjects)], per_subject)
     return SliceSet(
-        source=zeros, target=zeros, tumor_mask=zeros.astype(bool), brain_fraction=np.ones(n, np.float32),
-        tumor_fraction=is_tumor.astype(np.float32), is_tumor=is_tumor, case_id=ids, slice_index=np.tile(np.arange(per_subject), subjects),
+        source=zeros,
+        target=zeros,
+        tumor_mask=zeros.astype(bool),
+        brain_fraction=np.ones(n, np.float32),
+        tumor_fraction=is_tumor.astype(np.float32),
+        is_tumor=is_tumor,
+        case_id=ids,
+        slice_index=np.tile(np.arange(per_subject), subjects),
     )
 
 
@@ -336,7 +346,7 @@ def test_every_case_bad_is_an_error_even_with_skip_bad(tmp_path):
     missing_modality(tmp_path)
     layout = REGISTRY.get("dataset", "brats2018").cls()
     with pytest.raises(DataError, match=r"every case is unusable \(1 skipped; first: case Z: missing file"):
-        prepare(tmp_path, layout, "flair", "t1", SliceConfig(image_size=24), progress=False, skip_bad=True)
+        prepare_slices(tmp_path, layout, "flair", "t1", SliceConfig(image_size=24), progress=False, skip_bad=True)
 
 
 def test_gzip_helper_sanity(tmp_path):

@@ -1,9 +1,11 @@
 """Progress that suits where it goes: lines, not carriage-return bars, when stderr is a file or pipe."""
+
 import io
 
+import pytest
 from support import run_cli
 
-from benchbias import progress
+from benchbias.run import progress
 
 
 def test_steps_write_lines_to_a_pipe_and_cells_give_an_overall_eta(monkeypatch):
@@ -41,6 +43,7 @@ def test_steps_write_lines_to_a_pipe_and_cells_give_an_overall_eta(monkeypatch):
     assert stream.getvalue().splitlines()[-1].endswith("ETA 35s")  # (60 + 10) / 2
 
 
+@pytest.mark.slow
 def test_a_run_logged_to_a_pipe_has_cell_counts_and_no_carriage_returns(tmp_path):
     result = run_cli("run", "synthetic-smoke", "--methods", "l1", "--out", str(tmp_path / "run"), "--threads", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -1,10 +1,9 @@
 """The ratio sampler, the subject split and the domains of the sweep."""
+
 import numpy as np
 import pytest
 
-from benchbias.config import DomainConfig, SplitConfig
-from benchbias.data.slice_set import SliceSet
-from benchbias.protocol import (
+from benchbias.data.protocol import (
     ProtocolError,
     check_capacity,
     paired_domains,
@@ -12,6 +11,8 @@ from benchbias.protocol import (
     split_subjects,
     unpaired_domains,
 )
+from benchbias.data.slice_set import SliceSet
+from benchbias.foundation.config import DomainConfig, SplitConfig
 
 
 def fake_slices(subjects=10, per_subject=20, tumor_per_subject=8):
@@ -19,9 +20,14 @@ def fake_slices(subjects=10, per_subject=20, tumor_per_subject=8):
     is_tumor = np.tile(np.arange(per_subject) < tumor_per_subject, subjects)
     zeros = np.zeros((n, 4, 4), np.float32)
     return SliceSet(
-        source=zeros, target=zeros, tumor_mask=zeros.astype(bool), brain_fraction=np.ones(n, np.float32),
-        tumor_fraction=is_tumor.astype(np.float32), is_tumor=is_tumor,
-        case_id=np.repeat([f"S{i:02d}" for i in range(subjects)], per_subject), slice_index=np.tile(np.arange(per_subject), subjects),
+        source=zeros,
+        target=zeros,
+        tumor_mask=zeros.astype(bool),
+        brain_fraction=np.ones(n, np.float32),
+        tumor_fraction=is_tumor.astype(np.float32),
+        is_tumor=is_tumor,
+        case_id=np.repeat([f"S{i:02d}" for i in range(subjects)], per_subject),
+        slice_index=np.tile(np.arange(per_subject), subjects),
     )
 
 
@@ -109,21 +115,26 @@ def test_overlapping_target_reuses_source_slices_where_disjoint_domains_cannot_b
     assert slices.is_tumor[d.target].sum() == 0 and len(set(d.target)) == 100
     assert len(set(d.source) & set(d.target)) >= 20  # 100 of 120 healthy slices: at least 20 shared with the source's 50
     with pytest.raises(ProtocolError, match=r"at target fraction 0.9 the protocol needs 90 tumor \+ 10 healthy training slices \(target\)"):
-        check_capacity(train, slices.is_tumor, DomainConfig(source_size=100, target_size=100, target_fractions=(0.9,), target_overlaps_source=True), unpaired=True)
+        check_capacity(
+            train, slices.is_tumor, DomainConfig(source_size=100, target_size=100, target_fractions=(0.9,), target_overlaps_source=True), unpaired=True
+        )
 
 
 def test_capacity_check_and_plan_agree_on_every_protocol():
     """One arithmetic (protocol.fraction_needs) behind both: whatever the counts and options, the run's
     capacity check fails exactly when the plan marks some fraction infeasible."""
-    from benchbias.plan import fraction_plans
+    from benchbias.run.plan import fraction_plans
 
     rng = np.random.default_rng(0)
     for _ in range(400):
         tumor, healthy = (int(n) for n in rng.integers(0, 60, 2))
         is_tumor = np.array([True] * tumor + [False] * healthy)
         domains = DomainConfig(
-            source_size=int(rng.integers(1, 40)), target_size=int(rng.integers(1, 40)), source_tumor_fraction=float(rng.choice([0.0, 0.3, 0.5, 1.0])),
-            target_fractions=(0.0, 0.5, 1.0), target_overlaps_source=bool(rng.integers(2)),
+            source_size=int(rng.integers(1, 40)),
+            target_size=int(rng.integers(1, 40)),
+            source_tumor_fraction=float(rng.choice([0.0, 0.3, 0.5, 1.0])),
+            target_fractions=(0.0, 0.5, 1.0),
+            target_overlaps_source=bool(rng.integers(2)),
         )
         unpaired = bool(rng.integers(2))
         try:

@@ -1,4 +1,5 @@
 """The report: figure2.png, figure3.png and report.html, written from a real smoke run."""
+
 from __future__ import annotations
 
 import base64
@@ -14,12 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
-from benchbias.config import find_benchmark, load_benchmark
-from benchbias.figures import mean_score_by_fraction
-from benchbias.plugins import load_registry
-from benchbias.report import write_report
-from benchbias.runner import Run, RunOptions
-from benchbias.tables import Rows
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+from benchbias.foundation.registry import load_registry
+from benchbias.report.figures import mean_score_by_fraction
+from benchbias.report.html import write_report
+from benchbias.report.tables import Rows
+from benchbias.run.options import RunOptions
+from benchbias.run.runner import Run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "l1<script>$x_1$"  # HTML and matplotlib mathtext must both take it literally
@@ -95,6 +97,7 @@ def count_color(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float 
 # ---- the real run --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_writes_the_figures_and_the_page_beside_results(two_methods):
     maps = {"hallucination-l1", "hallucination-l1_script__x_1_-" + hashlib.sha256(b"l1<script>$x_1$").hexdigest()[:8]}
     assert set(two_methods) == {"figure2", "figure3", "html", *maps}, "a hallucination map per method (the benchmark has a segmenter)"
@@ -244,6 +247,6 @@ def test_modalities_and_intensity_scale_come_from_the_results(run_folder, tmp_pa
     page = write_report(folder, results)["html"].read_text()
     assert "trained T2 &rarr; FLAIR" in page and "trained on real FLAIR slices" in page
     assert "FLAIR &rarr; T1" not in page
-    from benchbias.runner import INTENSITY_SCALES
+    from benchbias.run.results import INTENSITY_SCALES
 
     assert "whole data set" in INTENSITY_SCALES["dataset_max"] and "99.5th" not in INTENSITY_SCALES["dataset_max"]

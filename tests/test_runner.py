@@ -1,4 +1,5 @@
 """The runner in-process: determinism, resume after a crash, plugin parameter errors."""
+
 import json
 
 import numpy as np
@@ -7,10 +8,13 @@ import torch
 import yaml
 from support import REPO, core_scores
 
-from benchbias.config import ConfigError, find_benchmark, load_benchmark, parse_benchmark, with_translators
-from benchbias.plugins import load_registry
-from benchbias.runner import Run, RunOptions
-from benchbias.summary import trend
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark, parse_benchmark
+from benchbias.foundation.config import ConfigError, with_translators
+from benchbias.foundation.registry import load_registry
+from benchbias.run import executors
+from benchbias.run.options import RunOptions
+from benchbias.run.runner import Run
+from benchbias.scoring.summary import trend
 
 
 def smoke():
@@ -21,11 +25,15 @@ def run(out, bench=None, methods=("l1",)):
     return Run(bench or smoke(), load_registry(), RunOptions(out=out, progress=False, device="cpu", methods=methods)).execute()
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_scores(tmp_path):
     first, second = run(tmp_path / "a"), run(tmp_path / "b")
     assert second["provenance"]["cells_reused"] == 0  # really recomputed
     assert first["classifier"]["holdout_accuracy"] == second["classifier"]["holdout_accuracy"]
-    untimed = lambda cells: [{k: v for k, v in c.items() if not k.endswith("_time_s")} for c in cells]
+
+    def untimed(cells):
+        return [{k: v for k, v in c.items() if not k.endswith("_time_s")} for c in cells]
+
     assert untimed(first["methods"]["l1"]["cells"]) == untimed(second["methods"]["l1"]["cells"])
     assert first["methods"]["l1"]["summary"] == second["methods"]["l1"]["summary"]
     a, b = np.load(tmp_path / "a" / "examples.npz"), np.load(tmp_path / "b" / "examples.npz")
@@ -34,15 +42,15 @@ def test_same_config_and_seed_give_identical_scores(tmp_path):
 
 def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypatch):
     calls = []
-    original = Run.compute_program
+    original = executors.compute_program
 
-    def crash_on_second(self, *args, **kwargs):
+    def crash_on_second(*args, **kwargs):
         calls.append(args)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(Run, "compute_program", crash_on_second)
+    monkeypatch.setattr(executors, "compute_program", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "out")
     cells = sorted((tmp_path / "out" / "cells" / "l1").glob("*.json"))
@@ -50,11 +58,12 @@ def test_crash_mid_run_keeps_finished_cells_and_rerun_resumes(tmp_path, monkeypa
     json.loads(cells[0].read_text())  # complete JSON
     assert not (tmp_path / "out" / "results.json").exists()
     assert not list((tmp_path / "out").rglob("*.tmp"))
-    monkeypatch.setattr(Run, "compute_program", original)
+    monkeypatch.setattr(executors, "compute_program", original)
     results = run(tmp_path / "out")
     assert results["provenance"]["cells_reused"] == 1 and results["provenance"]["cells_run"] == 2
 
 
+@pytest.mark.slow
 def test_changed_method_params_invalidate_only_that_methods_cells(tmp_path):
     raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
     raw["methods"]["l1-wide"] = {"plugin": "l1", "params": {"filters": 8, "blocks": 1, "batch_size": 4}}
@@ -120,8 +129,7 @@ def test_trend_slope_and_spearman():
 
 DIVERGING = '''
 import torch
-from benchbias import hookimpl
-from benchbias.contract import Translator
+from benchbias.api import Translator, hookimpl
 
 
 class Diverging(Translator):
@@ -145,6 +153,7 @@ def register_translators(register):
 '''
 
 
+@pytest.mark.slow
 def test_nan_translations_stop_the_run_naming_the_cell_and_keep_finished_cells(tmp_path):
     from support import run_cli
 
@@ -162,8 +171,7 @@ def test_nan_translations_stop_the_run_naming_the_cell_and_keep_finished_cells(t
 
 NUMPY_OR_LOUD = '''
 import numpy as np
-from benchbias import hookimpl
-from benchbias.contract import Translator
+from benchbias.api import Translator, hookimpl
 
 
 class Loud(Translator):
@@ -192,6 +200,7 @@ def loud_plugin(folder, gain=1.0, kind="tensor"):
     return folder
 
 
+@pytest.mark.slow
 def test_translate_must_return_a_tensor(tmp_path):
     from support import run_cli
 
@@ -233,6 +242,7 @@ def test_out_of_range_output_is_recorded_and_an_edited_plugin_is_recomputed(tmp_
     assert edited["provenance"]["compute_settings"]["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_fractions_trained_together_are_stored_as_cells_and_a_lost_cell_retrains_its_program(tmp_path):
     """training.models_per_program 2 over fractions 0, 0.5, 1: programs {0, 0.5} and {1}. Each cell
     records how many models it trained with and carries it in its fingerprint; a rerun reuses every
@@ -254,5 +264,8 @@ def test_fractions_trained_together_are_stored_as_cells_and_a_lost_cell_retrains
     again = run(tmp_path / "a", together)
     assert again["provenance"]["cells_run"] == 1 and again["provenance"]["cells_reused"] == 2
     assert (stored / "r0.500-s0.json").stat().st_mtime_ns == kept_before
-    untimed = lambda c: {k: v for k, v in c.items() if not k.endswith("_time_s")}
+
+    def untimed(c):
+        return {k: v for k, v in c.items() if not k.endswith("_time_s")}
+
     assert untimed(again["methods"]["l1"]["cells"][0]) == untimed(first["methods"]["l1"]["cells"][0])

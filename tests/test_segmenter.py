@@ -1,5 +1,6 @@
 """The segmentation judge: learns a bright blob, is pinned and loaded like the classifier judge, and
 its per-slice scores count exactly what they say."""
+
 import contextlib
 from pathlib import Path
 
@@ -7,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchbias import judge
-from benchbias.contract import TrainContext
-from benchbias.robustness import benign_perturbations
-from benchbias.segmenter import TumorSegmenter, quality_problems, segmentation_scores, train
+from benchbias.foundation.contract import TrainContext
+from benchbias.judges import pinned
+from benchbias.judges.robustness import benign_perturbations
+from benchbias.judges.segmenter import TumorSegmenter, quality_problems, segmentation_scores, train
 
 PARAMS = {"channels": 4, "batch_size": 8, "lr": 0.01}
 STEPS = 150
@@ -76,19 +77,19 @@ def test_same_seed_same_weights(first):
 
 def test_pinned_weights_load_with_judge_load_and_a_changed_file_is_refused(first, tmp_path):
     segmenter, blob, info, holdout = first
-    files = judge.JudgeFiles.beside(tmp_path / "bench.yaml", "bench-segmenter")
+    files = pinned.JudgeFiles.beside(tmp_path / "bench.yaml", "bench-segmenter")
     assert files.weights.name == "bench-segmenter.pt" and files.weights.parent.name == "judges"
     record = {**info, "protocol_hash": "p" * 64, "dataset_fingerprint": "d" * 64, "code_sha256": "c" * 64}
-    judge.store(files, blob, record)
+    pinned.store(files, blob, record)
     loaded = TumorSegmenter(**PARAMS)
-    assert judge.load(files, loaded, "p" * 64, "d" * 64, "c" * 64)["sha256"] == info["sha256"] == judge.sha256_of(files.weights)
+    assert pinned.load(files, loaded, "p" * 64, "d" * 64, "c" * 64)["sha256"] == info["sha256"] == pinned.sha256_of(files.weights)
     assert loaded.device == torch.device("cpu")
     assert torch.equal(loaded.predict(holdout), segmenter.predict(holdout))  # train() measured the reloaded weights
     weights = bytearray(files.weights.read_bytes())
     weights[-40] ^= 0xFF
     files.weights.write_bytes(bytes(weights))
-    with pytest.raises(judge.JudgeError, match="sha256"):
-        judge.load(files, TumorSegmenter(**PARAMS), "p" * 64, "d" * 64, "c" * 64)
+    with pytest.raises(pinned.JudgeError, match="sha256"):
+        pinned.load(files, TumorSegmenter(**PARAMS), "p" * 64, "d" * 64, "c" * 64)
 
 
 def test_non_square_images_and_sides_that_are_not_multiples_of_4():

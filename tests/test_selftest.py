@@ -1,13 +1,14 @@
 """The canaries on a real (small) benchmark through the CLI: the verdict must catch every one, and
 ``selftest`` must say so, or fail when a ranking rule lets one through."""
+
 import copy
 import json
 
 import pytest
 from support import run_cli
 
-from benchbias import selftest
-from benchbias.summary import rank
+from benchbias.run import selftest
+from benchbias.scoring.summary import rank
 
 GAN_PARAMS = ["--param", "filters=8", "--param", "blocks=1", "--param", "batch_size=16", "--param", "disc_filters=8"]
 
@@ -23,6 +24,7 @@ def mini(tmp_path_factory):
     return out, env, result
 
 
+@pytest.mark.slow
 def test_selftest_catches_every_canary(mini):
     out, _, result = mini
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -32,6 +34,7 @@ def test_selftest_catches_every_canary(mini):
     assert "9 of 9 claims hold: every canary caught" in result.stdout
 
 
+@pytest.mark.slow
 def test_canaries_rank_as_the_verdict_says(mini):
     out, _, _ = mini
     results = json.loads((out / "selftest-results.json").read_text())
@@ -52,6 +55,7 @@ def test_canaries_rank_as_the_verdict_says(mini):
     assert len({json.dumps(row["mean"], sort_keys=True) for row in fixed["per_fraction"]}) == 1
 
 
+@pytest.mark.slow
 def test_an_input_ignoring_gan_ranks_below_the_paired_baselines(mini):
     out, env, _ = mini
     result = run_cli(
@@ -63,6 +67,7 @@ def test_an_input_ignoring_gan_ranks_below_the_paired_baselines(mini):
     assert [row["method"] for row in results["ranking"]][-1] == "gan"
 
 
+@pytest.mark.slow
 def test_selftest_reports_a_canary_that_a_ranking_rule_lets_through(mini):
     """Ranked by composition sensitivity alone (the old 'bias'), the constant painter tops the board:
     the property check must say MISSED."""

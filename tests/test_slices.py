@@ -1,14 +1,15 @@
 """MONAI reading of real NIfTI files into labelled axial slices."""
+
 import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.config import SliceConfig
 from benchbias.data import DataError
 from benchbias.data.cases import load_case_slices
 from benchbias.data.slice_cache import prepare_slices
 from benchbias.data.slice_set import SliceSet
-from benchbias.plugins import load_registry
+from benchbias.foundation.config import SliceConfig
+from benchbias.foundation.registry import load_registry
 
 SHAPE = (32, 32, 8)
 # Per axial slice z: brain voxels and tumor voxels (the slice has 1024 voxels).
@@ -74,9 +75,11 @@ def test_prepared_slices_are_cached_and_reloaded(tmp_path, layout):
     write_case(tmp_path / "data", "A")
     write_case(tmp_path / "data", "B")
     options = SliceConfig(image_size=16)
-    first, key = prepare_slices(tmp_path / "data", layout, "flair", "t1", options, tmp_path / "cache")
+    prepared = prepare_slices(tmp_path / "data", layout, "flair", "t1", options, tmp_path / "cache")
+    first, key = prepared.slices, prepared.cache_key
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
-    again, key2 = prepare_slices(tmp_path / "data", layout, "flair", "t1", options, tmp_path / "cache")
+    prepared = prepare_slices(tmp_path / "data", layout, "flair", "t1", options, tmp_path / "cache")
+    again, key2 = prepared.slices, prepared.cache_key
     assert key == key2 and len(first) == len(again) == 10
     np.testing.assert_array_equal(first.source, again.source)
     assert isinstance(SliceSet.load(next((tmp_path / "cache").glob("*.npz"))), SliceSet)

@@ -2,11 +2,12 @@
 
 ``tests/data/stored-smoke-run`` holds the cells of ``benchbias run synthetic-smoke --methods l1 --jobs
 1 --threads 1 --device cpu`` (their JSON files and arrays, nothing else), made when cell and scoring
-keys first hashed code identities (:mod:`benchbias.code_identity`). ``tests/data/code-identities.json``
+keys first hashed code identities (:mod:`benchbias.foundation.code_identity`). ``tests/data/code-identities.json``
 holds the identities of that moment: the training core, the metrics, every baseline plugin and the
 segmentation judge. A rerun into a copy must reuse every cell without training or rescoring one.
 Regenerate both only when what the code computes changed on purpose: ``python tests/test_stored_cells_survive.py``.
 """
+
 import json
 import shutil
 import sys
@@ -15,10 +16,10 @@ import torch
 from support import REPO
 
 from benchbias.cli import main
-from benchbias.code_identity import module_sha256
-from benchbias.jsonio import read_json
-from benchbias.plugins import code_sha256, load_registry
-from benchbias.runner import SCORING_MODULE, core_code_sha256
+from benchbias.foundation.code_identity import module_sha256
+from benchbias.foundation.jsonio import read_json
+from benchbias.foundation.registry import code_sha256, load_registry
+from benchbias.run.keys import SCORING_MODULE, core_code_sha256
 
 STORED = REPO / "tests" / "data" / "stored-smoke-run"
 IDENTITIES = REPO / "tests" / "data" / "code-identities.json"
@@ -26,7 +27,7 @@ RUN = ["run", "synthetic-smoke", "--methods", "l1", "--jobs", "1", "--threads", 
 
 
 def current_identities() -> dict:
-    from benchbias.segmenter import TumorSegmenter
+    from benchbias.judges.segmenter import TumorSegmenter
 
     registry = load_registry()
     plugins = {

@@ -9,17 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchbias.data.synthetic import (
-    CSF,
-    GENERATOR_VERSION,
-    GM,
-    WM,
-    SynthSpec,
-    _generate_with_tissue,
-    generate_subject,
-    subject_id,
-    write_dataset,
-)
+from benchbias.data.synthetic import CSF, GENERATOR_VERSION, GM, WM, _generate_with_tissue, generate_subject, subject_id
+from benchbias.data.synthetic_files import write_dataset
+from benchbias.foundation.config import SynthSpec
 
 MODALITIES = ("flair", "t1", "seg")
 SPEC = SynthSpec(subjects=5, seed=0)
@@ -113,9 +105,7 @@ def test_rewrite_replaces_metadata_and_files(tmp_path: Path) -> None:
     write_dataset(tmp_path, spec)
     write_dataset(tmp_path, spec)
     assert json.loads((tmp_path / "synthetic.json").read_text())["spec"]["seed"] == 3
-    assert sorted(p.name for p in (tmp_path / subject_id(0)).iterdir()) == sorted(
-        f"{subject_id(0)}_{m}.nii.gz" for m in MODALITIES
-    )
+    assert sorted(p.name for p in (tmp_path / subject_id(0)).iterdir()) == sorted(f"{subject_id(0)}_{m}.nii.gz" for m in MODALITIES)
 
 
 def test_background_is_exactly_zero(subjects) -> None:
@@ -138,20 +128,20 @@ def test_brain_shrinks_towards_top_and_bottom(subjects) -> None:
         assert 15 <= (brain_fraction > 0.3).sum() <= 30
 
 
-def test_every_subject_has_tumour_and_healthy_brain_slices(subjects) -> None:
+def test_every_subject_has_tumor_and_healthy_brain_slices(subjects) -> None:
     for volumes, _ in subjects:
         brain_per_slice = (volumes["flair"] > 0).sum(axis=(0, 1))
-        tumour_per_slice = (volumes["seg"] > 0).sum(axis=(0, 1))
+        tumor_per_slice = (volumes["seg"] > 0).sum(axis=(0, 1))
         kept = brain_per_slice > 0.3 * SPEC.shape[0] * SPEC.shape[1]
-        tumour_slices = kept & (tumour_per_slice > 0.01 * brain_per_slice)
-        healthy_slices = kept & (tumour_per_slice == 0)
-        assert tumour_slices.sum() >= 2 and healthy_slices.sum() >= 2
-        # The tumour is nested: necrosis inside the enhancing rim inside edema, all in the brain.
+        tumor_slices = kept & (tumor_per_slice > 0.01 * brain_per_slice)
+        healthy_slices = kept & (tumor_per_slice == 0)
+        assert tumor_slices.sum() >= 2 and healthy_slices.sum() >= 2
+        # The tumor is nested: necrosis inside the enhancing rim inside edema, all in the brain.
         seg = volumes["seg"]
         assert (seg == 2).sum() > (seg == 4).sum() > 0 and (seg == 1).sum() > 0
 
 
-def test_tumour_area_per_slice_varies_between_subjects() -> None:
+def test_tumor_area_per_slice_varies_between_subjects() -> None:
     spec = SynthSpec(subjects=12)
     largest_areas = [(generate_subject(i, spec)["seg"] > 0).sum(axis=(0, 1)).max() for i in range(spec.subjects)]
     assert max(largest_areas) > 3 * min(largest_areas)

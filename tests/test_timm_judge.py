@@ -1,16 +1,17 @@
 """The second judge, ``timm-cnn``: found in the plugins folder, trains for real on tiny synthetic slices
 (a bright blob is a tumor), survives the judge's float16 store and load, is deterministic, and names
 a bad model in one line."""
+
 import hashlib
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchbias import judge
-from benchbias.config import ClassifierConfig
-from benchbias.contract import ParamError, TrainContext
-from benchbias.plugins import load_registry
+from benchbias.foundation.config import ClassifierConfig
+from benchbias.foundation.contract import ParamError, TrainContext
+from benchbias.foundation.registry import load_registry
+from benchbias.judges import pinned
 
 STEPS = 60
 PARAMS = {"batch_size": 16}
@@ -55,12 +56,12 @@ def context(seed: int, steps: int, workdir: Path) -> TrainContext:
 
 
 def train(registry, tmp_path, seed=0, **params):
-    """As ``Run.train_judge``: ``judge.train`` with a ``ClassifierConfig`` and a context factory."""
+    """As ``Run.train_judge``: ``pinned.train`` with a ``ClassifierConfig`` and a context factory."""
     classifier = registry.get("classifier", "timm-cnn").cls(**{**PARAMS, **params})
     images, labels = blobs(96, seed=1)
     holdout, holdout_labels = blobs(64, seed=2)
     config = ClassifierConfig(name="timm-cnn", plugin="timm-cnn", params=classifier.hparams, steps=STEPS)
-    blob, info = judge.train(
+    blob, info = pinned.train(
         classifier, config, seed, images, labels, holdout, holdout_labels.numpy(), lambda s, steps, label: (context(s, steps, tmp_path), _no_bar())
     )
     return classifier, blob, info, holdout
@@ -102,11 +103,11 @@ def test_learns_a_bright_blob_and_returns_probabilities(trained):
 
 def test_float16_store_and_load_give_the_same_predictions(registry, trained, tmp_path):
     classifier, blob, info, holdout = trained
-    files = judge.JudgeFiles(tmp_path / "j.pt", tmp_path / "j.json")
+    files = pinned.JudgeFiles(tmp_path / "j.pt", tmp_path / "j.json")
     record = {**info, "protocol_hash": "p" * 64, "dataset_fingerprint": "d" * 64, "code_sha256": "c" * 64}
-    judge.store(files, blob, record)
+    pinned.store(files, blob, record)
     fresh = registry.get("classifier", "timm-cnn").cls(**PARAMS)
-    assert judge.load(files, fresh, "p" * 64, "d" * 64, "c" * 64)["sha256"] == hashlib.sha256(blob).hexdigest()
+    assert pinned.load(files, fresh, "p" * 64, "d" * 64, "c" * 64)["sha256"] == hashlib.sha256(blob).hexdigest()
     assert torch.equal(fresh.predict_proba(holdout), classifier.predict_proba(holdout))
     # Every floating tensor travels as float16 and is loaded as the float32 of those values.
     state = torch.load(files.weights, weights_only=True)
@@ -117,13 +118,13 @@ def test_float16_store_and_load_give_the_same_predictions(registry, trained, tmp
 
 def test_same_seed_same_weights_and_float16_keeps_the_calls(registry, trained, tmp_path):
     _, blob, info, holdout = trained
-    # The same training outside judge.train (whose global seeding the plugin does not rely on).
+    # The same training outside pinned.train (whose global seeding the plugin does not rely on).
     torch.manual_seed(12345)
     again = registry.get("classifier", "timm-cnn").cls(**PARAMS)
     images, labels = blobs(96, seed=1)
     again.fit(images, labels, context(0, STEPS, tmp_path))
     full = again.predict_proba(holdout)
-    assert hashlib.sha256(judge._weights_bytes(again)).hexdigest() == hashlib.sha256(blob).hexdigest()
+    assert hashlib.sha256(pinned._weights_bytes(again)).hexdigest() == hashlib.sha256(blob).hexdigest()
     # Float16 storage moves probabilities by rounding noise only, and the accuracy not at all.
     halved = registry.get("classifier", "timm-cnn").cls(**PARAMS)
     halved.load_state_dict({k: v.half() if v.is_floating_point() else v for k, v in again.state_dict().items()})
@@ -136,9 +137,9 @@ def test_same_seed_same_weights_and_float16_keeps_the_calls(registry, trained, t
 def test_another_seed_other_weights(registry, tmp_path):
     classifier = registry.get("classifier", "timm-cnn").cls(**PARAMS)
     classifier.fit(*blobs(16, seed=1), context(0, 2, tmp_path))
-    first = judge._weights_bytes(classifier)
+    first = pinned._weights_bytes(classifier)
     classifier.fit(*blobs(16, seed=1), context(1, 2, tmp_path))
-    assert judge._weights_bytes(classifier) != first
+    assert pinned._weights_bytes(classifier) != first
 
 
 def test_bad_model_is_one_clear_line(registry):

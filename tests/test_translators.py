@@ -2,6 +2,7 @@
 
 The loss tests recompute each method's objective independently, from copies of its networks taken
 before a training step, and check both the loss terms it reports and the weights after the step."""
+
 import copy
 import math
 from pathlib import Path
@@ -11,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchbias.contract import PairedSlices, ParamError, TrainContext, UnpairedDomains
-from benchbias.networks import patch_discriminator
-from benchbias.plugins import load_registry
-from benchbias.translation import AdversarialTranslator, ModelStack, frozen
+from benchbias.foundation.contract import PairedSlices, ParamError, TrainContext, UnpairedDomains
+from benchbias.foundation.registry import load_registry
+from benchbias.nets.networks import patch_discriminator
+from benchbias.nets.translation import AdversarialTranslator, ModelStack, frozen
 
 METHODS = {"gan": False, "cyclegan": False, "condgan": True, "pix2pix": True, "l1": True}
 ADVERSARIAL = ["gan", "cyclegan", "condgan", "pix2pix"]
@@ -179,7 +180,7 @@ def test_cyclegan_translates_with_its_source_to_target_generator(registry):
 
 
 def real_loss(p, mode):
-    """Independent of benchbias.losses: LSGAN (p - 1)^2, vanilla -log sigmoid(p) = softplus(-p)."""
+    """Independent of benchbias.nets.losses: LSGAN (p - 1)^2, vanilla -log sigmoid(p) = softplus(-p)."""
     return ((p - 1) ** 2).mean() if mode == "lsgan" else F.softplus(-p).mean()
 
 
@@ -266,7 +267,13 @@ def test_cyclegan_objective(registry, params):
 @pytest.mark.parametrize(
     "name,params",
     # A pool's first query returns its (empty) history's input unchanged: the same objective.
-    [("condgan", {}), ("condgan", {"gan_mode": "lsgan"}), ("condgan", {"gan_mode": "lsgan", "pool_size": 50}), ("condgan", {"lambda_l1": 2.0}), ("pix2pix", {})],
+    [
+        ("condgan", {}),
+        ("condgan", {"gan_mode": "lsgan"}),
+        ("condgan", {"gan_mode": "lsgan", "pool_size": 50}),
+        ("condgan", {"lambda_l1": 2.0}),
+        ("pix2pix", {}),
+    ],
 )
 def test_conditional_objectives(registry, name, params):
     t, nets, a, b, terms = one_step(registry, name, **params)
@@ -385,7 +392,10 @@ def traced_fit(t, data, seed=0, steps=3):
     """Fit one model, recording the losses of every step."""
     curve = []
     torch.manual_seed(seed)
-    t.fit(data, TrainContext(seed=seed, device=torch.device("cpu"), steps=steps, workdir=Path("unused"), log_every=1, on_step=lambda s, l: curve.append(l)))
+    t.fit(
+        data,
+        TrainContext(seed=seed, device=torch.device("cpu"), steps=steps, workdir=Path("unused"), log_every=1, on_step=lambda s, losses: curve.append(losses)),
+    )
     return curve
 
 
@@ -398,7 +408,7 @@ def test_models_trained_together_take_each_its_own_first_step(registry, name):
     alone = [traced_fit(translator(registry, name, **params), d) for d in data]
     curves = [[] for _ in data]
     contexts = [
-        TrainContext(seed=0, device=torch.device("cpu"), steps=3, workdir=Path("unused"), log_every=1, on_step=lambda s, l, c=c: c.append(l))
+        TrainContext(seed=0, device=torch.device("cpu"), steps=3, workdir=Path("unused"), log_every=1, on_step=lambda s, losses, c=c: c.append(losses))
         for c in curves
     ]
     torch.manual_seed(0)

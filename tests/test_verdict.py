@@ -1,13 +1,17 @@
 """The verdict's arithmetic: changed diagnoses, hallucination, erasure, composition sensitivity and
 the ranking rule, on cells whose answers are known."""
+
 import numpy as np
 import pytest
 import torch
 from support import core_scores
 
-from benchbias.summary import RANK_DIGITS, method_summary, rank, ranking_key, trend
+from benchbias.scoring.builtin import default_table
+from benchbias.scoring.summary import RANK_DIGITS, method_summary, rank, ranking_key, trend
 
 RATIOS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+TABLE = default_table()
 
 
 def cells(hallucination, erasure, mae=0.05, seed=0):
@@ -51,26 +55,26 @@ def test_cell_scores_count_changed_diagnoses_against_the_judges_call_on_the_real
 
 
 def test_sweep_scores_of_known_translators():
-    honest = method_summary(cells(lambda r: 0.02, lambda r: 0.05))
+    honest = method_summary(cells(lambda r: 0.02, lambda r: 0.05), TABLE)
     assert honest["hallucination"] == pytest.approx(0.02) and honest["erasure"] == pytest.approx(0.05)
     assert honest["changed"] == pytest.approx(0.035) and honest["sensitivity"] == 0.0
 
     # Paints with probability r: tumor inputs are called tumor anyway (erasure 0), so the two
     # classes' slopes average to half the effect; the larger one is the whole effect.
-    follower = method_summary(cells(lambda r: r, lambda r: 0.0))
+    follower = method_summary(cells(lambda r: r, lambda r: 0.0), TABLE)
     assert follower["sensitivity"] == pytest.approx(1.0) and follower["changed"] == pytest.approx(0.25)
     assert follower["hallucination_trend"]["slope"] == pytest.approx(1.0) and follower["erasure_trend"]["slope"] == 0.0
 
-    painter = method_summary(cells(lambda r: 0.95, lambda r: 0.0))
-    eraser = method_summary(cells(lambda r: 0.0, lambda r: 0.9))
-    cyclegan_like = method_summary(cells(lambda r: 0.1 + 0.6 * r, lambda r: 0.3 - 0.25 * r))
+    painter = method_summary(cells(lambda r: 0.95, lambda r: 0.0), TABLE)
+    eraser = method_summary(cells(lambda r: 0.0, lambda r: 0.9), TABLE)
+    cyclegan_like = method_summary(cells(lambda r: 0.1 + 0.6 * r, lambda r: 0.3 - 0.25 * r), TABLE)
     assert painter["sensitivity"] == 0.0 and eraser["sensitivity"] == 0.0
     order = [row["method"] for row in rank({"painter": painter, "eraser": eraser, "cyclegan-like": cyclegan_like, "honest": honest})]
     assert order == ["honest", "cyclegan-like", "eraser", "painter"]
 
 
 def test_seeds_give_intervals_and_pooled_scores():
-    summary = method_summary(cells(lambda r: 0.1, lambda r: 0.2, seed=0) + cells(lambda r: 0.3, lambda r: 0.2, seed=1))
+    summary = method_summary(cells(lambda r: 0.1, lambda r: 0.2, seed=0) + cells(lambda r: 0.3, lambda r: 0.2, seed=1), TABLE)
     assert summary["n_seeds"] == 2 and summary["hallucination"] == pytest.approx(0.2)
     low, high = summary["ci95"]["hallucination"]
     assert 0.0 <= low < 0.2 < high <= 1.0
@@ -78,9 +82,9 @@ def test_seeds_give_intervals_and_pooled_scores():
 
 
 def test_ties_to_a_percentage_point_are_broken_by_the_next_scores():
-    a = method_summary(cells(lambda r: 0.100, lambda r: 0.1, mae=0.09))
-    b = method_summary(cells(lambda r: 0.104, lambda r: 0.1, mae=0.04))  # changed 0.102 vs 0.100: a tie
+    a = method_summary(cells(lambda r: 0.100, lambda r: 0.1, mae=0.09), TABLE)
+    b = method_summary(cells(lambda r: 0.104, lambda r: 0.1, mae=0.04), TABLE)  # changed 0.102 vs 0.100: a tie
     assert round(a["changed"], RANK_DIGITS) == round(b["changed"], RANK_DIGITS)
     assert [row["method"] for row in rank({"a": a, "b": b})] == ["b", "a"], "the lower pixel error wins the tie"
-    c = method_summary(cells(lambda r: 0.2, lambda r: 0.1, mae=0.01))
+    c = method_summary(cells(lambda r: 0.2, lambda r: 0.1, mae=0.01), TABLE)
     assert ranking_key(c) > ranking_key(a), "a lower pixel error does not buy back a worse diagnosis score"

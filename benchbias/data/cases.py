@@ -1,5 +1,6 @@
 """Read one case through MONAI (a failure names its file) and keep its axial slices that hold
 enough brain; list the cases of a data folder."""
+
 from __future__ import annotations
 
 import contextlib
@@ -13,11 +14,11 @@ from typing import Any
 import numpy as np
 from monai.transforms import LoadImaged
 
-from benchbias.config import SliceConfig
-from benchbias.contract import Case, DatasetLayout
-from benchbias.data import DataError
+from benchbias.data.errors import DataError
 from benchbias.data.slice_set import SliceSet
 from benchbias.data.transforms import CHANNEL_SUFFIX, MAX_SUFFIX, case_transform, label_rules
+from benchbias.foundation.config import SliceConfig
+from benchbias.foundation.contract import Case, DatasetLayout
 
 
 def one_line(exc: BaseException) -> str:
@@ -149,4 +150,3 @@ def scan_cases(layout: DatasetLayout, root: Path, modalities: tuple[str, ...]) -
         cases, problems = scan(root, modalities)
         return list(cases), [tuple(p) for p in problems]
     return list(layout.cases(root, modalities)), []
-

@@ -1,4 +1,4 @@
-"""The prepared-slice cache: every case of a data folder read once (:func:`prepare`), its slices
+"""The prepared-slice cache: every case of a data folder read once (:func:`prepare_slices`), its slices
 stored under a cache key, and the data set's fingerprint.
 
 Two hashes, two jobs. The **cache key** says where prepared slices are on this machine: every file's
@@ -8,6 +8,7 @@ options is replaced. The **fingerprint** identifies the data wherever it lies (p
 folder, sizes, the cases read and left out, layout, modalities, slice options): results, judges and
 leaderboards record it, and cells depend on it.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchbias.config import SliceConfig, slice_options, stable_hash
-from benchbias.contract import Case, DatasetLayout
-from benchbias.data import DataError
 from benchbias.data.cases import divide_by, read_case, scan_cases
+from benchbias.data.errors import DataError
 from benchbias.data.slice_set import SliceSet, SliceSpill
+from benchbias.foundation.config import SliceConfig, slice_options, stable_hash
+from benchbias.foundation.contract import Case, DatasetLayout
 
 SLICE_CACHE_VERSION = 2
 SKIP_BAD_HINT = "; to leave unusable cases out, prepare once with: benchbias data prepare {root} --benchmark BENCHMARK --skip-bad"
@@ -72,8 +73,14 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def data_fingerprint(
-    root: Path, cases: Sequence[Case], read: Sequence[str], skipped: Sequence[tuple[str, str]],
-    layout: DatasetLayout, source: str, target: str, options: SliceConfig,
+    root: Path,
+    cases: Sequence[Case],
+    read: Sequence[str],
+    skipped: Sequence[tuple[str, str]],
+    layout: DatasetLayout,
+    source: str,
+    target: str,
+    options: SliceConfig,
 ) -> str:
     """Identifies the data wherever it lies (unlike :func:`cache_key`): the layout, modalities, slice
     options, and each case read with its files' paths relative to ``root`` and sizes, plus the cases
@@ -84,8 +91,8 @@ def data_fingerprint(
 
 
 @dataclass
-class Prepared:
-    """The outcome of :func:`prepare`."""
+class PreparedSlices:
+    """The outcome of :func:`prepare_slices`."""
 
     slices: SliceSet
     cache_key: str
@@ -124,7 +131,7 @@ def load_cache(path: Path) -> tuple[SliceSet, dict] | None:
         return None
 
 
-def prepare(
+def prepare_slices(
     root: Path,
     layout: DatasetLayout,
     source: str,
@@ -133,7 +140,7 @@ def prepare(
     cache_dir: Path | None = None,
     progress: bool = True,
     skip_bad: bool = False,
-) -> Prepared:
+) -> PreparedSlices:
     """Every kept slice of every case under ``root``: reuses a cache whose key matches, else reads
     the cases (one at a time) and writes ``cache_dir/slices-<cache key>.npz``.
 
@@ -159,7 +166,7 @@ def prepare(
             skipped = tuple((str(c), str(r)) for c, r in meta.get("skipped", []))
             read = tuple(meta.get("cases", []))
             fingerprint = data_fingerprint(root, cases, read, skipped, layout, source, target, options)
-            return Prepared(slices, key, cached, "reused", read, skipped, meta, fingerprint)
+            return PreparedSlices(slices, key, cached, "reused", read, skipped, meta, fingerprint)
     if problems and not skip_bad:
         raise DataError(f"{problems[0][1]}{SKIP_BAD_HINT.format(root=root)}")
 
@@ -206,7 +213,7 @@ def prepare(
         status = "rebuilt" if remove_stale(Path(cache_dir), meta) or unreadable else "built"
         slices.save(cached, meta=np.array(json.dumps(meta)))
     fingerprint = data_fingerprint(root, cases, read, skipped, layout, source, target, options)
-    return Prepared(slices, key, cached, status, tuple(read), tuple(skipped), meta, fingerprint)
+    return PreparedSlices(slices, key, cached, status, tuple(read), tuple(skipped), meta, fingerprint)
 
 
 def remove_stale(cache_dir: Path, meta: dict) -> int:
@@ -220,17 +227,3 @@ def remove_stale(cache_dir: Path, meta: dict) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
-
-
-def prepare_slices(
-    root: Path,
-    layout: DatasetLayout,
-    source: str,
-    target: str,
-    options: SliceConfig,
-    cache_dir: Path | None = None,
-    progress: bool = True,
-) -> tuple[SliceSet, str]:
-    """Every kept slice of every case under ``root``, reusing a matching cache; also the cache key."""
-    prepared = prepare(root, layout, source, target, options, cache_dir, progress)
-    return prepared.slices, prepared.cache_key

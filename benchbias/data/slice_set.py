@@ -1,5 +1,6 @@
 """Labelled axial slices, one row per slice, and a collector that joins many cases' slices in the
 memory of the result alone."""
+
 from __future__ import annotations
 
 import tempfile
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbias.jsonio import write_atomically
+from benchbias.foundation.jsonio import write_atomically
 
 
 @dataclass
@@ -28,7 +29,7 @@ class SliceSet:
     def __len__(self) -> int:
         return len(self.is_tumor)
 
-    def take(self, index: np.ndarray) -> "SliceSet":
+    def take(self, index: np.ndarray) -> SliceSet:
         return SliceSet(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -39,7 +40,7 @@ class SliceSet:
         write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
 
     @classmethod
-    def load(cls, path: Path) -> "SliceSet":
+    def load(cls, path: Path) -> SliceSet:
         with np.load(path, allow_pickle=False) as data:
             return cls(**{f.name: data[f.name] for f in fields(cls)})
 

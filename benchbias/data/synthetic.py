@@ -1,14 +1,14 @@
-"""Seeded synthetic brain-tumour MRI dataset in the BraTS 2018-21 folder layout.
+"""Seeded synthetic brain-tumor MRI dataset in the BraTS 2018-21 folder layout.
 
 It stands in for BRATS (which cannot be downloaded here).  Every subject is a
 skull-stripped brain (grey matter rim, white matter, CSF with sulci and two lateral
-ventricles) holding one tumour (edema around an enhancing rim around a necrotic
+ventricles) holding one tumor (edema around an enhancing rim around a necrotic
 core), rendered as a FLAIR and a T1 volume with different tissue contrasts, partial
 volume, texture, a per-modality bias field, Rician noise and an arbitrary scanner
 gain.  Labels follow BraTS: 0 background/healthy, 1 necrotic core, 2 edema,
-4 enhancing tumour.
+4 enhancing tumor.
 
-Layout written by :func:`write_dataset`::
+Layout written by :func:`benchbias.data.synthetic_files.write_dataset`::
 
     out_dir/BraTS_Synth_000/BraTS_Synth_000_flair.nii.gz
     out_dir/BraTS_Synth_000/BraTS_Synth_000_t1.nii.gz
@@ -19,29 +19,21 @@ Layout written by :func:`write_dataset`::
 Geometry is expressed in fractions of the volume shape, so other shapes work too;
 the ranges were tuned for the default (64, 64, 40), z being the axial axis.  The
 "kept slab" below means the axial slices whose brain covers > 30% of the slice, the
-ones a benchmark keeps; the tumour's axial level is uniform over it, so tumour and
+ones a benchmark keeps; the tumor's axial level is uniform over it, so tumor and
 healthy slices come from the same levels and have the same brain area on average.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import sys
-from pathlib import Path
-
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from benchbias.config import SynthSpec  # what to generate: a benchmark's dataset.synthetic
+from benchbias.foundation.config import SynthSpec  # what to generate: a benchmark's dataset.synthetic
 
 GENERATOR_VERSION: str = "2"
 """Bump whenever the generated data change, so cached datasets get rebuilt."""
 
 LABEL_NECROSIS, LABEL_EDEMA, LABEL_ENHANCING = 1, 2, 4
-METADATA_FILE = "synthetic.json"
 
 # Tissue classes of the hard tissue map; BACKGROUND is outside the brain.
 BACKGROUND, CSF, GM, WM, EDEMA, ENHANCING, NECROSIS = -1, 0, 1, 2, 3, 4, 5
@@ -204,7 +196,7 @@ def _healthy_tissue(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.
     return tissue
 
 
-# ------------------------------------------------------------------------------- tumour
+# ------------------------------------------------------------------------------- tumor
 
 
 def _kept_slice_half_extent(brain: _Brain) -> float:
@@ -215,14 +207,12 @@ def _kept_slice_half_extent(brain: _Brain) -> float:
     return float(t * brain.radii[2])
 
 
-def _tumour_centre(
-    rng: np.random.Generator, grid: _Grid, brain: _Brain, core_radius: float, z_half_span: float
-) -> np.ndarray:
+def _tumor_centre(rng: np.random.Generator, grid: _Grid, brain: _Brain, core_radius: float, z_half_span: float) -> np.ndarray:
     """A random centre in either hemisphere where the core fits inside the brain and its hemisphere.
 
     The axial level is drawn once, uniformly over the kept slab and a little beyond:
-    rejecting shallow centres in 3D would crowd tumours into the middle slices, and then
-    a classifier could tell tumour slices apart by brain area alone.
+    rejecting shallow centres in 3D would crowd tumors into the middle slices, and then
+    a classifier could tell tumor slices apart by brain area alone.
     """
     z_room = _kept_slice_half_extent(brain) + 0.25 * z_half_span
     z = brain.centre[2] + rng.uniform(-1.0, 1.0) * z_room
@@ -241,27 +231,27 @@ def _tumour_centre(
     return best
 
 
-def _tumour_labels(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
-    """BraTS label map (0/1/2/4) of one tumour: edema around an enhancing rim around necrosis."""
+def _tumor_labels(rng: np.random.Generator, grid: _Grid, brain: _Brain) -> np.ndarray:
+    """BraTS label map (0/1/2/4) of one tumor: edema around an enhancing rim around necrosis."""
     s = grid.xy_scale
     # In-plane size varies a lot (small to large); the z size is drawn separately so that
-    # the tumour covers ~20-65% (mean ~45%) of the kept axial slices whatever its width.
+    # the tumor covers ~20-65% (mean ~45%) of the kept axial slices whatever its width.
     edema_xy = np.exp(rng.uniform(np.log(4.0), np.log(14.0))) * s  # log-uniform: many small, some large
     z_half_span = rng.uniform(0.45, 0.65) * _kept_slice_half_extent(brain)
     edema_radii = np.array([edema_xy * rng.uniform(0.8, 1.2), edema_xy * rng.uniform(0.8, 1.2), z_half_span])
     core_radii = edema_radii * rng.uniform(0.4, 0.65)
     necrosis_radii = core_radii * rng.uniform(0.35, 0.65)
-    centre = _tumour_centre(rng, grid, brain, float(core_radii[:2].min()), z_half_span)
+    centre = _tumor_centre(rng, grid, brain, float(core_radii[:2].min()), z_half_span)
     core_centre = centre + (rng.uniform(-0.25, 0.25, 3) * (edema_radii - core_radii)).astype(np.float32)
     angle = rng.uniform(0.0, np.pi)
 
-    # Work in a box around the tumour only (roughness can stretch a blob ~1.4x): much cheaper.
+    # Work in a box around the tumor only (roughness can stretch a blob ~1.4x): much cheaper.
     box = grid.around(centre, 1.5 * edema_radii.max() + 2.0)
     in_brain, depth = brain.mask[box.box], brain.depth[box.box]
     edema = _blob(box, centre, edema_radii, angle, 0.35 * _smooth_field(rng, box.shape, 2.5 * s))
     core = _blob(box, core_centre, core_radii, angle, 0.25 * _smooth_field(rng, box.shape, 1.8 * s))
     necrosis = _blob(box, core_centre, necrosis_radii, angle, 0.3 * _smooth_field(rng, box.shape, 1.5 * s))
-    # The falx keeps the tumour in its hemisphere; the core also stays off the brain surface.
+    # The falx keeps the tumor in its hemisphere; the core also stays off the brain surface.
     hemisphere = (box.x - brain.midline) * np.sign(centre[0] - brain.midline) > 0.5
     edema &= hemisphere
     core &= hemisphere & (depth > 1.5)
@@ -319,14 +309,14 @@ def _render(
 def _texture(rng: np.random.Generator, grid: _Grid, labels: np.ndarray) -> np.ndarray:
     """Relative intensity texture shared by both modalities (it is anatomy, not noise).
 
-    A few % everywhere, plus stronger heterogeneity inside the tumour.
+    A few % everywhere, plus stronger heterogeneity inside the tumor.
     """
     texture = 0.03 * _smooth_field(rng, grid.shape, 1.0)
     if not labels.any():  # only possible for tiny volumes
         return texture
     box = _bounding_box(labels > 0, margin=3)
-    tumour_weight = ndimage.gaussian_filter((labels[box] > 0).astype(np.float32), 1.0)
-    texture[box] += 0.08 * tumour_weight * _smooth_field(rng, tumour_weight.shape, 1.5 * grid.xy_scale)
+    tumor_weight = ndimage.gaussian_filter((labels[box] > 0).astype(np.float32), 1.0)
+    texture[box] += 0.08 * tumor_weight * _smooth_field(rng, tumor_weight.shape, 1.5 * grid.xy_scale)
     return texture
 
 
@@ -345,7 +335,7 @@ def _generate_with_tissue(index: int, spec: SynthSpec) -> tuple[dict[str, np.nda
     grid = _Grid(spec.shape)
     brain = _Brain(rng, grid)
     tissue = _healthy_tissue(rng, grid, brain)
-    seg = _tumour_labels(rng, grid, brain)
+    seg = _tumor_labels(rng, grid, brain)
     tissue[seg == LABEL_EDEMA] = EDEMA
     tissue[seg == LABEL_ENHANCING] = ENHANCING
     tissue[seg == LABEL_NECROSIS] = NECROSIS
@@ -353,69 +343,3 @@ def _generate_with_tissue(index: int, spec: SynthSpec) -> tuple[dict[str, np.nda
     flair = _render(rng, tissue, brain, grid, FLAIR_MEANS, texture)
     t1 = _render(rng, tissue, brain, grid, T1_MEANS, texture)
     return {"flair": flair, "t1": t1, "seg": seg}, tissue
-
-
-# ------------------------------------------------------------------------------ writing
-
-
-def _affine(shape: tuple[int, int, int]) -> np.ndarray:
-    """1 mm isotropic, x and y flipped like BraTS (LPS storage), world origin at the volume centre.
-
-    MONAI's Orientationd(axcodes="RAS") flips x and y back and leaves z axial.
-    """
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
-    affine[:3, 3] = [(shape[0] - 1) / 2, (shape[1] - 1) / 2, -(shape[2] - 1) / 2]
-    return affine
-
-
-def _save_nifti_atomically(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    image = nib.Nifti1Image(array, affine)
-    image.set_qform(affine, code=1)
-    image.set_sform(affine, code=1)
-    image.header.set_xyzt_units("mm")
-    temporary = path.with_name(f".{path.name[: -len('.nii.gz')]}.tmp{os.getpid()}.nii.gz")
-    try:
-        nib.save(image, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _write_text_atomically(text: str, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def write_dataset(out_dir: Path, spec: SynthSpec, progress: bool = False) -> list[Path]:
-    """Write every subject as BraTS-style NIfTI files under `out_dir`; return the subject folders.
-
-    ``out_dir/synthetic.json`` (generator version, spec, subject ids) is removed first and
-    written last, so its presence means the dataset is complete.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / METADATA_FILE).unlink(missing_ok=True)
-    affine = _affine(spec.shape)
-    indices = range(spec.subjects)
-    if progress and sys.stderr.isatty():  # a bar in a log file would be one long line of carriage returns
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc="synthetic BraTS", unit="subject")
-    elif progress:
-        print(f"generating the synthetic data set ({spec.subjects} subjects) into {out_dir}", file=sys.stderr)
-    subject_dirs = []
-    for index in indices:
-        name = subject_id(index)
-        subject_dir = out_dir / name
-        subject_dir.mkdir(exist_ok=True)
-        for modality, array in generate_subject(index, spec).items():
-            _save_nifti_atomically(array, affine, subject_dir / f"{name}_{modality}.nii.gz")
-        subject_dirs.append(subject_dir)
-    metadata = {
-        "generator_version": GENERATOR_VERSION,
-        "spec": dataclasses.asdict(spec),
-        "subject_ids": [subject_id(i) for i in range(spec.subjects)],
-    }
-    _write_text_atomically(json.dumps(metadata, indent=2) + "\n", out_dir / METADATA_FILE)
-    return subject_dirs

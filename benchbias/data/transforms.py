@@ -9,6 +9,7 @@ Every layout takes the same path, one case (and one volume per modality) at a ti
 masks by the layout's label rule) -> ``AxialFractionsd`` (per-slice fractions at full resolution) ->
 intensity normalisation -> ``Resized`` in plane.
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
@@ -18,15 +19,13 @@ import numpy as np
 from monai.config import KeysCollection
 from monai.transforms import Compose, MapTransform, Orientationd, Resized, ScaleIntensityRangePercentilesd
 
-from benchbias.config import SliceConfig
-from benchbias.contract import Case, DatasetLayout
-from benchbias.data import DataError
+from benchbias.data.errors import DataError
+from benchbias.foundation.config import SliceConfig
+from benchbias.foundation.contract import Case, DatasetLayout
 
 CHANNEL_SUFFIX = "_channel"
 MAX_SUFFIX = "_max"
 AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): two files of one case must agree this closely
-
-
 
 
 def source_file(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 Use it from a folder of plugin files: benchbias run synthetic-smoke --plugin-dir docs/examples
 """
+
 import numpy as np
 
 from benchbias import hookimpl
@@ -14,8 +15,13 @@ class BrightnessShift(Metric):
     description = "mean intensity of the translation minus that of the real target"
     scores = (
         Score(
-            "brightness_shift", "brightness shift", "mean of translation minus real target, per slice",
-            kind="error", bounds=(-1.0, 1.0), better="neither", sweep=True,
+            "brightness_shift",
+            "brightness shift",
+            "mean of translation minus real target, per slice",
+            kind="error",
+            bounds=(-1.0, 1.0),
+            better="neither",
+            sweep=True,
         ),
     )
 

@@ -2,6 +2,7 @@
 
 Use it from a folder of plugin files: benchbias run synthetic-smoke --plugin-dir docs/examples --translator unet-l1
 """
+
 import torch
 from monai.networks.nets import UNet
 from torch import nn

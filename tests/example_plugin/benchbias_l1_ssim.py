@@ -6,13 +6,12 @@
 The generator, optimiser, lr schedule, batching, seeding and device come from benchbias's
 NetworkTranslator; SSIM is MONAI's. Images arrive in [-1, 1], hence ``data_range=2``.
 """
+
 import torch
 import torch.nn.functional as F
 from monai.losses import SSIMLoss
 
-from benchbias import hookimpl
-from benchbias.contract import Param
-from benchbias.translation import GENERATOR_PARAMS, NetworkTranslator, optimise
+from benchbias.api import GENERATOR_PARAMS, NetworkTranslator, Param, hookimpl, optimise
 
 
 class L1SSIM(NetworkTranslator):

@@ -1,15 +1,16 @@
 """Training steps per second per method (quick and paper scale), holdout translation +
 classification throughput, scoring one cell, and MONAI loading of one real-size case."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchbias.config import SliceConfig
-from benchbias.contract import TrainContext
 from benchbias.data.cases import load_case_slices
-from benchbias.data.synthetic import SynthSpec, write_dataset
-from benchbias.plugins import load_registry
+from benchbias.data.synthetic_files import write_dataset
+from benchbias.foundation.config import SliceConfig, SynthSpec
+from benchbias.foundation.contract import TrainContext
+from benchbias.foundation.registry import load_registry
 
 METHODS = ["l1", "cyclegan", "condgan", "gan", "pix2pix"]
 SCALES = {
@@ -52,7 +53,7 @@ def test_training_models_together(benchmark, method, models, tmp_path):
     """Quick-scale training of ``models`` fractions' models as one program (fit_together; 1: fit
     alone), 20 steps of batch 4 over 400 slices each, at one thread as a run's workers train. The
     figure to compare is ``ms_per_model_step``: its ratio between 1 and 11 is the fused program's gain."""
-    from benchbias.contract import PairedSlices, UnpairedDomains
+    from benchbias.foundation.contract import PairedSlices, UnpairedDomains
 
     torch.set_num_threads(1)
     cls = REGISTRY.get("translator", method).cls
@@ -99,8 +100,8 @@ def test_scoring_one_cell(benchmark):
     judges' readings given): what each cell costs beyond training and translating."""
     import numpy as np
 
-    from benchbias.contract import Evidence
-    from benchbias.scores import BUILTIN_METRICS, score_cell
+    from benchbias.foundation.contract import Evidence
+    from benchbias.scoring.metrics import BUILTIN_METRICS, score_cell
 
     g = torch.Generator().manual_seed(0)
     real, translated = torch.rand(200, 1, 32, 32, generator=g), torch.rand(200, 1, 32, 32, generator=g)
@@ -108,8 +109,19 @@ def test_scoring_one_cell(benchmark):
     rng = np.random.default_rng(0)
     p = lambda: rng.random(200)  # noqa: E731
     evidence = Evidence(
-        source=real, translated=translated, real=real, tumor_mask=mask, source_is_tumor=np.arange(200) % 2 == 1, brain_fraction=np.full(200, 0.5),
-        out_of_range=np.zeros(200), p_tumor=p(), p_tumor_real=p(), second_p_tumor=p(), second_p_tumor_real=p(), segmented=mask, segmented_real=mask.roll(1, -1),
+        source=real,
+        translated=translated,
+        real=real,
+        tumor_mask=mask,
+        source_is_tumor=np.arange(200) % 2 == 1,
+        brain_fraction=np.full(200, 0.5),
+        out_of_range=np.zeros(200),
+        p_tumor=p(),
+        p_tumor_real=p(),
+        second_p_tumor=p(),
+        second_p_tumor_real=p(),
+        segmented=mask,
+        segmented_real=mask.roll(1, -1),
     )
     metrics = [m() for m in BUILTIN_METRICS]
     scores, intervals = benchmark(score_cell, metrics, evidence)
@@ -135,7 +147,7 @@ def test_monai_loading_one_case(benchmark, real_size_case):
 def test_check_against_the_committed_leaderboard(benchmark):
     """Validate the committed leaderboard (schema plus every summary recomputed) and check it
     against itself: what ``benchbias check`` does after Python has started."""
-    from benchbias.compare import check, load_scored, parse_tolerances
+    from benchbias.leaderboard.compare import check, load_scored, parse_tolerances
 
     board = Path(__file__).resolve().parents[2] / "leaderboards" / "synthetic-quick.json"
 
@@ -149,7 +161,7 @@ def test_check_against_the_committed_leaderboard(benchmark):
 
 def cells_benchmark(steps: int):
     """synthetic-smoke's data and judge, L1 and CycleGAN at synthetic-quick's network sizes."""
-    from benchbias.config import find_benchmark, parse_benchmark, read_yaml
+    from benchbias.foundation.benchmark_files import find_benchmark, parse_benchmark, read_yaml
 
     path = find_benchmark("synthetic-smoke")
     raw = read_yaml(path)
@@ -164,7 +176,8 @@ def test_cells_per_second_by_jobs(benchmark, jobs, steps, tmp_path):
     """Six cells (L1 and CycleGAN at 3 fractions) in this process at torch's threads (jobs 1) or in
     two worker processes of one thread each (jobs 2). At 1 step per cell the time is the executor's
     overhead (worker start-up, data and judge per worker); at 100 it is mostly training."""
-    from benchbias.runner import Run, RunOptions
+    from benchbias.run.options import RunOptions
+    from benchbias.run.runner import Run
 
     bench = cells_benchmark(steps)
     counter = iter(range(100))

@@ -1,0 +1,110 @@
+"""``benchbias judge train|show``: a benchmark's pinned judges."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchbias.cli.common import EXIT_BAD_INPUT, benchmark_argument, fmt_or_na, plugin_dir_option, set_threads
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    judge = sub.add_parser("judge", help="the benchmark's pinned judge (tumor classifier)").add_subparsers(dest="judge_command", required=True)
+    train = judge.add_parser("train", help="train the benchmark's judge and pin it as judges/<benchmark>.pt beside its YAML file")
+    benchmark_argument(train)
+    train.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    train.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--only", choices=("classifier", "segmenter", "second_judge"), action="append", default=[],
+        help="train only this judge (repeatable; default: every judge the benchmark has)",
+    )  # fmt: skip
+    plugin_dir_option(train)
+    train.set_defaults(handler=cmd_train)
+    show = judge.add_parser("show", help="print the pinned judge's record: sha256, accuracy, robustness table")
+    benchmark_argument(show)
+    show.set_defaults(handler=cmd_show)
+
+
+def robustness_lines(info: dict) -> list[str]:
+    """The judge's robustness table as text: tumor-called rates on the real holdout, by input class."""
+    from benchbias.report.tables import text_table
+
+    table = info["robustness"]
+    rows = [["real target holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"]]
+    base = table["unperturbed"]
+    rows.append(["unperturbed", f"{base['healthy_inputs']:.2f}", f"{base['tumor_inputs']:.2f}", ""])
+    for row in table["perturbed"]:
+        rows.append([row["perturbation"], f"{row['healthy_inputs']:.2f}", f"{row['tumor_inputs']:.2f}", f"{row['max_shift']:.2f}"])
+    return text_table(rows).splitlines()
+
+
+def judge_summary(info: dict, role: str = "classifier") -> list[str]:
+    from benchbias.judges import pinned, segmenter
+
+    if role == "segmenter":
+        problems = segmenter.quality_problems(info)
+        return [
+            f"segmenter {info['name']} sha256 {info['sha256']}",
+            f"holdout Dice on tumor slices {fmt_or_na(info['holdout_dice'])}; healthy holdout slices with any outlined pixel "
+            f"{fmt_or_na(info['holdout_false_positive_share'])}; trained {info['steps']} steps on {info['train_slices']} real slices "
+            f"in {info['train_time_s']:.0f} s",
+            "meets the standard" if not problems else "WARNING: this segmenter falls short: " + "; ".join(problems),
+        ]
+    problems = pinned.quality_problems(info)
+    return [
+        f"{'judge' if role == 'classifier' else 'second judge'} {info['name']} sha256 {info['sha256']}",
+        f"holdout accuracy {info['holdout_accuracy']:.3f} (sensitivity {info['holdout_sensitivity']:.3f}, specificity {info['holdout_specificity']:.3f}); "
+        f"trained {info['steps']} steps on {info['train_slices']} real slices in {info['train_time_s']:.0f} s",
+        *robustness_lines(info),
+        "meets the standard (accuracy >= 0.93, every benign perturbation moves each rate by <= 0.05)" if not problems
+        else "WARNING: this judge falls short: " + "; ".join(problems),
+    ]  # fmt: skip
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.jsonio import read_json
+    from benchbias.foundation.registry import load_registry
+    from benchbias.judges import pinned
+    from benchbias.run.inputs import plugins_of, read_data, train_judge
+    from benchbias.run.options import select_device
+
+    set_threads(args.threads)
+    path = find_benchmark(args.benchmark)
+    bench = load_benchmark(path)
+    registry = load_registry(args.plugin_dir)
+    device = select_device(args.device)
+    plugins = plugins_of(bench, registry)
+    data = read_data(bench, plugins, registry, args.data, not args.no_progress)
+    workdir = Path("benchbias-runs") / bench.name / "judge"
+    for role, j in plugins.judges.items():
+        if args.only and role not in args.only:
+            continue
+        blob, info = train_judge(bench, plugins, data, role, workdir, device, True, not args.no_progress)  # amp: bfloat16 autocast on CUDA, a run's default
+        files = j.pinned_files(bench)
+        old = read_json(files.info) if files.info.is_file() else None
+        pinned.store(files, blob, info)
+        print("\n".join(judge_summary(info, role)))
+        print(f"pinned: {files.weights} ({len(blob) / 1024:.0f} KB) and {files.info.name}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+        print("no such judge was pinned for this benchmark before" if old is None else "changed: " + "; ".join(pinned.differences(old, info)))
+        print()
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.jsonio import read_json
+    from benchbias.judges import pinned
+
+    path = find_benchmark(args.benchmark)
+    files = pinned.JudgeFiles.beside(path, load_benchmark(path).name)
+    if not files.exist():
+        print(f"benchbias: error: {files.weights}: no pinned judge for {path}; create it with: benchbias judge train {path}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n".join(judge_summary(read_json(files.info))))
+    return 0

@@ -1,0 +1,233 @@
+"""``benchbias run``, ``selftest`` and ``plan``: running a benchmark, its canaries, and planning a run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchbias.cli.common import (
+    benchmark_argument,
+    check_results_folder,
+    executor_options,
+    executor_settings,
+    plugin_dir_option,
+    set_threads,
+    with_seeds,
+)
+from benchbias.foundation.config import ConfigError
+
+
+def known_benchmarks() -> str:
+    """The benchmark names ``run`` finds, each with the first sentence of its description."""
+    import textwrap
+
+    import yaml
+
+    from benchbias.foundation.benchmark_files import benchmark_dirs
+
+    lines, seen = [], set()
+    for folder in benchmark_dirs():
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            if path.stem in seen:
+                continue
+            seen.add(path.stem)
+            try:
+                description = " ".join(str(yaml.safe_load(path.read_text(encoding="utf-8")).get("description", "")).split())
+            except (OSError, ValueError, AttributeError, yaml.YAMLError):
+                description = "(unreadable)"
+            first = description.split(". ")[0].rstrip(".")
+            lines.append(textwrap.fill(first, 100, initial_indent=f"  {path.stem:<17} ", subsequent_indent=" " * 20))
+    return "known benchmarks (give a name, or the path of a YAML file):\n" + "\n".join(lines)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser(
+        "run", help="run a benchmark (default: synthetic-quick)", epilog=known_benchmarks(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    benchmark_argument(run)
+    run.add_argument("--methods", nargs="+", default=[], metavar="NAME", help="run only these methods of the benchmark")
+    run.add_argument("--out", type=Path, help="results folder (default: benchbias-runs/<benchmark>); a rerun resumes it")
+    run.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    executor_options(run)
+    run.add_argument("--no-amp", action="store_true", help="disable bfloat16 autocast on CUDA")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--translator", action="append", default=[], metavar="PLUGIN",
+        help="also run this translator plugin as a method (repeatable); without --methods only these run",
+    )  # fmt: skip
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE",
+        help="a parameter of the --translator plugins (repeatable; VALUE is read as YAML, e.g. filters=8)",
+    )  # fmt: skip
+    run.add_argument(
+        "--seeds", type=int, nargs="+", metavar="N",
+        help="translator seeds (replicates) instead of the benchmark's; the protocol hash does not change",
+    )  # fmt: skip
+    run.add_argument("--submit", action="store_true", help="add the results to leaderboards/<benchmark>.json/.md")
+    run.add_argument("--replace", action="store_true", help="with --submit: overwrite entries of the same method and version")
+    plugin_dir_option(run)
+    run.set_defaults(handler=cmd_run)
+
+    selftest = sub.add_parser("selftest", help="run the canary translators on a benchmark and check that its verdict catches each (exit 1 if not)")
+    benchmark_argument(selftest)
+    selftest.add_argument("--out", type=Path, help="results folder (default: benchbias-runs/<benchmark>-selftest); a rerun resumes it")
+    selftest.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    selftest.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    executor_options(selftest)
+    selftest.add_argument("--seeds", type=int, nargs="+", metavar="N", help="translator seeds instead of the benchmark's")
+    selftest.add_argument("--no-progress", action="store_true", help="no progress bars")
+    plugin_dir_option(selftest)
+    selftest.set_defaults(handler=cmd_selftest)
+
+    plan = sub.add_parser("plan", help="before a long run: the split, every fraction's domains and feasibility, cells, and a compute estimate")
+    benchmark_argument(plan)
+    plan.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    plan.add_argument("--device", default="auto", help="where to measure the time per step: auto, cpu, cuda, ...")
+    plan.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    plan.add_argument("--measure-steps", type=int, default=2, metavar="N", help="training steps timed per method (0: no compute estimate)")
+    plan.add_argument("--no-progress", action="store_true", help="no progress bars")
+    plugin_dir_option(plan)
+    plan.set_defaults(handler=cmd_plan)
+
+
+def parse_params(items: list[str]) -> dict:
+    import yaml
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item}: expected KEY=VALUE")
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--param {item}: VALUE is not valid YAML") from None
+    return params
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.config import with_translators
+    from benchbias.foundation.registry import load_registry
+    from benchbias.foundation.scoretable import ScoreTable
+    from benchbias.leaderboard import submit
+    from benchbias.report.tables import COMPACT, MORE_NOTE, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+    from benchbias.run import Run, RunOptions
+    from benchbias.scoring.claims_section import run_lines
+
+    set_threads(args.threads)
+    executor = executor_settings(args)
+    bench = load_benchmark(find_benchmark(args.benchmark))
+    if args.param and not args.translator:
+        raise ConfigError("--param: applies to --translator plugins, and none was given")
+    bench = with_translators(bench, args.translator, parse_params(args.param))
+    bench = with_seeds(bench, args.seeds)
+    methods = tuple(args.methods) or tuple(args.translator)
+    registry = load_registry(args.plugin_dir)
+    out = args.out or Path("benchbias-runs") / bench.name
+    check_results_folder(out)
+    options = RunOptions(out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress, **executor)
+    results = Run(bench, registry, options).execute()
+    prov = results["provenance"]
+    print(
+        f"\nbenchmark {bench.name}: {prov['cells_run']} cells computed now, {prov['cells_reused']} reused; "
+        f"{prov['wall_time_s']:.1f} s wall on {prov['device']}; "
+        f"{prov['compute_time_s']:.1f} s of training and translating behind these results"
+    )
+    judge = results["classifier"]
+    print(
+        f"judge {judge['name']} {judge['sha256'][:12]} ({'pinned' if judge['pinned'] else 'cached, not pinned'}): holdout accuracy "
+        f"{judge['holdout_accuracy']:.3f} on real {bench.dataset.target}; "
+        f"a benign perturbation moves its rates by at most {judge['robustness']['max_shift']:.2f}"
+    )
+    if judge["quality_problems"]:
+        print(f"WARNING: the judge falls short of the standard: {'; '.join(judge['quality_problems'])}")
+    table = ScoreTable.from_json(results["score_table"])
+    for name, method in results["methods"].items():
+        kind = "paired" if method["paired"] else "unpaired"
+        print(f"\n{name} ({kind}); brackets: 95% bootstrap interval over holdout slices\n{cell_rows(method, table, COMPACT).text()}")
+    more = more_rows_of_results(results)
+    print(f"\n{ranked_rows_of_results(results).text()}" + (f"\n\nmore scores over the sweep ({MORE_NOTE}):\n{more.text()}" if more else ""))
+    if results.get("ranking_2"):
+        print(f"\n{second_judge_sentence(results)}")
+    print(f"\nresults: {out / 'results.json'}\nreport:  {out / 'report.html'}")
+    claims = run_lines(results)
+    if claims:
+        print("\n" + "\n".join(claims))
+    if args.submit:
+        path, done = submit(results, str(out / "results.json"), replace=args.replace)
+        print(f"leaderboard {path} and {path.with_suffix('.md')}: {'; '.join(done)}")
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.registry import load_registry
+    from benchbias.report.tables import ranked_rows_of_results
+    from benchbias.run import Run, RunOptions, selftest
+    from benchbias.scoring.claims_section import run_lines
+
+    set_threads(args.threads)
+    bench = with_seeds(load_benchmark(find_benchmark(args.benchmark)), args.seeds)
+    registry = load_registry(args.plugin_dir)
+    references = [m.name for m in bench.methods]
+    bench = selftest.with_canaries(bench, registry)
+    out = args.out or Path("benchbias-runs") / f"{bench.name}-selftest"
+    check_results_folder(out)
+    options = RunOptions(out=out, device=args.device, data_path=args.data, progress=not args.no_progress, **executor_settings(args))
+    results = Run(bench, registry, options).execute()
+    judge = results["classifier"]["sha256"][:12]
+    print(f"\n{ranked_rows_of_results(results).text()}\n\nselftest of {bench.name} (judge {judge}; reference methods: {', '.join(references)}):")
+    verdicts = selftest.properties(results, references)
+    for verdict in verdicts:
+        print(verdict.line())
+    missed = [v for v in verdicts if not v.passed]
+    print(
+        f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold: every canary caught"
+        if not missed
+        else f"\n{len(verdicts) - len(missed)} of {len(verdicts)} claims hold"
+    )
+    # A benchmark that carries the paper's claims must also reproduce its paper: with the three
+    # baselines in the run, a claim that fails fails the selftest too.
+    claims = run_lines(results)
+    if claims:
+        print("\n".join(claims))
+    unreproduced = "paper_claims" in results and results["paper_claims"]["holding"] < len(results["paper_claims"]["claims"])
+    print(f"report: {out / 'report.html'}")
+    return 1 if missed or unreproduced else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import torch
+
+    from benchbias.data.protocol import split_subjects
+    from benchbias.data.sources import benchmark_data
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.registry import load_registry
+    from benchbias.run import plan
+    from benchbias.run.options import instantiate, select_device
+
+    set_threads(args.threads)
+    if args.measure_steps < 0:
+        raise ConfigError(f"--measure-steps {args.measure_steps}: must be 0 or more")
+    bench = load_benchmark(find_benchmark(args.benchmark))
+    registry = load_registry(args.plugin_dir)
+    device = select_device(args.device)
+    translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file)[0] for m in bench.methods}
+    data = benchmark_data(bench.dataset, bench.slices, registry, args.data, not args.no_progress)
+    slices = data.slices
+    split = split_subjects(slices, bench.split, bench.domains)
+    unpaired = any(not t.paired for t in translators.values())
+    costs = []
+    if args.measure_steps:
+        cells = len(bench.domains.target_fractions) * len(bench.seeds)
+        for method in bench.methods:
+            flops, seconds = plan.measure_step(translators[method.name], bench.slices.image_size, device, args.measure_steps)
+            costs.append(plan.Cost(method.name, flops, seconds, method.steps, cells))
+    where = f"{device.type}, {torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, costs, where)
+    print(f"data: {data.root} (layout {data.layout})")
+    print("\n".join(lines))
+    plan.check_feasible(infeasible)
+    return 0

@@ -1,0 +1,303 @@
+"""Leaderboards: ``leaderboards/<benchmark>.json`` is the record; ``<benchmark>.md`` and the figure
+``<benchmark>.png`` are rendered from it.
+
+One entry per (method, version). An entry carries everything needed to judge it without the run
+folder: the plugin's distribution and version (or file and sha256), parameters, protocol hash,
+dataset fingerprint, seeds, every cell's scores, per-fraction means, the summary with confidence
+intervals over seeds, the classifier's accuracy, package versions, device, wall time and dates.
+Both files are validated before they are written and rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+from benchbias.foundation.config import ConfigError
+from benchbias.foundation.errors import BenchbiasError
+from benchbias.foundation.jsonio import dumps, write_atomically
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.records.schemas import LEADERBOARD_SCHEMA
+from benchbias.records.validation import check_leaderboard, load_leaderboard
+from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
+from benchbias.scoring import claims as paper_claims
+from benchbias.scoring.claims_section import claims_in, section
+from benchbias.scoring.summary import RANKING_RULE, fmt, ranking_key
+
+LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
+LOCK_TIMEOUT_S = 120
+
+
+class LeaderboardError(BenchbiasError, ValueError):
+    """A submission does not fit the leaderboard; the message names the field."""
+
+
+def leaderboard_dir() -> Path:
+    """``$BENCHBIAS_LEADERBOARDS``, else the checkout's ``leaderboards/``, else ``./leaderboards``."""
+    if os.environ.get(LEADERBOARD_ENV):
+        return Path(os.environ[LEADERBOARD_ENV])
+    checkout = Path(__file__).resolve().parents[1] / "leaderboards"
+    return checkout if checkout.is_dir() else Path.cwd() / "leaderboards"
+
+
+def leaderboard_path(benchmark: str, folder: Path | None = None) -> Path:
+    """A leaderboard JSON path as given, or the named benchmark's file in :func:`leaderboard_dir`."""
+    if benchmark.endswith(".json"):
+        return Path(benchmark)
+    return (folder or leaderboard_dir()) / f"{benchmark}.json"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
+    """The leaderboard entry of one method of a validated results file."""
+    bench, prov, m = results["benchmark"], results["provenance"], results["methods"][method]
+    c = results["classifier"]
+    return {
+        "method": method,
+        **{k: m[k] for k in ("plugin", "version", "origin", "paired", "params", "steps", "per_fraction", "summary")},
+        # Cells keep their scores; their bootstrap intervals stay in the run's results.json (they were
+        # over half of a leaderboard's size, and nothing compares them across entries).
+        "cells": [{k: v for k, v in cell.items() if k != "ci95"} for cell in m["cells"]],
+        "benchmark": bench["name"],
+        "protocol_hash": bench["protocol_hash"],
+        "dataset_fingerprint": results["dataset"]["fingerprint"],
+        "seeds": prov["seeds"],
+        "classifier": {k: c[k] for k in ("name", "version", "origin", "holdout_accuracy", "holdout_sensitivity", "holdout_specificity", "sha256")},
+        **({"extra_judges": results["extra_judges"]} if results.get("extra_judges") else {}),
+        "packages": prov["packages"],
+        "python": prov["python"],
+        "platform": prov["platform"],
+        "device": prov["device"],
+        "git_commit": prov["git_commit"],
+        "benchbias_version": prov["benchbias_version"],
+        "wall_time_s": prov["wall_time_s"],
+        "compute_time_s": round(sum(c.get("train_time_s", 0) + c.get("translate_time_s", 0) for c in m["cells"]), 1),
+        "cells_run": prov["cells_run"],
+        "cells_reused": prov["cells_reused"],
+        "run_started": prov["started"],
+        "run_finished": prov["finished"],
+        "submitted": now(),
+    }
+
+
+def check_protocol(results: dict[str, Any], board: dict[str, Any] | None, source: str) -> None:
+    """Refuse results that were not made under the benchmark's committed protocol and data."""
+    bench = results["benchmark"]
+    try:
+        committed = load_benchmark(find_benchmark(bench["name"])).protocol_hash()
+    except ConfigError:
+        committed = None  # a benchmark only known by its leaderboard
+    if committed is not None and committed != bench["protocol_hash"]:
+        raise LeaderboardError(
+            f"{source}: benchmark.protocol_hash: {bench['protocol_hash'][:12]} differs from {committed[:12]} of the "
+            f"benchmark file '{bench['name']}' (the run used another protocol; rerun with the committed benchmark)"
+        )
+    if board is None:
+        return
+    mine = {"protocol_hash": bench["protocol_hash"], "dataset_fingerprint": results["dataset"]["fingerprint"]}
+    for key, value in mine.items():
+        if value != board[key]:
+            raise LeaderboardError(
+                f"{source}: {key}: {value[:12]} differs from the leaderboard's {board[key][:12]} ({bench['name']}.json); "
+                "scores made under another protocol or data set are not comparable"
+            )
+    for role, record in results.get("extra_judges", {}).items():
+        theirs = board.get("extra_judges", {}).get(role)
+        if theirs is not None and theirs != record["sha256"]:
+            raise LeaderboardError(
+                f"{source}: extra_judges.{role}.sha256: scored by {record['sha256'][:12]}, the leaderboard's {role} is {theirs[:12]} "
+                f"({bench['name']}.json); its scores would not be comparable (use the benchmark's pinned {role})"
+            )
+    try:
+        ScoreTable.from_json(board["score_table"]).merged(ScoreTable.from_json(results["score_table"]))
+    except ValueError as exc:
+        raise LeaderboardError(f"{source}: score_table: {exc}; the leaderboard declares it otherwise") from None
+    judge = results["classifier"]["sha256"]
+    if judge != board["judge_sha256"]:
+        raise LeaderboardError(
+            f"{source}: classifier.sha256: judged by {judge[:12]}, the leaderboard's judge is {board['judge_sha256'][:12]} "
+            f"({bench['name']}.json); scores from another judge are not comparable (use the benchmark's pinned judge)"
+        )
+
+
+def new_board(results: dict[str, Any]) -> dict[str, Any]:
+    bench = results["benchmark"]
+    return {
+        "schema": LEADERBOARD_SCHEMA,
+        "benchmark": bench["name"],
+        "protocol_hash": bench["protocol_hash"],
+        "dataset_fingerprint": results["dataset"]["fingerprint"],
+        "judge_sha256": results["classifier"]["sha256"],
+        "score_table": results["score_table"],
+        "target_fractions": list(bench["config"]["domains"]["target_fractions"]),
+        "ranking_rule": RANKING_RULE,
+        "updated": now(),
+        "entries": [],
+    }
+
+
+def submit(
+    results: dict[str, Any], source: str = "results", folder: Path | None = None, replace: bool = False, methods: tuple[str, ...] = ()
+) -> tuple[Path, list[str]]:
+    """Add the methods of validated ``results`` to their benchmark's leaderboard; return the path and
+    what was done per method. A method already there at the same version is refused unless ``replace``."""
+    name = results["benchmark"]["name"]
+    path = leaderboard_path(name, folder)
+    check_protocol(results, None, source)  # against the benchmark file: nothing is written when it fails
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The whole read-modify-write under one lock: two submits at once must both land.
+    with FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT_S):
+        return _submit(results, source, path, name, replace, methods)
+
+
+def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace: bool, methods: tuple[str, ...]) -> tuple[Path, list[str]]:
+    board = load_leaderboard(path) if path.is_file() else None
+    check_protocol(results, board, source)
+    board = board or new_board(results)
+    chosen = list(methods) or list(results["methods"])
+    unknown = [m for m in chosen if m not in results["methods"]]
+    if unknown:
+        raise LeaderboardError(f"{source}: methods: {', '.join(unknown)} not in the results (has: {', '.join(results['methods'])})")
+
+    done = []
+    for method in chosen:
+        new = entry(results, method)
+        same = [i for i, e in enumerate(board["entries"]) if (e["method"], e["version"]) == (method, new["version"])]
+        if same and not replace:
+            raise LeaderboardError(
+                f"{source}: methods.{method}: '{method}' version '{new['version']}' is already on the {name} leaderboard "
+                "(submitted " + board["entries"][same[0]]["submitted"] + "); pass --replace to overwrite it"
+            )
+        board["entries"] = [e for i, e in enumerate(board["entries"]) if i not in same] + [new]
+        board["score_table"] = ScoreTable.from_json(board["score_table"]).merged(ScoreTable.from_json(results["score_table"])).to_json()
+        for role, record in results.get("extra_judges", {}).items():
+            board.setdefault("extra_judges", {})[role] = record["sha256"]
+        done.append(f"{'replaced' if same else 'added'} {method} ({new['version']})")
+    board["entries"] = ranked(board)
+    board["updated"] = now()
+    write(board, path)
+    return path, done
+
+
+def write(board: dict[str, Any], path: Path) -> None:
+    """Validate and render everything first, then replace the JSON, the Markdown and the figure,
+    each through a temporary file: a failure leaves every file not yet renamed as it was."""
+    from benchbias.leaderboard.figure import leaderboard_png  # matplotlib: only when writing
+
+    check_leaderboard(board, f"{path} (about to be written)")
+    text, markdown, figure = dumps(board), render(board), leaderboard_png(board["benchmark"], ranked(board))
+    write_atomically(path, lambda h: h.write(text.encode()))
+    write_atomically(path.with_suffix(".md"), lambda h: h.write(markdown.encode()))
+    write_atomically(path.with_suffix(".png"), lambda h: h.write(figure))
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries in ranking order (the method name, then the version, break exact ties)."""
+    return sorted(board["entries"], key=lambda e: (ranking_key(e["summary"]), e["method"], e["version"]))
+
+
+def ranked_rows(board: dict[str, Any]) -> Rows:
+    """Header plus one row per entry, in ranking order."""
+    entries = ranked(board)
+    extra_header = ["version", "seeds", "judge", "device", "submitted"]
+    extra = [[e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10]] for e in entries]
+    return ranking_rows([(e["method"], e["summary"]) for e in entries], ScoreTable.from_json(board["score_table"]), extra_header, extra)
+
+
+FRACTION_SECTIONS = (  # (score, heading, what it is)
+    (
+        "hallucination",
+        "Hallucination, by target tumor fraction",
+        "Of the healthy holdout slices the judge calls healthy on their real target, the share it calls tumor after translation.",
+    ),
+    (
+        "erasure",
+        "Erasure, by target tumor fraction",
+        "Of the tumor holdout slices the judge calls tumor on their real target, the share it calls healthy after translation.",
+    ),
+    ("tumor_called_healthy_inputs", "Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)", ""),
+    ("tumor_called_tumor_inputs", "Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)", ""),
+    ("mae", "Mean absolute pixel error, by target tumor fraction", ""),
+    ("area_added", "Tumor area added on healthy inputs (share of brain), by target tumor fraction", ""),
+    ("area_removed", "Share of the tumor area removed on tumor inputs, by target tumor fraction", ""),
+)
+
+
+def claims_markdown(board: dict[str, Any]) -> list[str]:
+    """The "Paper claims" section: when the benchmark file carries the paper's claims and the board
+    has the three baselines, each claim with its seeds pooled and on each seed alone."""
+    found = section(board)
+    if found is None:
+        return []
+    claims = claims_in(found)
+    seeds = found["per_seed"]
+    rows = Rows(["claim", "verdict", "measured", *(f"seed {row['seed']}" for row in seeds)] if len(seeds) > 1 else ["claim", "verdict", "measured"])
+    for i, claim in enumerate(claims):
+        alone = [paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in seeds] if len(seeds) > 1 else []
+        rows.body.append([f"{claim.id}: {claim.statement}", claim.verdict, claim.measured, *alone])
+    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in found["methods"].items())
+    pooled = f"seeds {', '.join(map(str, found['seeds']))} pooled" if len(seeds) > 1 else f"seed {found['seeds'][0]}"
+    return [
+        "## Paper claims",
+        (
+            f"What Cohen, Luck & Honari read in their Figure 2, as four claims checked on the baselines ({stand_ins}), {pooled}: "
+            f"**{paper_claims.summary_line(claims)}**. The thresholds are benchbias's; `benchbias claims leaderboards/{board['benchmark']}.json` "
+            "prints the details."
+        ),
+        rows.markdown(),
+        "In the paper's words:",
+        "\n".join(f'- {c.id}: "{c.paper}"' for c in claims),
+    ]
+
+
+def render(board: dict[str, Any]) -> str:
+    """The Markdown page of a leaderboard."""
+    table = ScoreTable.from_json(board["score_table"])
+    entries = ranked(board)
+    extra = "".join(f", {role} sha256 `{sha[:16]}`" for role, sha in sorted(board.get("extra_judges", {}).items()))
+    parts = [
+        f"# Leaderboard: {board['benchmark']}",
+        f"<!-- generated by benchbias from {board['benchmark']}.json; do not edit by hand -->",
+        f"Protocol hash `{board['protocol_hash'][:16]}`, dataset fingerprint `{board['dataset_fingerprint'][:16]}`, "
+        f"judge sha256 `{board['judge_sha256'][:16]}`{extra}, "
+        f"target tumor fractions {', '.join(f'{f:g}' for f in board['target_fractions'])}. Updated {board['updated']}.",
+        f"Ranking: {board['ranking_rule']}. {SEEDS_NOTE}",
+        ranked_rows(board).markdown(),
+        f"![Tumor-called rates and pixel error against the target tumor fraction, one row per entry]({board['benchmark']}.png)",
+        *claims_markdown(board),
+    ]
+    more = more_rows([(e["method"], e["summary"]) for e in entries], table)
+    if more is not None:
+        parts += ["## More scores over the sweep", f"{MORE_NOTE}. Entries submitted before a score existed show n/a.", more.markdown()]
+    for name, heading, what in FRACTION_SECTIONS:
+        if name in table and any(name in e["per_fraction"][0]["mean"] for e in entries):
+            parts += [
+                f"## {heading}",
+                *([what] if what else []),
+                fraction_rows([(e["method"], e["per_fraction"]) for e in entries], table[name], board["target_fractions"]).markdown(),
+            ]
+    parts.append("## Entries")
+    for e in ranked(board):
+        o = e["origin"]
+        where = f"{o['source']} `{o['location']}`" + (f", sha256 `{o['sha256'][:12]}`" if o["sha256"] else "")
+        parts.append(
+            f"- **{e['method']}** ({e['version']}; plugin `{e['plugin']}`, {'paired' if e['paired'] else 'unpaired'}, "
+            f"{e['steps']} steps): {where}; params `{json.dumps(e['params'], indent=2).replace(chr(10), '').replace('  ', '')}`; "
+            f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} "
+            f"in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
+            f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
+            f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."
+        )
+    return "\n\n".join(parts) + "\n"

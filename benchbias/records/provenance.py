@@ -1,0 +1,59 @@
+"""What a results file records about the machine and code behind a run (provenance)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGES = ("benchbias", "torch", "monai", "timm", "numpy", "scipy", "pluggy", "nibabel", "jsonschema")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the benchbias checkout, with ``-dirty`` when its code has local changes (the
+    leaderboards are data, not code: rewriting them does not make a run dirty); None outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)leaderboards"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_description(device: torch.device, amp: bool = False, threads: int | None = None, jobs: int = 1) -> str:
+    """What computed the numbers, in words that end up on leaderboards: mixed precision, and on the
+    CPU the torch threads per cell and the cells computed at once."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}, {'bfloat16 autocast' if amp else 'float32'}"
+    threads = threads or torch.get_num_threads()
+    per_cell = f"{threads} thread{'s' if threads > 1 else ''}"
+    return f"cpu: {platform.processor() or platform.machine()}, {f'{jobs} jobs x {per_cell} each' if jobs > 1 else per_cell}"
+
+
+def provenance(device: torch.device, amp: bool = False, threads: int | None = None, jobs: int = 1) -> dict[str, Any]:
+    return {
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "device": device_description(device, amp, threads, jobs),
+    }

@@ -1,0 +1,161 @@
+"""Computing cells from a run's :class:`~benchbias.run.inputs.RunInputs`: train a program's models,
+translate the holdout with each, and score the translations; or score stored translations again.
+
+The same functions run in the runner's process, in local worker processes and in Ray tasks: they
+take the inputs and a program, and return each cell with its array files (nothing is written here).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchbias.data.protocol import Domains, paired_domains, unpaired_domains
+from benchbias.data.slice_set import SliceSet
+from benchbias.foundation.config import ModelConfig
+from benchbias.foundation.contract import Evidence, PairedSlices, TrainContext, Translator, UnpairedDomains
+from benchbias.foundation.errors import BenchbiasError
+from benchbias.foundation.jsonio import write_atomically
+from benchbias.nets.scale import to_network, to_unit, unit_images
+from benchbias.run.cells import JUDGED, TRANSLATIONS, CellJob, CellOutcome, Program, npz_bytes
+from benchbias.run.inputs import RunInputs
+from benchbias.scoring.metrics import score_cell
+
+TRANSLATE_BATCH = 64
+Report = Callable[[str, int, int, "dict[str, float] | None"], None]  # (label, steps done, steps, losses)
+
+
+class TranslatorOutputError(BenchbiasError, ValueError):
+    """A translator returned something that is not a translation of the holdout slices."""
+
+
+def compute_program(inputs: RunInputs, program: Program, report: Report | None, workdirs: Sequence[Path]) -> list[CellOutcome]:
+    """Train the models of ``program`` (one cell's, or several fractions' trained together), then
+    translate the holdout with each and score the translations; ``report(label, done, steps,
+    losses)`` sees the steps. ``workdirs``: each cell's working folder."""
+    bench, data, m = inputs.bench, inputs.data, inputs.network_max
+    method = next(x for x in inputs.plugins.methods if x.name == program.method)
+    seed = program.seed
+    template, _ = inputs.plugins.translators[method.name]
+    translator: Translator = type(template)(**template.hparams)
+    domains, sets, contexts = [], [], []
+    for i, (job, workdir) in enumerate(zip(program.jobs, workdirs)):
+        d = (paired_domains if translator.paired else unpaired_domains)(data.split.train, data.slices.is_tumor, bench.domains, job.ratio, seed)
+        source, target = to_network(unit_images(data.slices.source[d.source]), m), to_network(unit_images(data.slices.target[d.target]), m)
+        domains.append(d)
+        sets.append(PairedSlices(source, target) if translator.paired else UnpairedDomains(source, target))
+        workdir.mkdir(parents=True, exist_ok=True)
+
+        def on_step(step: int, losses: dict[str, float] | None, first: bool = i == 0) -> None:
+            if report is not None and first:  # one progress line per program
+                report(program.label, step + 1, method.steps, losses)
+
+        contexts.append(TrainContext(seed=seed, device=inputs.device, steps=method.steps, workdir=workdir, amp=inputs.amp, on_step=on_step))
+    # Common random numbers: within a seed every target fraction starts from the same initial
+    # weights and batch stream, so differences across fractions come from the target domain's
+    # composition rather than from initialisation noise. Seeds are independent replicates.
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    if len(program.jobs) == 1:
+        translator.fit(sets[0], contexts[0])
+        models = [translator]
+    else:
+        models = translator.fit_together(sets, contexts)
+    train_seconds = (time.perf_counter() - start) / len(models)  # each model's share of the program
+    return [translate_and_score(inputs, job, method, model, d, train_seconds, len(models)) for job, model, d in zip(program.jobs, models, domains)]
+
+
+def translate_and_score(
+    inputs: RunInputs, job: CellJob, method: ModelConfig, translator: Translator, domains: Domains, train_seconds: float, together: int
+) -> CellOutcome:
+    start = time.perf_counter()
+    m, source = inputs.network_max, inputs.data.holdout_source
+    where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {job.ratio:g}, seed {job.seed}"
+    raw = torch.cat([_translate(translator, batch, where) for batch in source.split(TRANSLATE_BATCH)])
+    if raw.shape != source.shape:
+        raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(source.shape)}")
+    if not torch.isfinite(raw).all():
+        raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
+    low, high = to_network(unit_images(np.array([[[0.0]], [[1.0]]], np.float32)), m).flatten().tolist()  # [0, 1] as the translators saw it
+    out_of_range = ((raw < low) | (raw > high)).flatten(1).float().mean(1).numpy()  # recorded, then clamped
+    # Stored and scored as float16, so a later rescoring of the stored translations gives the same numbers.
+    translated = to_unit(raw, m, clamp=True).half()
+    translations = npz_bytes(translated=translated[:, 0].numpy(), out_of_range=out_of_range.astype(np.float32))
+    translate_seconds = time.perf_counter() - start
+    cell = {
+        "fingerprint": job.key,
+        "method": method.name,
+        "ratio": job.ratio,
+        "seed": job.seed,
+        "target_tumor_slices": int(inputs.data.slices.is_tumor[domains.target].sum()),
+        "train_time_s": round(train_seconds, 2),
+        **({"trained_together": together} if together > 1 else {}),
+        "translate_time_s": round(translate_seconds, 2),
+    }
+    scored, judged = score(inputs, job, translated.float(), out_of_range)
+    return CellOutcome({**cell, **scored}, {TRANSLATIONS: translations, JUDGED: judged})
+
+
+def _translate(translator: Translator, batch: torch.Tensor, where: str) -> torch.Tensor:
+    out = translator.translate(batch)
+    if not isinstance(out, torch.Tensor):
+        raise TranslatorOutputError(f"{where}: translate() returned {type(out).__module__}.{type(out).__name__}; it must return a torch.Tensor")
+    return out.detach().to("cpu", torch.float32)
+
+
+def score(inputs: RunInputs, job: CellJob, translated: torch.Tensor, out_of_range: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """Every metric's scores of a cell's translations ``(N, 1, H, W)`` on [0, 1], with bootstrap
+    intervals over holdout slices, and the judges' reading of them (``judged.npz``)."""
+    start = time.perf_counter()
+    read = {role: j.read(translated) for role, j in inputs.plugins.judges.items()}
+    h, real = inputs.data.holdout, inputs.real_read
+    evidence = Evidence(
+        source=unit_images(h.source), translated=translated, real=inputs.data.holdout_target, tumor_mask=inputs.data.holdout_mask,
+        source_is_tumor=h.is_tumor, brain_fraction=h.brain_fraction, out_of_range=out_of_range,
+        p_tumor=read["classifier"], p_tumor_real=real["classifier"],
+        second_p_tumor=read.get("second_judge"), second_p_tumor_real=real.get("second_judge"),
+        segmented=read.get("segmenter"), segmented_real=real.get("segmenter"),
+    )  # fmt: skip
+    scores, intervals = score_cell(inputs.plugins.metrics, evidence, seed=job.seed)
+    examples = example_indices(h)
+    judged = {"p_tumor": read["classifier"].astype(np.float32), "example_index": examples, "example_translated": translated[examples, 0].half().numpy()}
+    if "second_judge" in read:
+        judged["second_p_tumor"] = read["second_judge"].astype(np.float32)
+    if "segmenter" in read:
+        judged["example_segmented"] = read["segmenter"][examples, 0].numpy()
+    return {"scores": scores, "ci95": intervals, "scored_with": job.scoring_key, "score_time_s": round(time.perf_counter() - start, 2)}, npz_bytes(**judged)
+
+
+def rescore(inputs: RunInputs, job: CellJob, cell: dict[str, Any], translated: np.ndarray, out_of_range: np.ndarray) -> CellOutcome:
+    """Score a stored cell's translations (float16 ``(N, H, W)``) again, without training: the judges
+    or the metrics changed."""
+    scored, judged = score(inputs, job, torch.from_numpy(translated.astype(np.float32))[:, None], out_of_range.astype(np.float64))
+    return CellOutcome({**cell, **scored}, {JUDGED: judged})
+
+
+def example_indices(holdout: SliceSet) -> np.ndarray:
+    """Two fixed holdout slices for figures: the largest-tumor slice and the fullest healthy slice."""
+    tumor = int(np.argmax(np.where(holdout.is_tumor, holdout.tumor_fraction, -1)))
+    healthy = int(np.argmax(np.where(~holdout.is_tumor, holdout.brain_fraction, -1)))
+    return np.array([tumor, healthy])
+
+
+def save_examples(inputs: RunInputs, out: Path) -> None:
+    """The example slices' source and real target, for the figures (``examples.npz``)."""
+    h = inputs.data.holdout
+    index = example_indices(h)
+    arrays = {
+        "source": h.source[index],
+        "target": h.target[index],
+        "tumor_mask": h.tumor_mask[index],
+        "is_tumor": h.is_tumor[index],
+        "holdout_index": index,
+    }
+    if "segmenter" in inputs.real_read:  # the segmentation judge's outline of the real targets
+        arrays["segmented"] = inputs.real_read["segmenter"][index, 0].numpy()
+    write_atomically(Path(out) / "examples.npz", lambda handle: np.savez_compressed(handle, **arrays))
