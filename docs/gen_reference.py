@@ -34,24 +34,15 @@ PATHS: dict[str, str] = {
     # build_parser() (the argparse tree) and main() (``benchbias schema results|leaderboard``)
     "cli": "benchbias.cli",
     # parse_benchmark(), ConfigError, the Benchmark dataclass and protocol_of()
-    "config": "benchbias.config",
+    "config": "benchbias.foundation",
     # default_table() (the built-in score table) and RANKING_RULE
-    "scores": "benchbias.summary",
+    "scores": "benchbias.scoring",
 }
 
 # The plugin API page: (heading, module) pairs rendered by mkdocstrings from their docstrings.
 API_MODULES: list[tuple[str, str]] = [
-    ("The hook marker", "benchbias"),
-    ("Hooks", "benchbias.hookspecs"),
-    ("The contract: translators, classifiers, metrics, layouts", "benchbias.contract"),
-    ("The shared training loop", "benchbias.translation"),
-    ("Networks", "benchbias.networks"),
-    ("GAN losses", "benchbias.losses"),
-    ("History pool", "benchbias.image_pool"),
-    ("Scores", "benchbias.metrics"),
-    ("Judge robustness and augmentation", "benchbias.robustness"),
-    ("Data errors", "benchbias.data"),
-    ("Data layout helpers", "benchbias.data.layouts"),
+    ("Everything a plugin imports", "benchbias.api"),
+    ("Hooks", "benchbias.foundation.hookspecs"),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

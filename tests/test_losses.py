@@ -13,29 +13,35 @@ from benchbias.nets.losses import GAN_MODES, GANLoss, gan_loss
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
 
 
+def patches(values, shape=(1, 1, 1, -1)) -> torch.Tensor:
+    """A PatchGAN discriminator's output ``(N, 1, h, w)`` holding ``values`` (by default one image
+    whose patches lie in one row), as the losses receive it."""
+    return torch.tensor(values, dtype=torch.float32).reshape(shape).clone()
+
+
 def test_lsgan_targets_are_one_for_real_and_zero_for_fake():
-    p = torch.tensor([[0.5, 2.0], [1.0, -1.0]])
+    p = patches([[0.5, 2.0], [1.0, -1.0]], shape=(2, 1, 1, 2))  # two images of two patches
     # real: mean((p - 1)^2) = (0.25 + 1 + 0 + 4) / 4;  fake: mean(p^2) = (0.25 + 4 + 1 + 1) / 4
     assert gan_loss(p, True, "lsgan").item() == pytest.approx(5.25 / 4)
     assert gan_loss(p, False, "lsgan").item() == pytest.approx(6.25 / 4)
 
 
 def test_vanilla_is_binary_cross_entropy_on_logits():
-    p = torch.tensor([0.0, LN3])
+    p = patches([0.0, LN3])
     # real: -log sigmoid(p) = [log 2, log 4/3];  fake: -log(1 - sigmoid(p)) = [log 2, log 4]
     assert gan_loss(p, True, "vanilla").item() == pytest.approx((math.log(2) + math.log(4 / 3)) / 2)
     assert gan_loss(p, False, "vanilla").item() == pytest.approx((math.log(2) + math.log(4)) / 2)
 
 
 def test_vanilla_is_stable_for_confident_logits():
-    p = torch.tensor([-200.0, 200.0])
+    p = patches([-200.0, 200.0])
     assert gan_loss(p, True, "vanilla").item() == pytest.approx(100.0)  # (200 + 0) / 2
     assert gan_loss(p, False, "vanilla").item() == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("mode", GAN_MODES)
 def test_generator_side_calls_fakes_real_and_discriminator_side_is_halved(mode):
-    real, fake = torch.tensor([[0.3, 1.7]]), torch.tensor([[-0.4, 0.9]])
+    real, fake = patches([0.3, 1.7]), patches([-0.4, 0.9])
     loss = GANLoss(mode)
     assert loss.generator(fake).item() == pytest.approx(gan_loss(fake, True, mode).item())
     expected = 0.5 * (gan_loss(real, True, mode).item() + gan_loss(fake, False, mode).item())
@@ -43,15 +49,15 @@ def test_generator_side_calls_fakes_real_and_discriminator_side_is_halved(mode):
 
 
 def test_vanilla_generator_gradient_is_the_non_saturating_one():
-    p = torch.tensor([0.0, LN3], requires_grad=True)
+    p = patches([0.0, LN3]).requires_grad_()
     GANLoss("vanilla").generator(p).backward()
     # d/dp mean(-log sigmoid(p)) = -(1 - sigmoid(p)) / N
-    assert torch.allclose(p.grad, torch.tensor([-0.5 / 2, -0.25 / 2]))
+    assert torch.allclose(p.grad, patches([-0.5 / 2, -0.25 / 2]))
 
 
 def test_lsgan_discriminator_gradient():
-    real = torch.tensor([0.5], requires_grad=True)
-    fake = torch.tensor([0.5], requires_grad=True)
+    real = patches([0.5]).requires_grad_()
+    fake = patches([0.5]).requires_grad_()
     GANLoss("lsgan").discriminator(real, fake).backward()
     # 0.5 * d/dx (x - 1)^2 = x - 1;  0.5 * d/dx x^2 = x
     assert real.grad.item() == pytest.approx(-0.5)
@@ -60,10 +66,28 @@ def test_lsgan_discriminator_gradient():
 
 @pytest.mark.parametrize("mode", GAN_MODES)
 def test_losses_are_float32_for_bfloat16_predictions(mode):
-    p = torch.tensor([0.25, -1.5]).to(torch.bfloat16)
+    p = patches([0.25, -1.5]).to(torch.bfloat16)
     loss = gan_loss(p, True, mode)
     assert loss.dtype == torch.float32
     assert loss.item() == pytest.approx(gan_loss(p.float(), True, mode).item())
+
+
+@pytest.mark.parametrize("mode", GAN_MODES)
+def test_models_trained_together_get_one_loss_each_equal_to_their_own(mode):
+    """A stack's prediction ``(models, N, 1, h, w)`` gives one loss per model, each the loss of that
+    model's ``(N, 1, h, w)`` prediction alone (not the mean over the stack)."""
+    stacked = torch.randn(3, 2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    real_stacked = torch.randn(3, 2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    loss = GANLoss(mode)
+    for real in (True, False):
+        per_model = gan_loss(stacked, real, mode)
+        assert per_model.shape == (3,)
+        own = torch.stack([gan_loss(stacked[m], real, mode) for m in range(3)])
+        assert own.shape == (3,) and torch.allclose(per_model, own)
+    assert torch.allclose(loss.generator(stacked), torch.stack([loss.generator(p) for p in stacked]))
+    own = torch.stack([loss.discriminator(r, f) for r, f in zip(real_stacked, stacked, strict=True)])
+    assert torch.allclose(loss.discriminator(real_stacked, stacked), own)
+    assert len(set(own.tolist())) == 3  # the models' losses differ: each is its own
 
 
 def test_unknown_mode_is_refused():

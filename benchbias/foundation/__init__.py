@@ -20,6 +20,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "SliceConfig",
             "SplitConfig",
             "SynthSpec",
+            "protocol_of",
             "stable_hash",
             "with_translators",
         ],

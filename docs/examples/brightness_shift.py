@@ -5,9 +5,7 @@ Use it from a folder of plugin files: benchbias run synthetic-smoke --plugin-dir
 
 import numpy as np
 
-from benchbias import hookimpl
-from benchbias.contract import Evidence, Metric
-from benchbias.metrics import Score
+from benchbias.api import Evidence, Metric, Score, hookimpl
 
 
 class BrightnessShift(Metric):

@@ -7,9 +7,7 @@ import torch
 from monai.networks.nets import UNet
 from torch import nn
 
-from benchbias import hookimpl
-from benchbias.contract import Param, TrainContext
-from benchbias.translation import GENERATOR_PARAMS, NetworkTranslator, l1_loss, optimise
+from benchbias.api import GENERATOR_PARAMS, NetworkTranslator, Param, TrainContext, hookimpl, l1_loss, optimise
 
 # What NetworkTranslator's loop reads: the batch size, Adam's settings, the lr schedule and whether
 # dropout stays on at translation. (filters, blocks and dropout belong to its ResNet generator.)
