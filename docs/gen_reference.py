@@ -272,6 +272,7 @@ MEANINGS: dict[str, str] = {
     "methods.NAME.plugin": "The translator plugin, when it differs from the method's name (one plugin under several settings).",
     "methods.NAME.params": "The plugin's parameters, over its defaults (see `benchbias plugins`).",
     "methods.NAME.steps": "This method's step budget.",
+    "methods.NAME.optional": "Trained only when named (`benchbias run --methods NAME`): a further baseline of the leaderboard that a plain run leaves out.",
     "seeds": "Translator seeds (replicates); `run --seeds` overrides them without changing the protocol.",
     "paper_claims": "Check the paper's Figure 2 claims on runs and leaderboards of this benchmark.",
 }
@@ -285,10 +286,17 @@ MINIMAL = {
     "segmenter": {"steps": 1},
     "second_judge": {"name": "impartial-cnn", "steps": 1},
 }
+# Keys read into a field of another shape (a method's flag into the benchmark's list of such methods).
+FLAGS = {f"methods.{METHOD}.optional": ("boolean", "`false`")}
 SECTIONS = ["", "dataset", "dataset.synthetic", "slices", "split", "domains", "training", "classifier", "segmenter", "second_judge", f"methods.{METHOD}"]
 # Keys that hold a whole section or are stored under another name in the Benchmark dataclass.
 # (`training` has no field of its own: it is listed where training_steps is.)
-STORED_AS = {"training": "training_steps", "training.steps": "training_steps", "training.models_per_program": "models_per_program"}
+STORED_AS = {
+    "training": "training_steps",
+    "training.steps": "training_steps",
+    "training.models_per_program": "models_per_program",
+    f"methods.{METHOD}.optional": "optional_methods",
+}
 
 
 def _with(document: dict, dotted: str, value: Any = None, remove: bool = False) -> dict:
@@ -449,7 +457,8 @@ def benchmark_page() -> str:
         for key in children:
             shown = key.replace(f".{METHOD}.", ".<name>.")
             annotation, _, is_section, _ = _field(config, key)
-            lines.append(f"| `{shown}` | {_yaml_type(annotation, is_section)} | {_default(config, key)} | {md_cell(MEANINGS[key])} |")
+            kind, default = FLAGS.get(key) or (_yaml_type(annotation, is_section), _default(config, key))
+            lines.append(f"| `{shown}` | {kind} | {default} | {md_cell(MEANINGS[key])} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

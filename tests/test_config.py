@@ -121,6 +121,27 @@ def test_method_may_run_a_plugin_under_another_name():
     assert wide.plugin == "l1" and wide.steps == raw["training"]["steps"]
 
 
+def test_optional_methods_train_only_when_named():
+    from benchbias.foundation import load_registry
+    from benchbias.run.inputs import plugins_of
+
+    plain = parse_benchmark(smoke_raw(), "x")
+    raw = smoke_raw()
+    raw["methods"]["l1-wide"] = {"plugin": "l1", "params": {"filters": 16}, "optional": True}
+    bench = parse_benchmark(raw, "x")
+    assert bench.optional_methods == ("l1-wide",)
+    assert bench.protocol_hash() == plain.protocol_hash() and bench.hash() != plain.hash()
+    registry = load_registry()
+    assert "l1-wide" not in [m.name for m in plugins_of(bench, registry).methods]
+    assert [m.name for m in plugins_of(bench, registry, ("l1-wide",)).methods] == ["l1-wide"]
+    raw["methods"] = {"l1": {"optional": True}}
+    with pytest.raises(ConfigError, match=r"x: methods: every method is optional"):
+        parse_benchmark(raw, "x")
+    raw["methods"] = {"l1": {}, "l1-wide": {"plugin": "l1", "optional": "yes"}}
+    with pytest.raises(ConfigError, match=r"x: methods.l1-wide.optional: must be true or false"):
+        parse_benchmark(raw, "x")
+
+
 def test_new_slice_split_and_domain_options_default_to_the_old_behaviour():
     bench = parse_benchmark(smoke_raw(), "x")
     assert bench.slices.half is None and bench.slices.normalization == "percentile"

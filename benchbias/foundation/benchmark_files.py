@@ -149,7 +149,7 @@ def _dataset(r: _Reader, raw: dict) -> DatasetConfig:
 def _model(r: _Reader, raw: Any, where: str, name: str | None = None) -> ModelConfig:
     """A method (keyed by ``name``, optionally ``plugin: OTHER`` to run one plugin under several
     settings) or the classifier (``name:`` is the plugin)."""
-    raw = r.mapping(raw or {}, where, {"name", "params", "steps"} if name is None else {"plugin", "params", "steps"})
+    raw = r.mapping(raw or {}, where, {"name", "params", "steps"} if name is None else {"plugin", "params", "steps", "optional"})
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         raise r.fail(f"{where}.params", f"must be a mapping, got {type(params).__name__}")
@@ -274,9 +274,11 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     methods_raw = raw["methods"]
     if not isinstance(methods_raw, dict) or not methods_raw:
         raise r.fail("methods", "must be a non-empty mapping of method name to {params, steps}")
-    methods = []
+    methods, optional = [], []
     for name, body in methods_raw.items():
         method = _model(r, body, f"methods.{name}", name=str(name))
+        if isinstance(body, dict) and r.boolean(body.get("optional", False), f"methods.{name}.optional"):
+            optional.append(method.name)
         if not method.steps:
             if not default_steps:
                 raise r.fail(f"methods.{name}.steps", "is required when training.steps is not given")
@@ -288,6 +290,8 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     seeds = tuple(r.integer(v, f"seeds[{i}]", 0) for i, v in enumerate(r.sequence(raw.get("seeds", [0]), "seeds")))
     if len(set(seeds)) != len(seeds):
         raise r.fail("seeds", "contains duplicates")
+    if optional and len(optional) == len(methods):
+        raise r.fail("methods", "every method is optional: a plain run would train none")
 
     return Benchmark(
         name=r.string(raw["name"], "name"),
@@ -301,6 +305,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         seeds=seeds,
         training_steps=default_steps,
         models_per_program=models_per_program,
+        optional_methods=tuple(optional),
         segmenter=_segmenter(r, raw["segmenter"]) if raw.get("segmenter") is not None else None,
         second_judge=_classifier(r, raw["second_judge"], "second_judge") if raw.get("second_judge") is not None else None,
         paper_claims=r.boolean(given(raw, "paper_claims", Benchmark), "paper_claims"),

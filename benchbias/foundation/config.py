@@ -148,6 +148,9 @@ class Benchmark:
     # Target fractions whose models train as one program (``training.models_per_program``), for the
     # translators that train models together: a compute setting, like threads (see translation.py).
     models_per_program: int = 1
+    # Methods trained only when named (``optional: true``, ``benchbias run --methods NAME``): further
+    # baselines of a leaderboard that the default run leaves out. Not protocol.
+    optional_methods: tuple[str, ...] = ()
     # Judges that add scores but not the verdict (outside the protocol hash; their sha256 is recorded):
     # a segmentation judge (tumor areas added and removed) and a second classifier.
     segmenter: ModelConfig | None = None
@@ -165,6 +168,8 @@ class Benchmark:
                 del data[optional]
         if data["models_per_program"] == 1:  # so that benchmarks that do not use it keep their hashes
             del data["models_per_program"]
+        if not data["optional_methods"]:  # added later: benchmarks that do not set it keep their hashes
+            del data["optional_methods"]
         if not data["paper_claims"]:  # added later: benchmarks that do not set it keep their hashes
             del data["paper_claims"]
         for section, key, default in ADDED_LATER:
@@ -191,7 +196,7 @@ ADDED_LATER = (
     ("classifier", "image_size", None),
 )
 
-NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "models_per_program", "segmenter", "second_judge", "paper_claims")
+NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "models_per_program", "optional_methods", "segmenter", "second_judge", "paper_claims")
 
 
 def protocol_of(config: dict[str, Any]) -> dict[str, Any]:

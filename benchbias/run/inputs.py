@@ -57,7 +57,7 @@ class RunPlugins:
 
 def plugins_of(bench: Benchmark, registry: Registry, methods: tuple[str, ...] = ()) -> RunPlugins:
     """The plugins of ``bench`` (its ``methods``, default all) with validated parameters."""
-    wanted = set(methods) or {m.name for m in bench.methods}
+    wanted = set(methods) or {m.name for m in bench.methods if m.name not in bench.optional_methods}
     unknown = wanted - {m.name for m in bench.methods}
     if unknown:
         raise ConfigError(f"--methods: {', '.join(sorted(unknown))} not in {bench.source_file} (has: {', '.join(m.name for m in bench.methods)})")
