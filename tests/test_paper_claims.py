@@ -271,6 +271,21 @@ def test_an_old_results_file_without_the_section_stays_valid_and_a_forged_one_is
         check_results(forged, "forged.json")
 
 
+def test_a_section_computed_by_an_earlier_definition_of_the_claims_is_recomputed_on_read():
+    results = results_of(paper_like())
+    assert results["paper_claims"]["definition"] == claims_section.DEFINITION
+    earlier = copy.deepcopy(results)
+    del earlier["paper_claims"]["definition"]  # the first definition wrote none
+    earlier["paper_claims"]["claims"][3]["holds"] = False
+    earlier["paper_claims"]["holding"] = 3
+    read = check_results(earlier, "earlier.json")
+    assert read["paper_claims"] == results["paper_claims"], "recomputed under today's definition"
+    stale = copy.deepcopy(results)
+    stale["paper_claims"]["holding"] = 3
+    with pytest.raises(InvalidFile, match=r"stale.json: paper_claims.holding: 3 does not match 4 computed from the cells"):
+        check_results(stale, "stale.json")
+
+
 def test_baselines_are_found_by_plugin_name():
     named = {"cg-small": "cyclegan", "cond": "condgan", "l1-wide": "l1", "l1": "l1"}
     data = paper_like()

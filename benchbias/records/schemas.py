@@ -203,7 +203,10 @@ RESULTS: dict[str, Any] = {
                     "holding": _COUNT,
                     "claims": {"$ref": "#/$defs/claims"},
                     "per_seed": {"type": "array", "items": _object({"seed": _COUNT, "claims": {"$ref": "#/$defs/claims"}})},
-                }
+                    # Which definition of the claims computed the section (absent: the first).
+                    "definition": _COUNT,
+                },
+                optional=("definition",),
             ),
             "provenance": _object(
                 {

@@ -10,7 +10,7 @@ from typing import Any
 from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
 from benchbias.foundation.config import ConfigError
 from benchbias.foundation.scoretable import ScoreTable
-from benchbias.scoring.claims import BASELINES, PAPER, ClaimResult, evaluate, evaluate_per_seed, holding, summary_line
+from benchbias.scoring.claims import BASELINES, DEFINITION, PAPER, ClaimResult, evaluate, evaluate_per_seed, holding, summary_line
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ def section(data: dict[str, Any]) -> dict[str, Any] | None:
     pooled = evaluate(found.cells, found.table)
     return {
         "paper": PAPER,
+        "definition": DEFINITION,
         "methods": found.names,
         "seeds": found.seeds,
         "holding": holding(pooled),
