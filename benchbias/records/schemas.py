@@ -148,6 +148,9 @@ DEFS: dict[str, Any] = {
     },
     "compute_settings": _object({"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
+    # The CPU behind a run (benchbias.records.provenance.machine); added after results/4 and
+    # leaderboard/3 were published, so optional where it appears.
+    "machine": _object({"cpu_model": _TEXT, "cpu_capability": _TEXT, "torch_threads": {"type": "integer", "minimum": 1}}, extra=True),
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
     # The paper's Figure 2 claims (benchbias.scoring.claims), when the benchmark carries them.
     "claim": _object(
@@ -223,8 +226,10 @@ RESULTS: dict[str, Any] = {
                     "compute_time_s": _SECONDS,
                     "compute_settings": {"$ref": "#/$defs/compute_settings"},
                     "executor": _TEXT,
+                    # Added after results/4 was published: optional, so files without it stay valid.
+                    "machine": {"$ref": "#/$defs/machine"},
                 },
-                optional=("executor", "cells_rescored"),
+                optional=("executor", "cells_rescored", "machine"),
             ),
         },
         optional=("extra_judges", "ranking_2", "paper_claims"),
@@ -245,6 +250,7 @@ ENTRY: dict[str, Any] = _object(
         "python": _TEXT,
         "platform": _TEXT,
         "device": _TEXT,
+        "machine": {"$ref": "#/$defs/machine"},
         "git_commit": {"type": ["string", "null"]},
         "benchbias_version": _TEXT,
         "wall_time_s": _SECONDS,
@@ -256,7 +262,7 @@ ENTRY: dict[str, Any] = _object(
         "submitted": _DATE,
         "extra_judges": {"$ref": "#/$defs/extra_judges"},
     },
-    optional=("extra_judges",),
+    optional=("extra_judges", "machine"),
 )
 
 LEADERBOARD: dict[str, Any] = {
