@@ -57,9 +57,27 @@ DEFS: dict[str, Any] = {
             "train_time_s": _SECONDS,
             "translate_time_s": _SECONDS,
             "trained_together": _COUNT,
+            # Added after results/4 was published (optional: stored cells stay valid): the training
+            # losses the translator reported, as means over equal stretches of its steps.
+            "loss_curve": _object(
+                {
+                    "steps": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+                    "terms": {"type": "object", "additionalProperties": {"type": "array", "items": _NULLABLE_NUMBER}},
+                }
+            ),
         },
         extra=True,
-        optional=("ci95", "fingerprint", "scored_with", "method", "target_tumor_slices", "train_time_s", "translate_time_s", "trained_together"),
+        optional=(
+            "ci95",
+            "fingerprint",
+            "scored_with",
+            "method",
+            "target_tumor_slices",
+            "train_time_s",
+            "translate_time_s",
+            "trained_together",
+            "loss_curve",
+        ),
     ),
     "score": _object(
         {
@@ -193,7 +211,12 @@ RESULTS: dict[str, Any] = {
             "classifier": {"$ref": "#/$defs/classifier"},
             "extra_judges": {"$ref": "#/$defs/extra_judges"},
             "score_table": {"$ref": "#/$defs/score_table"},
-            "methods": {"type": "object", "minProperties": 1, "additionalProperties": _object(_METHOD_FIELDS)},
+            # warnings: added after results/4 was published, optional (e.g. a pixel error far above the baselines').
+            "methods": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": _object({**_METHOD_FIELDS, "warnings": {"type": "array", "items": _TEXT}}, optional=("warnings",)),
+            },
             "ranking": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_2": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_rule": {"type": "string"},

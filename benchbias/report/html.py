@@ -33,6 +33,7 @@ from benchbias.report.glance import column_definitions, dataset_words, method_se
 from benchbias.report.judges_html import classifier_html, esc, extra_judges_html, facts, origin_text
 from benchbias.report.maps import draw_hallucination_map, has_segmentations
 from benchbias.report.tables import MORE_NOTE, Rows, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+from benchbias.report.training import draw_loss_curves, has_loss_curves
 from benchbias.scoring import claims as paper_claims
 from benchbias.scoring.claims_section import claims_in, section
 from benchbias.scoring.summary import fmt
@@ -43,13 +44,21 @@ CLAIMS_FIGURE = "paper-claims.png"
 REPORT = "report.html"
 
 
-def hallucination_map_file(method: str) -> str:
-    """``hallucination-<method>.png``; a method name that is not a safe file name gets a readable,
-    unique stand-in (method names come from benchmark files)."""
+def method_file(kind: str, method: str) -> str:
+    """``<kind>-<method>.png``; a method name that is not a safe file name gets a readable, unique
+    stand-in (method names come from benchmark files)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", method)
     if safe != method:
         safe += "-" + hashlib.sha256(method.encode()).hexdigest()[:8]
-    return f"hallucination-{safe}.png"
+    return f"{kind}-{safe}.png"
+
+
+def hallucination_map_file(method: str) -> str:
+    return method_file("hallucination", method)
+
+
+def loss_curves_file(method: str) -> str:
+    return method_file("losses", method)
 
 
 def write_report(out_dir: Path, results: dict | None = None, with_results: bool = False) -> dict[str, Path]:
@@ -71,6 +80,9 @@ def write_report(out_dir: Path, results: dict | None = None, with_results: bool 
     if has_segmentations(out_dir):
         for name in results["methods"]:
             figures[hallucination_map_file(name)] = render_png(draw_hallucination_map(results, out_dir, name))
+    for name, method in results["methods"].items():
+        if has_loss_curves(method):
+            figures[loss_curves_file(name)] = render_png(draw_loss_curves(results, name))
     page = report_html(results, figures)
     contents = {file_name.removesuffix(".png"): (file_name, png) for file_name, png in figures.items()}  # figure2, figure3, hallucination-<method>
     contents["html"] = (REPORT, page.encode())
@@ -202,6 +214,22 @@ def hallucination_html(results: dict, figures: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+def training_html(results: dict, figures: dict[str, bytes]) -> str:
+    parts = []
+    for name in results["methods"]:
+        file_name = loss_curves_file(name)
+        if file_name in figures:
+            points = max(len(c["loss_curve"]["steps"]) for c in results["methods"][name]["cells"] if c.get("loss_curve"))
+            caption = (
+                f"{name}: each loss term it reported while training, as means over {points} equal stretches of its steps; "
+                "one line per cell, coloured by the cell's target tumor fraction."
+            )
+            parts.append(figure_html(file_name, figures[file_name], f"training losses of {name}", caption))
+    if not parts:
+        return "<p>No loss curves: these cells were computed by an earlier benchbias, or the translators reported no losses.</p>"
+    return "\n".join(parts)
+
+
 CLAIMS_CAPTION = (
     "The paper's four Figure 2 claims on the three baselines, seeds pooled. c1: CycleGAN's tumor-called rate on healthy "
     "inputs against the target tumor fraction (dashed: the means of the two lowest and the two highest fractions); "
@@ -305,6 +333,9 @@ Intensities: {intensities}.</p>
 
 <h2>Where tumor is added or removed (hallucination maps)</h2>
 {hallucination_html(results, figures)}
+
+<h2>Training losses</h2>
+{training_html(results, figures)}
 
 <h2>The judges</h2>
 {classifier_html(results)}
