@@ -31,7 +31,8 @@ What the names are:
   (:class:`TrainContext`, :class:`PairedSlices`, :class:`UnpairedDomains`, :class:`Evidence`,
   :class:`Case`) and what a metric declares (:class:`Score`);
 * network translators: :class:`NetworkTranslator` and :class:`AdversarialTranslator` (the shared
-  training loop), :func:`adversarial_params`, :data:`GENERATOR_PARAMS`, :func:`frozen`,
+  training loop), :func:`adversarial_params`, :data:`GENERATOR_PARAMS`, :class:`OwnParams` and
+  :func:`shared_params` (a plugin that declares only the parameters it uses), :func:`frozen`,
   :func:`optimise`, :func:`l1_loss`, :class:`ModelStack` (models trained together), GAN losses and
   history pools, and the networks of the baselines;
 * the image scale: :func:`to_network` and :func:`to_unit` convert images between the [0, 1] slice
@@ -71,6 +72,7 @@ from benchbias.judges.robustness import IntensityAugmentation
 from benchbias.nets.image_pool import ImagePool, PoolStack
 from benchbias.nets.losses import GAN_MODES, GANLoss
 from benchbias.nets.networks import impartial_cnn, init_weights, patch_discriminator, resnet_generator
+from benchbias.nets.own_params import OwnParams, shared_params
 from benchbias.nets.scale import to_network, to_unit
 from benchbias.nets.translation import (
     GENERATOR_PARAMS,
@@ -107,6 +109,8 @@ __all__ = [
     "ModelStack",
     "GENERATOR_PARAMS",
     "adversarial_params",
+    "OwnParams",
+    "shared_params",
     "frozen",
     "optimise",
     "l1_loss",

@@ -37,16 +37,49 @@ def test_reference_pages_match_the_code():
     assert not diffs, "the reference drifted from the code: run `python docs/gen_reference.py` and commit docs/reference/\n" + "\n".join(diffs)
 
 
-def test_the_example_translator_trains_and_translates(tmp_path):
-    module = load_file(DOCS / "examples" / "unet_l1.py")
+@pytest.mark.parametrize(
+    "file, declared, params",
+    [
+        ("unet_l1.py", {"batch_size", "lr", "channels"}, {"batch_size": 2, "channels": 4}),
+        ("unet_lsgan.py", {"batch_size", "lr", "disc_filters", "gan_mode", "channels", "lambda_l1"}, {"batch_size": 2, "channels": 4, "disc_filters": 4}),
+    ],
+)
+def test_the_example_translators_declare_only_their_parameters_train_and_translate(tmp_path, file, declared, params):
+    module = load_file(DOCS / "examples" / file)
     [cls] = registered(module, "register_translators")
-    from benchbias.contract import PairedSlices
+    from benchbias.api import PairedSlices, ParamError
 
-    translator = cls(batch_size=2, channels=4)
+    assert set(cls.params) == declared, "only what the method uses"
+    with pytest.raises(ParamError, match="unknown parameter 'blocks'"):
+        cls(blocks=1)  # the ResNet generator's: not a parameter of a U-Net
+    translator = cls(**params)
+    assert set(translator.hparams) == declared and translator.hparams["beta1"] == 0.5, "a shared setting left out keeps its default"
     images = torch.rand(4, 1, 32, 32) * 2 - 1
-    translator.fit(PairedSlices(images, images.flip(-1)), module.TrainContext(seed=0, device=torch.device("cpu"), steps=2, workdir=tmp_path))
+    reported = []
+    ctx = module.TrainContext(seed=0, device=torch.device("cpu"), steps=2, workdir=tmp_path, log_every=1, on_step=lambda step, losses: reported.append(losses))
+    translator.fit(PairedSlices(images, images.flip(-1)), ctx)
     out = translator.translate(images)
     assert out.shape == images.shape and out.abs().max() <= 1
+    assert len(reported) == 2 and all(v == v and v >= 0 for losses in reported for v in losses.values())
+
+
+@pytest.mark.slow
+def test_the_guide_s_plugin_dir_command_runs_the_examples(tmp_path):
+    """The plugin guide's command, as a user types it: both examples from the docs folder, trained,
+    judged and reported, each cell with its loss curve and only the declared parameters."""
+    from support import run_cli
+
+    out = tmp_path / "run"
+    run = run_cli(
+        "run", "synthetic-smoke", "--plugin-dir", str(DOCS / "examples"), "--translator", "unet-l1", "--translator", "unet-lsgan",
+        "--param", "channels=4", "--param", "batch_size=4", "--out", str(out), "--no-progress", "--jobs", "1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = __import__("json").loads((out / "results.json").read_text())
+    assert set(results["methods"]) == {"unet-l1", "unet-lsgan"}
+    assert set(results["methods"]["unet-l1"]["params"]) == {"batch_size", "lr", "channels"}
+    assert set(results["methods"]["unet-lsgan"]["cells"][0]["loss_curve"]["terms"]) == {"g", "gan", "l1", "d"}
+    assert (out / "losses-unet-lsgan.png").is_file() and "training losses, first -> last" in run.stdout
 
 
 def test_the_example_metric_scores_every_slice():

@@ -6,8 +6,10 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,13 @@ from PIL import Image
 
 from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
 from benchbias.foundation.registry import load_registry
+from benchbias.leaderboard.board import submit
+from benchbias.records.validation import check_results
 from benchbias.report.figures import mean_score_by_fraction
 from benchbias.report.html import write_report
 from benchbias.report.tables import Rows
 from benchbias.run.options import RunOptions
+from benchbias.run.pixel_check import pixel_error_warnings
 from benchbias.run.runner import Run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -99,8 +104,9 @@ def count_color(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float 
 
 @pytest.mark.slow
 def test_writes_the_figures_and_the_page_beside_results(two_methods):
-    maps = {"hallucination-l1", "hallucination-l1_script__x_1_-" + hashlib.sha256(b"l1<script>$x_1$").hexdigest()[:8]}
-    assert set(two_methods) == {"figure2", "figure3", "html", *maps}, "a hallucination map per method (the benchmark has a segmenter)"
+    stand_in = "l1_script__x_1_-" + hashlib.sha256(b"l1<script>$x_1$").hexdigest()[:8]
+    maps = {"hallucination-l1", f"hallucination-{stand_in}", "losses-l1", f"losses-{stand_in}"}
+    assert set(two_methods) == {"figure2", "figure3", "html", *maps}, "a hallucination map and a loss figure per method (the benchmark has a segmenter)"
     folder = two_methods["html"].parent
     assert (folder / "results.json").is_file()
     assert {p.name for p in two_methods.values()} == {"figure2.png", "figure3.png", "report.html", *(m + ".png" for m in maps)}
@@ -144,9 +150,9 @@ def test_html_is_self_contained_and_complete(two_methods):
     page = two_methods["html"].read_text()
     results = results_of(two_methods["html"].parent)
 
-    maps = sorted(k for k in two_methods if k.startswith("hallucination-"))
+    maps = sorted(k for k in two_methods if k.startswith(("hallucination-", "losses-")))
     assert data_uris(page)[:2] == [two_methods["figure2"].read_bytes(), two_methods["figure3"].read_bytes()]
-    assert sorted(data_uris(page)[2:]) == sorted(two_methods[k].read_bytes() for k in maps), "each method's hallucination map is embedded"
+    assert sorted(data_uris(page)[2:]) == sorted(two_methods[k].read_bytes() for k in maps), "each method's hallucination map and losses are embedded"
     assert 'href="figure2.png"' in page and 'href="figure3.png"' in page
     assert "http://" not in page and "https://" not in page
     assert "synthetic-smoke" in page.split("</h1>")[0]
@@ -205,7 +211,7 @@ def test_missing_cells_and_examples_leave_gaps(run_folder, one_method, tmp_path)
     (folder / "examples.npz").unlink()
     paths = write_report(folder)
     assert image(paths["figure3"]).std() > 0
-    assert len(data_uris(paths["html"].read_text())) == 2
+    assert len(data_uris(paths["html"].read_text())) == 3, "figures 2 and 3 and the loss curves; no hallucination maps"
 
 
 def test_results_argument_overrides_results_json(run_folder, tmp_path):
@@ -250,3 +256,133 @@ def test_modalities_and_intensity_scale_come_from_the_results(run_folder, tmp_pa
     from benchbias.run.results import INTENSITY_SCALES
 
     assert "whole data set" in INTENSITY_SCALES["dataset_max"] and "99.5th" not in INTENSITY_SCALES["dataset_max"]
+
+
+# ---- the first screen, in a real browser -------------------------------------------------------------
+
+CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+PROBE = (
+    "<script>document.body.setAttribute('data-scroll-width', document.documentElement.scrollWidth);"
+    "document.body.setAttribute('data-inner-width', window.innerWidth);</script></body>"
+)
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess:
+    # --no-sandbox: test machines and containers often run as root, where Chromium's sandbox refuses to start.
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,900", *args]
+    try:
+        # Without a D-Bus, Chromium waits out its connection attempts: minutes on a busy machine.
+        return subprocess.run(command, capture_output=True, text=True, timeout=420, env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"})
+    except subprocess.TimeoutExpired:
+        pytest.skip("Chromium did not render the page within 420 s")
+
+
+def test_the_verdict_sentences_come_before_every_figure(one_method):
+    page = one_method["html"].read_text()
+    results = results_of(one_method["html"].parent)
+    first_figure, sentence = page.index("<figure>"), page.index("<strong>l1</strong> (rank 1 of 1): changed diagnoses")
+    assert sentence < page.index("<table>") < first_figure
+    assert page.index("Figure 2)") < page.index("<h2>The judges</h2>"), "the judges' hashes and robustness follow the figures"
+    assert page.index(results["classifier"]["sha256"]) > first_figure
+    assert "synthetic data generated by benchbias" in page and "not BraTS images" in page
+    assert "changed diagnoses ↓" in page and "slope healthy in" in page.split("<h2>Classifier calls")[0], "the verdict's columns are defined"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium to render the report in (apt-get install chromium)")
+def test_the_report_fits_a_1400_px_screen_in_a_real_browser(one_method, tmp_path):
+    """The page is rendered by headless Chromium: its first screen is not blank, and nothing (the
+    per-cell tables had ~40 columns) makes the page wider than a 1400 px window."""
+    report = one_method["html"]
+    shot = tmp_path / "first-screen.png"
+    result = chromium(f"--screenshot={shot}", report.as_uri())
+    assert shot.is_file(), result.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
+    assert pixels.shape[:2] == (900, 1400)
+    assert pixels.std() > 10 and (pixels.max(axis=-1) < 60).mean() > 0.005, "the first screen shows text"
+
+    probe = tmp_path / "probe.html"  # the report with a script that measures the page's width
+    probe.write_text(report.read_text().replace("</body>", PROBE))
+    dom = chromium("--dump-dom", probe.as_uri()).stdout
+    widths = re.search(r'data-scroll-width="(\d+)" data-inner-width="(\d+)"', dom)
+    assert widths, "the measuring script did not run"
+    scroll_width, inner_width = map(int, widths.groups())
+    assert inner_width == 1400
+    assert scroll_width <= inner_width, f"the page is {scroll_width} px wide in a {inner_width} px window"
+
+
+# ---- training losses and a pixel error far off -----------------------------------------------------
+
+
+def test_cells_keep_their_loss_curves_and_the_report_draws_them(one_method):
+    results = results_of(one_method["html"].parent)
+    curves = [cell["loss_curve"] for cell in results["methods"]["l1"]["cells"]]
+    steps = results["methods"]["l1"]["steps"]
+    assert all(curve["steps"][-1] == steps and set(curve["terms"]) == {"l1"} for curve in curves)
+    assert all(v is not None and v > 0 for curve in curves for v in curve["terms"]["l1"])
+    pixels = image(one_method["losses-l1"])
+    assert pixels.std() > 10
+    page = one_method["html"].read_text()
+    assert "<h2>Training losses</h2>" in page and "training losses of l1" in page
+
+
+def test_results_without_loss_curves_still_render(run_folder, tmp_path):
+    """Cells stored by an earlier benchbias have no loss curve: valid, and reported as such."""
+    folder = copy_run(run_folder, tmp_path / "run")
+    results = results_of(folder)
+    for cell in results["methods"]["l1"]["cells"]:
+        del cell["loss_curve"]
+    check_results(results, "results.json")
+    paths = write_report(folder, results)
+    assert "losses-l1" not in paths and "No loss curves" in paths["html"].read_text()
+
+
+def submitted_board(run_folder: Path, folder: Path) -> Path:
+    results = results_of(run_folder)
+    path, _ = submit(results, "results.json", folder=folder)
+    return path
+
+
+def test_a_pixel_error_far_above_the_baselines_is_flagged(run_folder, tmp_path):
+    board = submitted_board(run_folder, tmp_path / "boards")
+    results = results_of(run_folder)
+    mae = results["methods"]["l1"]["summary"]["mae"]
+    assert pixel_error_warnings(results, board) == {}, "as good as the baseline itself"
+    results["methods"]["l1"]["summary"]["mae"] = 2.5 * mae
+    warnings = pixel_error_warnings(results, board)["l1"]
+    assert len(warnings) == 1 and "2.5x that of the worst baseline on the committed leaderboard (l1, " in warnings[0]
+    other = json.loads(board.read_text())
+    other["protocol_hash"] = "0" * 64
+    board.write_text(json.dumps(other))
+    assert pixel_error_warnings(results, board) == {}, "a board of another protocol (or an unreadable one) says nothing"
+    assert pixel_error_warnings(results, tmp_path / "none.json") == {}
+
+
+def test_a_run_warns_in_its_output_its_results_and_its_report(run_folder, tmp_path, monkeypatch, capsys):
+    """The runner's path end to end: a factor below 1 flags the baseline against itself."""
+    import benchbias.run.pixel_check as pixel_check
+
+    boards = tmp_path / "boards"
+    submitted_board(run_folder, boards)
+    monkeypatch.setenv("BENCHBIAS_LEADERBOARDS", str(boards))
+    monkeypatch.setattr(pixel_check, "MAE_FACTOR", 0.5)
+    folder = copy_run(run_folder, tmp_path / "run")
+    bench = load_benchmark(find_benchmark("synthetic-smoke"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the stored cells were computed: they are reused
+    try:
+        results = Run(bench, load_registry(), RunOptions(out=folder, device="cpu", progress=False, methods=("l1",))).execute()
+    finally:
+        torch.set_num_threads(threads)
+    assert results["provenance"]["cells_run"] == 0
+    assert "benchbias: warning: l1: its pixel error (MAE" in capsys.readouterr().err
+    assert results_of(folder)["methods"]["l1"]["warnings"][0].startswith("its pixel error (MAE")
+    glance = (folder / "report.html").read_text().split("<h2>")[0]  # before the first section
+    assert 'class="warning">Warning: its pixel error' in glance
+
+
+def test_provenance_names_the_machine(one_method):
+    results = results_of(one_method["html"].parent)
+    machine = results["provenance"]["machine"]
+    assert set(machine) == {"cpu_model", "cpu_capability", "torch_threads"}
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and machine["torch_threads"] >= 1
+    assert machine["cpu_model"] and machine["cpu_model"] in one_method["html"].read_text().split("<h2>Provenance</h2>")[1]

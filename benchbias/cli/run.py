@@ -113,6 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbias.foundation.scoretable import ScoreTable
     from benchbias.leaderboard import submit
     from benchbias.report.tables import COMPACT, MORE_NOTE, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+    from benchbias.report.training import loss_summary
     from benchbias.run import Run, RunOptions
     from benchbias.scoring.claims_section import run_lines
 
@@ -147,6 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, method in results["methods"].items():
         kind = "paired" if method["paired"] else "unpaired"
         print(f"\n{name} ({kind}); brackets: 95% bootstrap interval over holdout slices\n{cell_rows(method, table, COMPACT).text()}")
+        for line in filter(None, [loss_summary(method), *(f"WARNING: {name}: {w}" for w in method.get("warnings", []))]):
+            print(line)
     more = more_rows_of_results(results)
     print(f"\n{ranked_rows_of_results(results).text()}" + (f"\n\nmore scores over the sweep ({MORE_NOTE}):\n{more.text()}" if more else ""))
     if results.get("ranking_2"):

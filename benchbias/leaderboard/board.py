@@ -57,6 +57,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+CELL_FIELDS_LEFT_IN_RESULTS = ("ci95", "loss_curve")
+
+
 def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
     """The leaderboard entry of one method of a validated results file."""
     bench, prov, m = results["benchmark"], results["provenance"], results["methods"][method]
@@ -64,9 +67,10 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
     return {
         "method": method,
         **{k: m[k] for k in ("plugin", "version", "origin", "paired", "params", "steps", "per_fraction", "summary")},
-        # Cells keep their scores; their bootstrap intervals stay in the run's results.json (they were
-        # over half of a leaderboard's size, and nothing compares them across entries).
-        "cells": [{k: v for k, v in cell.items() if k != "ci95"} for cell in m["cells"]],
+        # Cells keep their scores; their bootstrap intervals and loss curves stay in the run's
+        # results.json (the intervals were over half of a leaderboard's size, and nothing compares
+        # either across entries).
+        "cells": [{k: v for k, v in cell.items() if k not in CELL_FIELDS_LEFT_IN_RESULTS} for cell in m["cells"]],
         "benchmark": bench["name"],
         "protocol_hash": bench["protocol_hash"],
         "dataset_fingerprint": results["dataset"]["fingerprint"],
@@ -77,6 +81,7 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
         "python": prov["python"],
         "platform": prov["platform"],
         "device": prov["device"],
+        **({"machine": prov["machine"]} if prov.get("machine") else {}),
         "git_commit": prov["git_commit"],
         "benchbias_version": prov["benchbias_version"],
         "wall_time_s": prov["wall_time_s"],

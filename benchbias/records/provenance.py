@@ -49,6 +49,31 @@ def device_description(device: torch.device, amp: bool = False, threads: int | N
     return f"cpu: {platform.processor() or platform.machine()}, {f'{jobs} jobs x {per_cell} each' if jobs > 1 else per_cell}"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s "model name" on Linux), else what
+    :func:`platform.processor` says, else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(threads: int | None = None) -> dict[str, Any]:
+    """The CPU behind the numbers: its model, the instruction set torch's CPU kernels used (e.g.
+    AVX2, AVX512) and the torch threads per cell. Networks trained on CPUs of another kind or
+    instruction set, or with other thread counts, round floats differently: two runs can differ
+    for that reason alone, and this says whether they could."""
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": threads or torch.get_num_threads(),
+    }
+
+
 def provenance(device: torch.device, amp: bool = False, threads: int | None = None, jobs: int = 1) -> dict[str, Any]:
     return {
         "packages": package_versions(),
@@ -56,4 +81,5 @@ def provenance(device: torch.device, amp: bool = False, threads: int | None = No
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "device": device_description(device, amp, threads, jobs),
+        "machine": machine(threads),
     }

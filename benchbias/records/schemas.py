@@ -57,9 +57,27 @@ DEFS: dict[str, Any] = {
             "train_time_s": _SECONDS,
             "translate_time_s": _SECONDS,
             "trained_together": _COUNT,
+            # Added after results/4 was published (optional: stored cells stay valid): the training
+            # losses the translator reported, as means over equal stretches of its steps.
+            "loss_curve": _object(
+                {
+                    "steps": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+                    "terms": {"type": "object", "additionalProperties": {"type": "array", "items": _NULLABLE_NUMBER}},
+                }
+            ),
         },
         extra=True,
-        optional=("ci95", "fingerprint", "scored_with", "method", "target_tumor_slices", "train_time_s", "translate_time_s", "trained_together"),
+        optional=(
+            "ci95",
+            "fingerprint",
+            "scored_with",
+            "method",
+            "target_tumor_slices",
+            "train_time_s",
+            "translate_time_s",
+            "trained_together",
+            "loss_curve",
+        ),
     ),
     "score": _object(
         {
@@ -148,6 +166,9 @@ DEFS: dict[str, Any] = {
     },
     "compute_settings": _object({"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
+    # The CPU behind a run (benchbias.records.provenance.machine); added after results/4 and
+    # leaderboard/3 were published, so optional where it appears.
+    "machine": _object({"cpu_model": _TEXT, "cpu_capability": _TEXT, "torch_threads": {"type": "integer", "minimum": 1}}, extra=True),
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
     # The paper's Figure 2 claims (benchbias.scoring.claims), when the benchmark carries them.
     "claim": _object(
@@ -190,7 +211,12 @@ RESULTS: dict[str, Any] = {
             "classifier": {"$ref": "#/$defs/classifier"},
             "extra_judges": {"$ref": "#/$defs/extra_judges"},
             "score_table": {"$ref": "#/$defs/score_table"},
-            "methods": {"type": "object", "minProperties": 1, "additionalProperties": _object(_METHOD_FIELDS)},
+            # warnings: added after results/4 was published, optional (e.g. a pixel error far above the baselines').
+            "methods": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": _object({**_METHOD_FIELDS, "warnings": {"type": "array", "items": _TEXT}}, optional=("warnings",)),
+            },
             "ranking": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_2": {"type": "array", "items": _object({"rank": _COUNT, "method": _TEXT}, extra=True)},
             "ranking_rule": {"type": "string"},
@@ -226,8 +252,10 @@ RESULTS: dict[str, Any] = {
                     "compute_time_s": _SECONDS,
                     "compute_settings": {"$ref": "#/$defs/compute_settings"},
                     "executor": _TEXT,
+                    # Added after results/4 was published: optional, so files without it stay valid.
+                    "machine": {"$ref": "#/$defs/machine"},
                 },
-                optional=("executor", "cells_rescored"),
+                optional=("executor", "cells_rescored", "machine"),
             ),
         },
         optional=("extra_judges", "ranking_2", "paper_claims"),
@@ -248,6 +276,7 @@ ENTRY: dict[str, Any] = _object(
         "python": _TEXT,
         "platform": _TEXT,
         "device": _TEXT,
+        "machine": {"$ref": "#/$defs/machine"},
         "git_commit": {"type": ["string", "null"]},
         "benchbias_version": _TEXT,
         "wall_time_s": _SECONDS,
@@ -259,7 +288,7 @@ ENTRY: dict[str, Any] = _object(
         "submitted": _DATE,
         "extra_judges": {"$ref": "#/$defs/extra_judges"},
     },
-    optional=("extra_judges",),
+    optional=("extra_judges", "machine"),
 )
 
 LEADERBOARD: dict[str, Any] = {

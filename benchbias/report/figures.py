@@ -3,8 +3,10 @@ only (no pyplot, no global state).
 
 * Figure 2 (:func:`draw_figure2`): one column per method; top row the healthy holdout sources,
   bottom row the tumor sources. Each target tumor fraction gets a stacked bar of the judge's calls on
-  the translations (green: called healthy, red: called tumor; mean over seeds) and the mean absolute
-  pixel error against the real target is the black line on the right-hand axis.
+  the translations, coloured by whether the call is right for the source slice in both rows (red,
+  at the bottom: wrong, a healthy slice called tumor or a tumor slice called healthy; green: right;
+  mean over seeds), and the mean absolute pixel error against the real target is the black line on
+  the right-hand axis.
 * Figure 3 (:func:`draw_figure3`): for the tumor example and the healthy example, rows are methods
   and columns are the source, the translation at every target fraction (first seed) and the real
   target, with the tumor outlined on the source and the real target.
@@ -31,10 +33,11 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 DPI = 120
-CALLED_HEALTHY = "#2e9e44"
-CALLED_TUMOR = "#d62f2f"
+RIGHT_CALL = "#2e9e44"
+WRONG_CALL = "#d62f2f"
 MASK_CONTOUR = "#ff3030"
 INPUT_ROWS = (("healthy_inputs", "healthy"), ("tumor_inputs", "tumor"))
+WRONG_CALLS = {"healthy_inputs": "called tumor", "tumor_inputs": "called healthy"}  # per source kind
 
 
 # ---- reading the results ----------------------------------------------------------------------
@@ -113,7 +116,7 @@ def draw_figure2(results: dict) -> Figure:
                 ax.set_title(f"{plain(name)} ({training_kind(method)})", fontsize=12, fontweight="bold")
             if column == 0:
                 n = input_count(method, inputs)
-                ax.set_ylabel(f"{label} sources" + (f" (n = {n})" if n is not None else "") + "\nshare of translations")
+                ax.set_ylabel(f"{label} sources" + (f" (n = {n})" if n is not None else "") + f"\nred: {WRONG_CALLS[inputs]} (wrong)")
             if row == 1:
                 ax.set_xlabel("target tumor fraction (%)")
     if not methods:
@@ -125,8 +128,8 @@ def draw_figure2(results: dict) -> Figure:
     )
     fig.legend(
         handles=[
-            Patch(color=CALLED_HEALTHY, label="called healthy"),
-            Patch(color=CALLED_TUMOR, label="called tumor"),
+            Patch(color=WRONG_CALL, label="wrong call (top: tumor added, bottom: tumor erased)"),
+            Patch(color=RIGHT_CALL, label="right call"),
             Line2D([], [], color="black", marker="o", markersize=4, label="pixel error (MAE, right axis)"),
         ],
         loc="outside lower center",
@@ -146,9 +149,12 @@ def error_axis_top(methods: Iterable[dict]) -> float:
 def draw_calls_panel(ax, method: dict, inputs: str, ratios: list[float], mae_top: float, last_column: bool) -> None:
     positions = np.arange(len(ratios))
     tumor_share = mean_score_by_fraction(method, f"tumor_called_{inputs}", ratios)
-    known = ~np.isnan(tumor_share)
-    ax.bar(positions[known], 1 - tumor_share[known], width=0.8, color=CALLED_HEALTHY)
-    ax.bar(positions[known], tumor_share[known], width=0.8, bottom=1 - tumor_share[known], color=CALLED_TUMOR)
+    # The same colour means the same in both rows: red is a wrong call, drawn from the bottom so that
+    # its height reads as the error rate.
+    wrong = tumor_share if inputs == "healthy_inputs" else 1 - tumor_share
+    known = ~np.isnan(wrong)
+    ax.bar(positions[known], wrong[known], width=0.8, color=WRONG_CALL)
+    ax.bar(positions[known], 1 - wrong[known], width=0.8, bottom=wrong[known], color=RIGHT_CALL)
     if not known.any():
         ax.text(0.5, 0.5, "no classifier calls", ha="center", va="center", transform=ax.transAxes, color="gray")
     else:

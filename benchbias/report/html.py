@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import re
 from pathlib import Path
-from typing import Any
 
 from benchbias.foundation.jsonio import dumps, read_json, replace_together
 from benchbias.foundation.scoretable import ScoreTable
@@ -31,8 +29,11 @@ from benchbias.report.figures import (
     render_png,
     training_kind,
 )
+from benchbias.report.glance import column_definitions, dataset_words, method_sentences
+from benchbias.report.judges_html import classifier_html, esc, extra_judges_html, facts, origin_text
 from benchbias.report.maps import draw_hallucination_map, has_segmentations
 from benchbias.report.tables import MORE_NOTE, Rows, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
+from benchbias.report.training import draw_loss_curves, has_loss_curves
 from benchbias.scoring import claims as paper_claims
 from benchbias.scoring.claims_section import claims_in, section
 from benchbias.scoring.summary import fmt
@@ -43,13 +44,21 @@ CLAIMS_FIGURE = "paper-claims.png"
 REPORT = "report.html"
 
 
-def hallucination_map_file(method: str) -> str:
-    """``hallucination-<method>.png``; a method name that is not a safe file name gets a readable,
-    unique stand-in (method names come from benchmark files)."""
+def method_file(kind: str, method: str) -> str:
+    """``<kind>-<method>.png``; a method name that is not a safe file name gets a readable, unique
+    stand-in (method names come from benchmark files)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", method)
     if safe != method:
         safe += "-" + hashlib.sha256(method.encode()).hexdigest()[:8]
-    return f"hallucination-{safe}.png"
+    return f"{kind}-{safe}.png"
+
+
+def hallucination_map_file(method: str) -> str:
+    return method_file("hallucination", method)
+
+
+def loss_curves_file(method: str) -> str:
+    return method_file("losses", method)
 
 
 def write_report(out_dir: Path, results: dict | None = None, with_results: bool = False) -> dict[str, Path]:
@@ -71,6 +80,9 @@ def write_report(out_dir: Path, results: dict | None = None, with_results: bool 
     if has_segmentations(out_dir):
         for name in results["methods"]:
             figures[hallucination_map_file(name)] = render_png(draw_hallucination_map(results, out_dir, name))
+    for name, method in results["methods"].items():
+        if has_loss_curves(method):
+            figures[loss_curves_file(name)] = render_png(draw_loss_curves(results, name))
     page = report_html(results, figures)
     contents = {file_name.removesuffix(".png"): (file_name, png) for file_name, png in figures.items()}  # figure2, figure3, hallucination-<method>
     contents["html"] = (REPORT, page.encode())
@@ -92,13 +104,18 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; max-width: 60em; }
 code { background: #f4f4f4; padding: 0 0.2em; } .muted { color: #666; }
-dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; } dl.columns { font-size: 0.85em; gap: 0.1em 1em; }
+.scroll { overflow-x: auto; max-width: 100%; } .scroll table { margin: 0; }
+ul.glance { padding-left: 1.2em; } ul.glance li { margin: 0.3em 0; } .warning { color: #a00000; font-weight: 600; }
 """
 
 FIGURE2_CAPTION = (
     "After the paper's Figure 2. The classifier's calls on the translated holdout slices as the target domain's "
-    "tumor fraction grows, split into healthy sources (top) and tumor sources (bottom). Green: called healthy; "
-    "red: called tumor. An unbiased translator keeps the bars the same at every fraction. Black line: mean "
+    "tumor fraction grows, split into healthy sources (top) and tumor sources (bottom). In both rows red is a wrong "
+    "call, drawn from the bottom (top row: a healthy slice called tumor, a hallucinated tumor; bottom row: a tumor "
+    "slice called healthy, an erased tumor) and green a right one. An unbiased translator keeps the bars the same "
+    "at every fraction. Black line: mean "
     "absolute pixel error between translation and real target (right axis, same scale in every panel)."
 )
 FIGURE3_CAPTION = (
@@ -107,113 +124,12 @@ FIGURE3_CAPTION = (
 )
 
 
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def facts(pairs: list[tuple[str, Any]]) -> str:
-    items = "".join(f"<dt>{esc(key)}</dt><dd>{esc(value)}</dd>" for key, value in pairs)
-    return f'<dl class="facts">{items}</dl>'
-
-
 def figure_html(file_name: str, png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure><a href="{esc(file_name)}"><img src="data:image/png;base64,{data}" alt="{esc(alt)}"></a>'
         f'<figcaption>{esc(caption)} <a href="{esc(file_name)}">{esc(file_name)}</a></figcaption></figure>'
     )
-
-
-def origin_text(origin: dict | None) -> str:
-    """'benchbias 0.1.0, file benchbias_plugins/l1.py' from a results file's origin record."""
-    if not origin:
-        return "origin unknown"
-    release = f"{origin['distribution']} {origin['version']}, " if origin.get("distribution") else ""
-    return f"{release}{origin['source']} {origin['location']}"
-
-
-def robustness_rows(robustness: dict) -> Rows:
-    """The judge's robustness table: tumor-called rates on the real holdout under benign perturbations."""
-    base = robustness["unperturbed"]
-    rows = Rows(["real target holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"], numeric={1, 2, 3})
-    rows.body.append(["unperturbed", fmt(base["healthy_inputs"], 2), fmt(base["tumor_inputs"], 2), ""])
-    rows.body += [
-        [row["perturbation"], fmt(row["healthy_inputs"], 2), fmt(row["tumor_inputs"], 2), fmt(row["max_shift"], 2)] for row in robustness["perturbed"]
-    ]
-    return rows
-
-
-def classifier_html(results: dict) -> str:
-    c = results.get("classifier", {})
-    problems = c.get("quality_problems") or []
-    verdict = (
-        f"<p><strong>Warning: this judge falls short of the standard:</strong> {esc('; '.join(problems))}.</p>"
-        if problems
-        else "<p>The judge meets the standard: holdout accuracy at least 0.93, and no benign perturbation moves a rate by more than 0.05.</p>"
-    )
-    robustness = c.get("robustness")
-    table = robustness_rows(robustness).html() if robustness else ""
-    return (
-        verdict
-        + facts(
-            [
-                ("judge", f"{c.get('name', 'n/a')} ({origin_text(c.get('origin'))})"),
-                (
-                    "weights sha256",
-                    f"{c.get('sha256', 'n/a')} ({'pinned with the benchmark' if c.get('pinned') else 'trained for this protocol, kept in the cache'})",
-                ),
-                ("holdout accuracy", fmt(c.get("holdout_accuracy"))),
-                ("holdout sensitivity", fmt(c.get("holdout_sensitivity"))),
-                ("holdout specificity", fmt(c.get("holdout_specificity"))),
-                (
-                    "trained on",
-                    f"{c.get('train_slices', 'n/a')} real target slices ({c.get('train_tumor_slices', 'n/a')} with tumor), {c.get('steps', 'n/a')} steps",
-                ),
-            ]
-        )
-        + table
-    )
-
-
-def extra_judges_html(results: dict) -> str:
-    """The segmentation judge and the second judge: what they are and how good."""
-    parts = []
-    for role, j in results.get("extra_judges", {}).items():
-        problems = j.get("quality_problems") or []
-        title = "Segmentation judge" if role == "segmenter" else "Second judge"
-        warning = f"<p><strong>Warning: it falls short:</strong> {esc('; '.join(problems))}.</p>" if problems else ""
-        quality = (
-            [
-                ("holdout Dice (tumor slices)", fmt(j.get("holdout_dice"))),
-                ("healthy holdout slices with any outlined pixel", fmt(j.get("holdout_false_positive_share"))),
-            ]
-            if role == "segmenter"
-            else [
-                ("holdout accuracy", fmt(j.get("holdout_accuracy"))),
-                ("holdout sensitivity", fmt(j.get("holdout_sensitivity"))),
-                ("holdout specificity", fmt(j.get("holdout_specificity"))),
-            ]
-        )
-        parts.append(
-            f"<h3>{title}</h3>{warning}"
-            + facts(
-                [
-                    ("name", f"{j.get('name')} ({origin_text(j.get('origin'))})" if j.get("origin") else j.get("name")),
-                    ("params", ", ".join(f"{k}={v}" for k, v in j.get("params", {}).items()) or "none"),
-                    (
-                        "weights sha256",
-                        f"{j.get('sha256')} ({'pinned with the benchmark' if j.get('pinned') else 'trained for this protocol, kept in the cache'})",
-                    ),
-                    *quality,
-                    (
-                        "trained on",
-                        f"{j.get('train_slices', 'n/a')} real target slices ({j.get('train_tumor_slices', 'n/a')} with tumor), "
-                        f"{j.get('steps', 'n/a')} steps, {j.get('train_time_s', 'n/a')} s",
-                    ),
-                ]
-            )
-        )
-    return "\n".join(parts)
 
 
 def methods_html(results: dict) -> str:
@@ -225,9 +141,17 @@ def methods_html(results: dict) -> str:
             f"<h3>{esc(name)}</h3>\n"
             f'<p class="muted">plugin <code>{esc(method.get("plugin"))}</code> ({esc(origin_text(method.get("origin")))}), '
             f"{esc(training_kind(method))}, {esc(method.get('steps'))} steps; params: {esc(params or 'none')}</p>\n"
-            f"{cell_rows(method, table).html()}"
+            f'<div class="scroll">{cell_rows(method, table).html()}</div>'
         )
     return "\n".join(parts)
+
+
+def machine_text(machine: dict | None) -> str:
+    """'AMD EPYC 7B13, torch kernels AVX2, 1 torch thread' from a provenance's machine record."""
+    if not machine:
+        return "n/a (recorded by later versions)"
+    threads = machine.get("torch_threads")
+    return f"{machine.get('cpu_model', 'n/a')}, torch kernels {machine.get('cpu_capability', 'n/a')}, {threads} torch thread{'' if threads == 1 else 's'}"
 
 
 def provenance_html(results: dict) -> str:
@@ -243,7 +167,7 @@ def provenance_html(results: dict) -> str:
             ("dataset fingerprint", data.get("fingerprint", "n/a")),
             (
                 "dataset",
-                f"{data.get('layout', 'n/a')} at {data.get('root', 'n/a')}; {data.get('subjects', 'n/a')} subjects, "
+                f"{dataset_words(results)} at {data.get('root', 'n/a')}; {data.get('subjects', 'n/a')} subjects, "
                 f"{data.get('slices', 'n/a')} slices; holdout {holdout.get('size', 'n/a')} slices ({holdout.get('tumor', 'n/a')} with tumor)",
             ),
             ("intensity scale", data.get("intensity_scale", "n/a")),
@@ -253,6 +177,7 @@ def provenance_html(results: dict) -> str:
             ("python", f"{prov.get('python', 'n/a')} on {prov.get('platform', 'n/a')}"),
             ("git commit", prov.get("git_commit") or "n/a (not a git checkout)"),
             ("device", prov.get("device", "n/a")),
+            ("machine", machine_text(prov.get("machine"))),
             ("started", prov.get("started", "n/a")),
             (
                 "compute behind these results",
@@ -286,6 +211,22 @@ def hallucination_html(results: dict, figures: dict[str, bytes]) -> str:
             parts.append(figure_html(file_name, figures[file_name], f"hallucination map of {name}", caption))
     if not parts:
         return "<p>This benchmark has no segmentation judge (<code>segmenter:</code> in its YAML file), so no hallucination maps.</p>"
+    return "\n".join(parts)
+
+
+def training_html(results: dict, figures: dict[str, bytes]) -> str:
+    parts = []
+    for name in results["methods"]:
+        file_name = loss_curves_file(name)
+        if file_name in figures:
+            points = max(len(c["loss_curve"]["steps"]) for c in results["methods"][name]["cells"] if c.get("loss_curve"))
+            caption = (
+                f"{name}: each loss term it reported while training, as means over {points} equal stretches of its steps; "
+                "one line per cell, coloured by the cell's target tumor fraction."
+            )
+            parts.append(figure_html(file_name, figures[file_name], f"training losses of {name}", caption))
+    if not parts:
+        return "<p>No loss curves: these cells were computed by an earlier benchbias, or the translators reported no losses.</p>"
     return "\n".join(parts)
 
 
@@ -327,6 +268,33 @@ results file or leaderboard.</p>
 """
 
 
+def glance_html(results: dict) -> str:
+    """The first screen: one sentence per method, the judge's standing and the data set."""
+    items = []
+    for name, sentence in method_sentences(results):
+        warnings = "".join(f'<br><span class="warning">Warning: {esc(w)}</span>' for w in results["methods"][name].get("warnings", []))
+        items.append(f"<li><strong>{esc(name)}</strong>{esc(sentence[len(name) :])}{warnings}</li>")
+    c = results.get("classifier", {})
+    problems = c.get("quality_problems") or []
+    judge = (
+        f'<span class="warning">Warning: the judge ({esc(c.get("name", "n/a"))}) falls short of the standard ({esc("; ".join(problems))}): '
+        "its calls, and so these numbers, are not to be trusted.</span>"
+        if problems
+        else f"The judge ({esc(c.get('name', 'n/a'))}, holdout accuracy {fmt(c.get('holdout_accuracy'), 2)}) meets the standard."
+    )
+    return f"""<ul class="glance">
+{chr(10).join(items)}
+</ul>
+<p>{judge} Its details, and the other judges', follow the figures. Data: {esc(dataset_words(results))}.</p>"""
+
+
+def verdict_html(results: dict) -> str:
+    """The ranking table with better-direction arrows, and what each of its columns means."""
+    definitions = "".join(f"<dt>{esc(column)}</dt><dd>{esc(meaning)}</dd>" for column, meaning in column_definitions(results))
+    return f"""<div class="scroll">{ranked_rows_of_results(results, arrows=True).html()}</div>
+<p><strong>The columns</strong> (&darr; lower is better, &uarr; higher is better):</p><dl class="facts columns">{definitions}</dl>"""
+
+
 def report_html(results: dict, figures: dict[str, bytes]) -> str:
     bench = results["benchmark"]
     name = bench["name"]
@@ -345,28 +313,33 @@ def report_html(results: dict, figures: dict[str, bytes]) -> str:
 <body>
 <h1>benchbias report: {esc(name)}</h1>
 <p class="muted">{esc(description)}</p>
-<p>Translators are trained {esc(source)} &rarr; {esc(target)} at each target tumor fraction and a classifier trained on real {esc(target)} slices
-says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Honari 2018). Intensities: {intensities}.</p>
+{glance_html(results)}
 
 <h2>Verdict: this run's ranking</h2>
-{ranked_rows_of_results(results).html()}
+{verdict_html(results)}
 <p><strong>Ranking rule:</strong> {esc(results.get("ranking_rule", "n/a"))}.</p>
 {second}
-{claims_html(results, figures)}
-{f"<h2>More scores over the sweep</h2><p>{esc(MORE_NOTE)}.</p>" + more.html() if more else ""}
-
-<h2>The judges</h2>
-{classifier_html(results)}
-{extra_judges_html(results)}
+<p class="muted">Translators are trained {esc(source)} &rarr; {esc(target)} at each target tumor fraction and a classifier
+trained on real {esc(target)} slices says tumor or healthy for every translated holdout slice (Cohen, Luck &amp; Honari 2018).
+Intensities: {intensities}.</p>
 
 <h2>Classifier calls against the target tumor fraction (Figure 2)</h2>
 {figure_html(FIGURE2, figures[FIGURE2], "Figure 2: classifier calls and pixel error per target tumor fraction", FIGURE2_CAPTION)}
+{claims_html(results, figures)}
+{f'<h2>More scores over the sweep</h2><p>{esc(MORE_NOTE)}.</p><div class="scroll">' + more.html() + "</div>" if more else ""}
 
 <h2>Example translations (Figure 3)</h2>
 {figure_html(FIGURE3, figures[FIGURE3], "Figure 3: example translations per target tumor fraction", FIGURE3_CAPTION)}
 
 <h2>Where tumor is added or removed (hallucination maps)</h2>
 {hallucination_html(results, figures)}
+
+<h2>Training losses</h2>
+{training_html(results, figures)}
+
+<h2>The judges</h2>
+{classifier_html(results)}
+{extra_judges_html(results)}
 
 <h2>Per-cell scores</h2>
 {methods_html(results)}

@@ -74,7 +74,9 @@ def draw_hallucination_map(results: dict, out_dir: Path, method: str) -> Figure:
             grid.contour(0, column, None if segmented is None else segmented[position], TRANSLATED_CONTOUR)
             grid.contour(1, column, None if segmented is None else segmented[position], TRANSLATED_CONTOUR)
         grid.draw()
-        block.colorbar(scale, ax=ax, shrink=0.45, anchor=(0.0, 0.1), location="right").ax.tick_params(labelsize=7)
+        bar = block.colorbar(scale, ax=ax, shrink=0.45, anchor=(0.0, 0.1), location="right")
+        bar.set_label(f"translation minus real {target_name}\n(slice scale 0-1; red: brighter)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
     fig.suptitle(
         f"{plain(method)} ({training_kind(results['methods'][method])})\nwhere tumor is added or removed as the target tumor fraction grows (seed {seed})",
         fontsize=11,

@@ -53,11 +53,17 @@ def _scores_cells(summary: dict[str, Any], scores: list[Score]) -> list[str]:
     return [fmt_ci(summary.get(s.name), ci.get(s.name), s.digits) for s in scores]
 
 
-def ranking_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable, extra_header: Iterable[str] = (), extra: Iterable[list[str]] = ()) -> Rows:
+ARROWS = {"lower": " ↓", "higher": " ↑", "neither": ""}
+
+
+def ranking_rows(
+    ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable, extra_header: Iterable[str] = (), extra: Iterable[list[str]] = (), arrows: bool = False
+) -> Rows:
     """The verdict: one row per (method, summary) in the order given (the ranking), each score with
-    its 95% interval over seeds when several ran."""
+    its 95% interval over seeds when several ran; ``arrows`` marks each score's better direction."""
     scores, extra = table.verdict(), list(extra)
-    rows = Rows(["rank", "method", *[s.label for s in scores], *extra_header], numeric={0, *range(2, 2 + len(scores))})
+    labels = [s.label + (ARROWS[s.better] if arrows else "") for s in scores]
+    rows = Rows(["rank", "method", *labels, *extra_header], numeric={0, *range(2, 2 + len(scores))})
     for i, (name, summary) in enumerate(ranked, start=1):
         rows.body.append([str(i), name, *_scores_cells(summary, scores), *(extra[i - 1] if extra else [])])
     return rows
@@ -73,8 +79,7 @@ def more_rows(ranked: Iterable[tuple[str, dict[str, Any]]], table: ScoreTable) -
     scores = [s for s in table.more() if any(s.name in summary for _, summary in ranked)]
     if not scores:
         return None
-    arrows = {"lower": " ↓", "higher": " ↑", "neither": ""}
-    rows = Rows(["method", *[s.label + arrows[s.better] for s in scores]], numeric=set(range(1, 1 + len(scores))))
+    rows = Rows(["method", *[s.label + ARROWS[s.better] for s in scores]], numeric=set(range(1, 1 + len(scores))))
     for name, summary in ranked:
         rows.body.append([name, *_scores_cells(summary, scores)])
     return rows
@@ -105,13 +110,13 @@ def cell_rows(method: dict[str, Any], table: ScoreTable, only: Iterable[str] | N
     return rows
 
 
-def ranked_rows_of_results(results: dict[str, Any], suffix: str = "") -> Rows:
+def ranked_rows_of_results(results: dict[str, Any], suffix: str = "", arrows: bool = False) -> Rows:
     """A results file's verdict table in ranking order; the last columns give the Figure 2 slopes."""
     table = ScoreTable.from_json(results["score_table"])
     ranking = results["ranking"] if not suffix else results["ranking_2"]
     ranked = [(row["method"], results["methods"][row["method"]]["summary"]) for row in ranking]
     extra = [[fmt(s["healthy_inputs"]["slope"]), fmt(s["tumor_inputs"]["slope"])] for _, s in ranked]
-    rows = ranking_rows(ranked, table, ["slope healthy in", "slope tumor in"], extra)
+    rows = ranking_rows(ranked, table, ["slope healthy in", "slope tumor in"], extra, arrows=arrows)
     rows.numeric |= {len(rows.header) - 2, len(rows.header) - 1}
     return rows
 

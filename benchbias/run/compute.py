@@ -18,12 +18,13 @@ import torch
 from benchbias.data.protocol import Domains, paired_domains, unpaired_domains
 from benchbias.data.slice_set import SliceSet
 from benchbias.foundation.config import ModelConfig
-from benchbias.foundation.contract import Evidence, PairedSlices, TrainContext, Translator, UnpairedDomains
+from benchbias.foundation.contract import Evidence, PairedSlices, Translator, UnpairedDomains
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import write_atomically
 from benchbias.nets.scale import to_network, to_unit, unit_images
 from benchbias.run.cells import JUDGED, TRANSLATIONS, CellJob, CellOutcome, Program, npz_bytes
 from benchbias.run.inputs import RunInputs
+from benchbias.run.losses import RecordingContext
 from benchbias.scoring.metrics import score_cell
 
 TRANSLATE_BATCH = 64
@@ -55,7 +56,7 @@ def compute_program(inputs: RunInputs, program: Program, report: Report | None, 
             if report is not None and first:  # one progress line per program
                 report(program.label, step + 1, method.steps, losses)
 
-        contexts.append(TrainContext(seed=seed, device=inputs.device, steps=method.steps, workdir=workdir, amp=inputs.amp, on_step=on_step))
+        contexts.append(RecordingContext(seed=seed, device=inputs.device, steps=method.steps, workdir=workdir, amp=inputs.amp, on_step=on_step))
     # Common random numbers: within a seed every target fraction starts from the same initial
     # weights and batch stream, so differences across fractions come from the target domain's
     # composition rather than from initialisation noise. Seeds are independent replicates.
@@ -67,7 +68,9 @@ def compute_program(inputs: RunInputs, program: Program, report: Report | None, 
     else:
         models = translator.fit_together(sets, contexts)
     train_seconds = (time.perf_counter() - start) / len(models)  # each model's share of the program
-    return [translate_and_score(inputs, job, method, model, d, train_seconds, len(models)) for job, model, d in zip(program.jobs, models, domains)]
+    outcomes = [translate_and_score(inputs, job, method, model, d, train_seconds, len(models)) for job, model, d in zip(program.jobs, models, domains)]
+    curves = [ctx.curve() for ctx in contexts]  # each model's own losses, also when trained together
+    return [CellOutcome({**o.cell, "loss_curve": curve}, o.files) if curve else o for o, curve in zip(outcomes, curves)]
 
 
 def translate_and_score(

@@ -26,7 +26,8 @@ from benchbias.run.cells import JUDGED, CellJob, Program, cell_path, npz_problem
 from benchbias.run.compute import rescore, save_examples
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.keys import cell_key, compute_settings, program_of, scoring_key
-from benchbias.run.options import RunOptions, select_device
+from benchbias.run.options import RunOptions, select_device, warn
+from benchbias.run.pixel_check import pixel_error_warnings
 from benchbias.run.results import results_of
 
 Cell = tuple[str, int, float]  # (method, seed, target fraction)
@@ -160,6 +161,10 @@ class Run:
             "judges_trained": judges_trained,
         }
         results = results_of(self.bench, self.plugins, data, judges, done, run)
+        for name, warnings in pixel_error_warnings(results).items():
+            results["methods"][name]["warnings"] = warnings
+            for warning in warnings:
+                warn(f"{name}: {warning}")
         check_results(results, str(self.out / "results.json"))  # what others will read back must be valid
         write_report(self.out, results, with_results=True)
         return results
