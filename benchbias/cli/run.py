@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbias.foundation.config import with_translators
     from benchbias.foundation.registry import load_registry
     from benchbias.foundation.scoretable import ScoreTable
-    from benchbias.leaderboard import submit
+    from benchbias.leaderboard import check_before_run, submit
     from benchbias.report.tables import COMPACT, MORE_NOTE, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
     from benchbias.run import Run, RunOptions
     from benchbias.scoring.claims_section import run_lines
@@ -127,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
     check_results_folder(out)
+    if args.submit:  # a leaderboard that cannot take the results is found now, not after every cell
+        check_before_run(bench.name, bench.protocol_hash())
     options = RunOptions(out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress, **executor)
     results = Run(bench, registry, options).execute()
     prov = results["provenance"]

@@ -23,9 +23,10 @@ from benchbias.records.validation import check_results
 from benchbias.report.html import write_report
 from benchbias.run import executors, progress
 from benchbias.run.cells import JUDGED, CellJob, Program, cell_path, npz_problem, store_cell, stored_cell, stored_translations
-from benchbias.run.compute import rescore, save_examples
+from benchbias.run.compute import PluginFailure, rescore, save_examples
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.keys import cell_key, compute_settings, program_of, scoring_key
+from benchbias.run.lock import holding
 from benchbias.run.options import RunOptions, select_device
 from benchbias.run.results import results_of
 
@@ -99,6 +100,24 @@ class Run:
         return executors.LocalProcesses(spec, jobs, board)
 
     def execute(self) -> dict[str, Any]:
+        """Compute and assemble the run, holding the folder's lock (:mod:`benchbias.run.lock`). A
+        plugin's failure ends it with one line naming the cell and a log file with the traceback;
+        finished cells stay stored."""
+        with holding(self.out):
+            try:
+                return self._execute()
+            except PluginFailure as failure:
+                raise PluginFailure(failure.where, f"{failure.problem}; traceback in {self.log_failure(failure)}; finished cells are kept", "") from None
+
+    def log_failure(self, failure: PluginFailure) -> Path:
+        """Write a plugin failure's traceback to ``logs/`` of the run folder; return the file."""
+        method = failure.where.split(" ", 1)[0].removeprefix("methods.")
+        path = self.out / "logs" / f"failure-{method}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{failure.where}: {failure.problem}\n\n{failure.details}", encoding="utf-8")
+        return path
+
+    def _execute(self) -> dict[str, Any]:
         started = datetime.now(timezone.utc)
         wall = time.perf_counter()
         show = self.options.progress
