@@ -54,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument(
         "--translator", action="append", default=[], metavar="PLUGIN",
-        help="also run this translator plugin as a method (repeatable); without --methods only these run",
+        help="also run this translator plugin as a method (repeatable), beside the --methods named; without --methods only these run",
     )  # fmt: skip
     run.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -123,7 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--param: applies to --translator plugins, and none was given")
     bench = with_translators(bench, args.translator, parse_params(args.param))
     bench = with_seeds(bench, args.seeds)
-    methods = tuple(args.methods) or tuple(args.translator)
+    # --translator always runs its method, beside the --methods named (or alone without --methods)
+    methods = tuple(args.methods) + tuple(t for t in args.translator if t not in args.methods) if args.methods else tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
     check_results_folder(out)

@@ -27,8 +27,8 @@ from benchbias.run.compute import PluginFailure, rescore, save_examples
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.keys import cell_key, compute_settings, program_of, scoring_key
 from benchbias.run.lock import holding
-from benchbias.run.options import RunOptions, select_device
-from benchbias.run.results import results_of
+from benchbias.run.options import RunOptions, select_device, warn
+from benchbias.run.results import kept_methods, results_of
 
 Cell = tuple[str, int, float]  # (method, seed, target fraction)
 
@@ -178,7 +178,12 @@ class Run:
             "cells_rescored": rescored,
             "judges_trained": judges_trained,
         }
-        results = results_of(self.bench, self.plugins, data, judges, done, run)
+        kept, notes = kept_methods(self.out, self.bench, data, scored_with, {m.name for m in self.plugins.methods})
+        for note in notes:
+            warn(note)
+        if kept and show:
+            print(f"kept from the folder's earlier results: {', '.join(kept)} (not run now; their stored cells stay)", file=sys.stderr)
+        results = results_of(self.bench, self.plugins, data, judges, done, run, kept)
         check_results(results, str(self.out / "results.json"))  # what others will read back must be valid
         write_report(self.out, results, with_results=True)
         return results
