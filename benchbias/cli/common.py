@@ -45,9 +45,8 @@ def executor_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def executor_settings(args: argparse.Namespace) -> dict:
-    """The run options of the executor options, checked."""
-    jobs = args.jobs
+def jobs_setting(jobs: int | None) -> int | None:
+    """``--jobs``, else ``$BENCHBIAS_JOBS``, checked; None: the run's default."""
     if jobs is None and os.environ.get(JOBS_ENV):  # a default for a machine or a CI job
         try:
             jobs = int(os.environ[JOBS_ENV])
@@ -57,6 +56,12 @@ def executor_settings(args: argparse.Namespace) -> dict:
             raise ConfigError(f"{JOBS_ENV}={jobs}: must be a positive number of worker processes")
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: must be a positive number of worker processes")
+    return jobs
+
+
+def executor_settings(args: argparse.Namespace) -> dict:
+    """The run options of the executor options, checked."""
+    jobs = jobs_setting(args.jobs)
     if args.address and args.executor != "ray":
         raise ConfigError("--address: applies to --executor ray")
     if args.cells_per_gpu < 1:
