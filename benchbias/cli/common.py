@@ -69,9 +69,10 @@ def executor_settings(args: argparse.Namespace) -> dict:
     if args.cells_per_gpu > 1 and args.device == "cpu":
         raise ConfigError("--cells-per-gpu: applies to CUDA runs (--device cuda or auto on a machine with a GPU)")
     if args.executor == "ray":
-        from benchbias.run.executors import import_ray
+        from benchbias.run.executors import check_ray_address, import_ray
 
         import_ray()  # one clear line now, not after the data is prepared
+        check_ray_address(args.address)
     return {
         "jobs": jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "cells_per_gpu": args.cells_per_gpu,
         "plugin_dirs": tuple(args.plugin_dir),
