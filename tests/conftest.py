@@ -6,6 +6,9 @@ import pytest
 # tests ask for --jobs themselves. Set at import, so session-scoped fixtures' runs (whose cells later
 # tests reuse) see it too: cells computed at another thread count are recomputed, not reused.
 os.environ["BENCHBIAS_JOBS"] = "1"
+# Plugins pip-installed in this environment (the plugin guide's example, say) do not change what the
+# tests discover; entry points on PYTHONPATH (the tests' own installed examples) still count.
+os.environ["BENCHBIAS_IGNORE_SITE_PLUGINS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,10 @@
 
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ from support import REPO, run_cli
 
 from benchbias.cli import main
 from benchbias.run.cells import CellJob
-from benchbias.run.executors import LongestFirst, default_jobs, ray_resources
+from benchbias.run.executors import LongestFirst, default_jobs, ray_connection_error, ray_host_port, ray_resources, use_cluster_token
 
 NAN_TRANSLATOR = '''
 import torch
@@ -225,7 +227,9 @@ def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path
     assert local.returncode == 0, local.stderr
 
     ray_bin = Path(sys.executable).with_name("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    # The documented recipe, with token authentication on (Ray's default from 2.59 on for local clusters).
+    token = secrets.token_hex(16)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     port = 26379 + os.getpid() % 1000
     head = subprocess.run(
         [str(ray_bin), "start", "--head", "--num-cpus", "2", "--port", str(port), "--include-dashboard", "false", "--disable-usage-stats"],
@@ -260,5 +264,64 @@ def test_ray_cluster_gives_the_local_scores_and_retries_a_killed_worker(tmp_path
         results = json.loads((out / "results.json").read_text())
         assert results["provenance"]["cells_run"] == 3 and results["provenance"]["executor"].startswith("Ray tasks at 127.0.0.1")
         assert untimed(results) == untimed(json.loads((tmp_path / "local" / "results.json").read_text()))
+
+        # A driver without the cluster's token is refused: one line saying how to give it.
+        tokenless = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+        tokenless["HOME"] = str(tmp_path / "home")  # no ~/.ray/auth_token either
+        refused = subprocess.run(
+            [*command, "run", *common, "--executor", "ray", "--address", f"127.0.0.1:{port}", "--out", str(out)],
+            capture_output=True, text=True, env=tokenless, timeout=300,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("benchbias: error:")]
+        assert len(errors) == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "RAY_AUTH_MODE=token" in errors[0] and "RAY_AUTH_TOKEN" in errors[0], errors[0]
     finally:
         subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_address_nothing_answers_at_fails_at_once_with_one_line(tmp_path):
+    pytest.importorskip("ray")
+    port = free_port()
+    started = time.monotonic()
+    result = run_cli("run", "synthetic-smoke", "--executor", "ray", "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"benchbias: error: --address 127.0.0.1:{port}: nothing answers at 127.0.0.1:{port} (connection refused"), lines[0]
+    assert time.monotonic() - started < 60 and not (tmp_path / "out").exists()
+
+
+def test_ray_addresses_tokens_and_refusals(monkeypatch, tmp_path):
+    assert ray_host_port("ray://head.example:10001") == ("head.example", 10001)
+    assert ray_host_port("10.0.0.5:6379") == ("10.0.0.5", 6379) and ray_host_port("[::1]:6379") == ("::1", 6379)
+    assert ray_host_port("auto") is None
+
+    from benchbias.run import executors
+
+    monkeypatch.setattr(executors, "RAY_TOKEN_FILE", tmp_path / "auth_token")
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    use_cluster_token()
+    assert "RAY_AUTH_MODE" not in os.environ, "no token at hand: Ray's own default"
+    (tmp_path / "auth_token").write_text("abc")
+    use_cluster_token()
+    assert os.environ["RAY_AUTH_MODE"] == "token", "a token on this machine is sent to the cluster"
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    use_cluster_token()
+    assert os.environ["RAY_AUTH_MODE"] == "disabled", "the user's setting stands"
+
+    class AuthenticationError(Exception):
+        pass
+
+    refused = str(ray_connection_error("h:6379", AuthenticationError("Unauthenticated: invalid token\nmore")))
+    assert refused.startswith("--address h:6379: cannot connect to Ray: AuthenticationError: Unauthenticated: invalid token; ") and "RAY_AUTH_TOKEN" in refused
+    assert "\n" not in refused
+    other = str(ray_connection_error("h:6379", ConnectionError("GCS timed out")))
+    assert other == "--address h:6379: cannot connect to Ray: ConnectionError: GCS timed out"

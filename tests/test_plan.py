@@ -4,6 +4,7 @@ healthy training slices, which only the notebook's overlapping draw can supply."
 
 import re
 
+import pytest
 import yaml
 from support import REPO
 from test_layouts import write_brats2013
@@ -73,3 +74,65 @@ def test_plan_reports_split_domains_cells_and_compute(tmp_path, capsys):
         f"benchbias: error: domains.target_size: at target fraction 0 the protocol needs 6 tumor + {needed_healthy} healthy training slices "
         f"(source + target, disjoint) but has {tumor} + {healthy}: {needed_healthy - healthy} healthy short"
     ), message
+
+
+# ---- the compute estimate: the run's programs on the run's workers ----------------------------
+
+
+def test_wall_time_spreads_programs_over_workers_longest_first():
+    from benchbias.run.plan import Cost, wall_seconds
+
+    single = Cost("a", 1e9, 0.1, 10, (1, 1, 1))  # three programs of one model: 1 s each
+    stacked = Cost("b", 2e9, 0.4, 10, (2, 1), together=2)  # a program of two models (4 s) and one of one (2 s)
+    assert single.program_seconds() == pytest.approx([1.0, 1.0, 1.0])
+    assert stacked.program_seconds() == pytest.approx([4.0, 2.0])
+    assert single.seconds + stacked.seconds == pytest.approx(9.0) and stacked.cells == 3
+    assert stacked.total_flops == pytest.approx(2e9 * 10 * 3)
+    assert wall_seconds([single, stacked], 1) == pytest.approx(9.0)
+    assert wall_seconds([single, stacked], 2) == pytest.approx(5.0)  # 4 | 2+1+1, then the last 1 on the first free
+    assert wall_seconds([single, stacked], 8) == pytest.approx(4.0), "never shorter than the longest program"
+
+
+def test_the_estimate_never_reads_zero_or_nan():
+    from benchbias.run.plan import Cost, cost_lines, readable
+
+    tiny = Cost("fast", 10.0, 1e-6, 1, (1,))
+    text = "\n".join(cost_lines([tiny], 1, "cpu"))
+    assert "nan" not in text.lower() and not re.search(r"(?<![\d.e-])0s\b", text), text
+    assert readable(0.004) == "0.004s" and readable(3.0) == "3s" and readable(600) == "10m00s"
+
+
+def test_plan_counts_programs_and_workers_and_leaves_optional_methods_out(tmp_path, capsys, monkeypatch):
+    from benchbias.run import plan
+
+    raw = yaml.safe_load((REPO / "benchmarks" / "synthetic-smoke.yaml").read_text())
+    raw["training"] = {"steps": 10, "models_per_program": 2}
+    raw["methods"] = {"l1": raw["methods"]["l1"], "pix2pix": {**raw["methods"]["pix2pix"], "optional": True}}
+    raw["seeds"] = [0, 1]
+    path = tmp_path / "stacked.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    timed = []
+
+    def fake_step(translator, image_size, device, steps, together=1, warmup=2):
+        timed.append((translator.name, steps, together, __import__("torch").get_num_threads()))
+        return 0.05 * together  # a fake time per step: 50 ms per model
+
+    monkeypatch.setattr(plan, "measure_step", fake_step)
+    code = main(["plan", str(path), "--jobs", "2", "--measure-steps", "3", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    # l1 trains models together: fractions [0, 0.5] and [1] per seed, two seeds: programs of 2, 1, 2, 1 models
+    assert timed == [("l1", 3, 2, 1)], "timed once, as a program of two models, with the worker's one thread"
+    row = next(line for line in out.splitlines() if line.startswith("l1 ")).split()
+    assert row[2:5] == ["10", "6", "4"], row  # steps, cells, programs
+    # programs of 2 models take 10 x 0.1 s = 1 s, of 1 model 0.5 s; on 2 workers: 1 + 0.5 each
+    assert "estimated wall time of training: 1.5s on 2 workers" in out, out
+    assert "not planned: pix2pix (optional or not named; name them with --methods)" in out
+    assert "cells: 1 methods x 3 fractions x 2 seeds = 6" in out
+
+    timed.clear()
+    code = main(["plan", str(path), "--methods", "l1", "pix2pix", "--jobs", "1", "--threads", "1", "--measure-steps", "3", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [name for name, *_ in timed] == ["l1", "pix2pix"]
+    assert "estimated wall time of training: 6s on 1 worker " in out, out  # l1 3 s + pix2pix 3 s, one after another

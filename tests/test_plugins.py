@@ -1,6 +1,7 @@
 """Plugin discovery: plugin folders, a real entry point, duplicates, parameter validation."""
 
 import hashlib
+import os
 
 import pytest
 from support import run_cli
@@ -173,3 +174,22 @@ def test_code_identity_follows_the_plugin_source(tmp_path):
     # A baseline's identity covers the shared core it inherits from, not only its own file.
     l1 = load_registry().get("translator", "l1")
     assert l1.code_sha256 != l1.origin.sha256
+
+
+def test_the_suite_ignores_plugins_installed_in_the_environment(tmp_path, monkeypatch):
+    """A plugin pip-installed into site-packages (here: a real dist-info in a folder taken for one)
+    is ignored under the test suite's setting, while the same on PYTHONPATH is found."""
+    import sys
+
+    from benchbias.foundation import registry
+
+    site = tmp_path / "site"
+    fake_distribution(site, "envwide_translator", PLUGIN_SOURCE.format(cls="Envwide", name="envwide", paired=True))
+    monkeypatch.syspath_prepend(str(site))
+    assert os.environ.get("BENCHBIAS_IGNORE_SITE_PLUGINS") == "1", "set by conftest for every test and the CLI runs they start"
+    assert "envwide" in load_registry().names("translator"), "on the path, not in site-packages: found"
+    monkeypatch.setattr(registry, "site_folders", lambda: [site.resolve()])
+    sys.modules.pop("envwide_translator", None)
+    assert "envwide" not in load_registry().names("translator"), "installed in the environment: ignored under the suite"
+    monkeypatch.delenv("BENCHBIAS_IGNORE_SITE_PLUGINS")
+    assert "envwide" in load_registry().names("translator"), "a user's discovery is unchanged"

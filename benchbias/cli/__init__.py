@@ -9,6 +9,7 @@ line and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -19,6 +20,8 @@ from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import FULL_DISK, OutOfSpace
 
 __all__ = ["build_parser", "main"]
+
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +50,12 @@ def after_full_disk(args: argparse.Namespace) -> str:
     return "files are replaced atomically, so the old ones are intact; free some space and try again"
 
 
+def after_not_writable(args: argparse.Namespace) -> str:
+    if args.command in ("run", "selftest"):
+        return "finished cells are kept; make it writable and rerun the same command to resume"
+    return "make it writable and try again"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -58,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchbias: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
+        if exc.errno in NOT_WRITABLE:  # a folder made read-only under a run, a file another user owns
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"benchbias: error: {where}cannot write: {os.strerror(exc.errno).lower()}; {after_not_writable(args)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if exc.errno not in FULL_DISK:
             raise
         where = f"{exc.filename}: " if exc.filename else ""

@@ -45,9 +45,8 @@ def executor_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def executor_settings(args: argparse.Namespace) -> dict:
-    """The run options of the executor options, checked."""
-    jobs = args.jobs
+def jobs_setting(jobs: int | None) -> int | None:
+    """``--jobs``, else ``$BENCHBIAS_JOBS``, checked; None: the run's default."""
     if jobs is None and os.environ.get(JOBS_ENV):  # a default for a machine or a CI job
         try:
             jobs = int(os.environ[JOBS_ENV])
@@ -57,6 +56,12 @@ def executor_settings(args: argparse.Namespace) -> dict:
             raise ConfigError(f"{JOBS_ENV}={jobs}: must be a positive number of worker processes")
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs {jobs}: must be a positive number of worker processes")
+    return jobs
+
+
+def executor_settings(args: argparse.Namespace) -> dict:
+    """The run options of the executor options, checked."""
+    jobs = jobs_setting(args.jobs)
     if args.address and args.executor != "ray":
         raise ConfigError("--address: applies to --executor ray")
     if args.cells_per_gpu < 1:
@@ -64,9 +69,10 @@ def executor_settings(args: argparse.Namespace) -> dict:
     if args.cells_per_gpu > 1 and args.device == "cpu":
         raise ConfigError("--cells-per-gpu: applies to CUDA runs (--device cuda or auto on a machine with a GPU)")
     if args.executor == "ray":
-        from benchbias.run.executors import import_ray
+        from benchbias.run.executors import check_ray_address, import_ray
 
         import_ray()  # one clear line now, not after the data is prepared
+        check_ray_address(args.address)
     return {
         "jobs": jobs, "executor": args.executor, "address": args.address, "threads": args.threads, "cells_per_gpu": args.cells_per_gpu,
         "plugin_dirs": tuple(args.plugin_dir),

@@ -12,9 +12,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     claims.add_argument("path", type=Path, help="a results.json, a run folder or a leaderboard JSON file")
     claims.set_defaults(handler=cmd_claims)
 
-    compare = sub.add_parser("compare", help="per-fraction and summary differences between two results/leaderboard files")
-    compare.add_argument("a", type=Path)
-    compare.add_argument("b", type=Path)
+    compare = sub.add_parser(
+        "compare",
+        help="per-fraction and summary differences between two results/leaderboard files, or two methods (FILE:METHOD)",
+        description="Every method both files hold, side by side (B - A); or one method of each: "
+        "benchbias compare base/results.json:l1 mine/results.json:unet (a name on one side only is looked for in both files; "
+        "the same file may be given twice).",
+    )
+    compare.add_argument("a", metavar="A", help="a results.json, run folder or leaderboard, optionally :METHOD")
+    compare.add_argument("b", metavar="B", help="the same, for the other side")
     compare.set_defaults(handler=cmd_compare)
 
     check = sub.add_parser("check", help="exit 1 when a method scored worse than its leaderboard entry beyond tolerance")
@@ -75,9 +81,11 @@ def claims_report(path: Path, kind: str, data: dict[str, Any]) -> tuple[list[str
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchbias.leaderboard.compare import compare, load_scored
+    from benchbias.leaderboard.compare import compare, load_scored, split_method
 
-    print(compare(load_scored(args.a), load_scored(args.b)))
+    (path_a, method_a), (path_b, method_b) = split_method(args.a), split_method(args.b)
+    a, b = (load_scored(p / "results.json" if p.is_dir() else p) for p in (path_a, path_b))
+    print(compare(a, b, method_a, method_b))
     return 0
 
 

@@ -10,6 +10,7 @@ from benchbias.cli.common import (
     check_results_folder,
     executor_options,
     executor_settings,
+    jobs_setting,
     plugin_dir_option,
     set_threads,
     with_seeds,
@@ -54,7 +55,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument(
         "--translator", action="append", default=[], metavar="PLUGIN",
-        help="also run this translator plugin as a method (repeatable); without --methods only these run",
+        help="also run this translator plugin as a method (repeatable), beside the --methods named; without --methods only these run",
     )  # fmt: skip
     run.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -83,9 +84,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     plan = sub.add_parser("plan", help="before a long run: the split, every fraction's domains and feasibility, cells, and a compute estimate")
     benchmark_argument(plan)
     plan.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    plan.add_argument("--methods", nargs="+", default=[], metavar="NAME", help="plan only these methods (default: the run's, optional ones left out)")
     plan.add_argument("--device", default="auto", help="where to measure the time per step: auto, cpu, cuda, ...")
-    plan.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    plan.add_argument("--measure-steps", type=int, default=2, metavar="N", help="training steps timed per method (0: no compute estimate)")
+    plan.add_argument("--jobs", type=int, metavar="N", help="worker processes of the run to plan for (default as run: $BENCHBIAS_JOBS, else one per CPU core)")
+    plan.add_argument("--threads", type=int, help="torch threads per worker of the run to plan for (default as run: 1; with --jobs 1, torch's choice)")
+    plan.add_argument(
+        "--measure-steps", type=int, default=5, metavar="N",
+        help="training steps timed per method after 2 warm-up steps; the median counts (0: no compute estimate)",
+    )  # fmt: skip
     plan.add_argument("--no-progress", action="store_true", help="no progress bars")
     plugin_dir_option(plan)
     plan.set_defaults(handler=cmd_plan)
@@ -111,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchbias.foundation.config import with_translators
     from benchbias.foundation.registry import load_registry
     from benchbias.foundation.scoretable import ScoreTable
-    from benchbias.leaderboard import submit
+    from benchbias.leaderboard import check_before_run, submit
     from benchbias.report.tables import COMPACT, MORE_NOTE, cell_rows, more_rows_of_results, ranked_rows_of_results, second_judge_sentence
     from benchbias.report.training import loss_summary
     from benchbias.run import Run, RunOptions
@@ -124,10 +130,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--param: applies to --translator plugins, and none was given")
     bench = with_translators(bench, args.translator, parse_params(args.param))
     bench = with_seeds(bench, args.seeds)
-    methods = tuple(args.methods) or tuple(args.translator)
+    # --translator always runs its method, beside the --methods named (or alone without --methods)
+    methods = tuple(args.methods) + tuple(t for t in args.translator if t not in args.methods) if args.methods else tuple(args.translator)
     registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
     check_results_folder(out)
+    if args.submit:  # a leaderboard that cannot take the results is found now, not after every cell
+        check_before_run(bench.name, bench.protocol_hash())
     options = RunOptions(out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress, **executor)
     results = Run(bench, registry, options).execute()
     prov = results["provenance"]
@@ -209,27 +218,45 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
     from benchbias.foundation.registry import load_registry
     from benchbias.run import plan
-    from benchbias.run.options import instantiate, select_device
+    from benchbias.run.executors import default_jobs
+    from benchbias.run.inputs import plugins_of
+    from benchbias.run.keys import programs
+    from benchbias.run.options import select_device
 
-    set_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be a positive number of CPU threads")
     if args.measure_steps < 0:
         raise ConfigError(f"--measure-steps {args.measure_steps}: must be 0 or more")
+    jobs = jobs_setting(args.jobs)
     bench = load_benchmark(find_benchmark(args.benchmark))
     registry = load_registry(args.plugin_dir)
     device = select_device(args.device)
-    translators = {m.name: instantiate(registry, "translator", m, f"methods.{m.name}", bench.source_file)[0] for m in bench.methods}
+    chosen = plugins_of(bench, registry, tuple(args.methods))
+    translators = {m.name: chosen.translators[m.name][0] for m in chosen.methods}
     data = benchmark_data(bench.dataset, bench.slices, registry, args.data, not args.no_progress)
     slices = data.slices
     split = split_subjects(slices, bench.split, bench.domains)
     unpaired = any(not t.paired for t in translators.values())
+    sizes = {name: [len(chunk) for chunk in programs(bench, t)] * len(bench.seeds) for name, t in translators.items()}
+    jobs = jobs or default_jobs(device.type, sum(sum(s) for s in sizes.values()))
+    workers = max(1, min(jobs, sum(len(s) for s in sizes.values())))
+    # The run's threads per cell: one per worker process, or this process's with one job.
+    threads = args.threads or (torch.get_num_threads() if jobs == 1 else 1)
     costs = []
     if args.measure_steps:
-        cells = len(bench.domains.target_fractions) * len(bench.seeds)
-        for method in bench.methods:
-            flops, seconds = plan.measure_step(translators[method.name], bench.slices.image_size, device, args.measure_steps)
-            costs.append(plan.Cost(method.name, flops, seconds, method.steps, cells))
-    where = f"{device.type}, {torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
-    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, costs, where)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            for method in chosen.methods:
+                t = translators[method.name]
+                flops = plan.measure_flops(t, bench.slices.image_size, device)
+                seconds = plan.measure_step(t, bench.slices.image_size, device, args.measure_steps, together=max(sizes[method.name]))
+                costs.append(plan.Cost(method.name, flops, seconds, method.steps, tuple(sizes[method.name]), max(sizes[method.name])))
+        finally:
+            torch.set_num_threads(previous)
+    where = f"cpu, {threads} torch thread{'s' if threads > 1 else ''} per worker" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    names = tuple(m.name for m in chosen.methods)
+    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, costs, where, names, workers)
     print(f"data: {data.root} (layout {data.layout})")
     print("\n".join(lines))
     plan.check_feasible(infeasible)

@@ -26,6 +26,10 @@ from benchbias.foundation.scoretable import Score
 
 ENTRY_POINT_GROUP = "benchbias"
 PLUGIN_DIRS_ENV = "BENCHBIAS_PLUGIN_DIRS"
+# Set (to 1) to ignore entry points of packages installed in the interpreter's site-packages, keeping
+# those on PYTHONPATH: the test suite sets it, so that a plugin pip-installed in the environment
+# (the plugin guide's example) does not change what its tests discover.
+IGNORE_SITE_PLUGINS_ENV = "BENCHBIAS_IGNORE_SITE_PLUGINS"
 
 KINDS = {
     "translator": ("register_translators", contract.Translator),
@@ -178,6 +182,23 @@ class BrokenPlugin:
         )
 
 
+def site_folders() -> list[Path]:
+    """The interpreter's site-packages folders (the environment's, and the user's)."""
+    import site
+    import sysconfig
+
+    folders = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages(), site.getusersitepackages()}
+    return [Path(f).resolve() for f in folders if f]
+
+
+def installed_in_site(dist: importlib.metadata.Distribution | None) -> bool:
+    """Whether ``dist`` lives in one of :func:`site_folders` (not on PYTHONPATH or another path)."""
+    if dist is None:
+        return False
+    where = Path(str(dist.locate_file(""))).resolve()
+    return where in site_folders()
+
+
 def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, Origin], list[BrokenPlugin]]:
     """A PluginManager with entry points and folder plugins loaded; also each plugin's origin and the
     installed entry points that failed to import (skipped with a warning: one broken package must
@@ -189,6 +210,8 @@ def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.Plugi
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
+        if os.environ.get(IGNORE_SITE_PLUGINS_ENV) and installed_in_site(dist):
+            continue
         dist_name, dist_version = (dist.name, dist.version) if dist else ("unknown distribution", "?")
         try:
             module = ep.load()

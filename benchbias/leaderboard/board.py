@@ -150,6 +150,23 @@ def new_board(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_before_run(benchmark: str, protocol_hash: str, folder: Path | None = None) -> Path:
+    """What ``run --submit`` checks before computing anything: the leaderboard it will write to is a
+    valid file of the same protocol (or not there yet), and its folder can be written; the path."""
+    path = leaderboard_path(benchmark, folder)
+    if path.is_file():
+        board = load_leaderboard(path)
+        if board["protocol_hash"] != protocol_hash:
+            raise LeaderboardError(
+                f"{path}: protocol_hash: {board['protocol_hash'][:12]} differs from this run's {protocol_hash[:12]}; "
+                "its results could not be submitted (run the benchmark the leaderboard was made with)"
+            )
+    existing = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+    if existing is not None and not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise LeaderboardError(f"{path}: cannot be written ({existing} is {'not writable' if existing.is_dir() else 'a file'})")
+    return path
+
+
 def submit(
     results: dict[str, Any], source: str = "results", folder: Path | None = None, replace: bool = False, methods: tuple[str, ...] = ()
 ) -> tuple[Path, list[str]]:

@@ -147,18 +147,47 @@ def same_protocol(a: Scored, b: Scored) -> list[str]:
 # ---- compare -------------------------------------------------------------------------------
 
 
-def compare(a: Scored, b: Scored) -> str:
-    """Per-fraction and summary differences (B - A) of every method in both files."""
+def split_method(spec: str) -> tuple[Path, str | None]:
+    """``FILE`` or ``FILE:METHOD`` (a method of that file). A path that exists as given is a file,
+    even with a colon in its name."""
+    if Path(spec).exists() or ":" not in spec:
+        return Path(spec), None
+    path, _, method = spec.rpartition(":")
+    if not path or not method:
+        raise CheckError(f"{spec}: expected FILE or FILE:METHOD")
+    return Path(path), method
+
+
+def method_pairs(a: Scored, b: Scored, method_a: str | None = None, method_b: str | None = None) -> list[tuple[str, str]]:
+    """Which method of A goes beside which of B: the named ones (a name given on one side only is
+    looked for on both), else every method both files hold under one name."""
+    if method_a or method_b:
+        first, second = method_a or method_b, method_b or method_a
+        a.method(first)  # unknown names: one line naming the file and what it holds
+        b.method(second)
+        return [(first, second)]
+    common = [(m, m) for m in a.methods if m in b.methods]
+    if not common:
+        raise CheckError(
+            f"{a.path} and {b.path} hold no method of the same name (A: {', '.join(sorted(a.methods))}; B: {', '.join(sorted(b.methods))}); "
+            f"pair two with FILE:METHOD, e.g. benchbias compare {a.path}:{sorted(a.methods)[0]} {b.path}:{sorted(b.methods)[0]}"
+        )
+    return common
+
+
+def compare(a: Scored, b: Scored, method_a: str | None = None, method_b: str | None = None) -> str:
+    """Per-fraction and summary differences (B - A) of every method in both files, or of method
+    ``method_a`` of A beside ``method_b`` of B."""
     lines = [f"A: {a.path} ({a.kind}, {a.benchmark})", f"B: {b.path} ({b.kind}, {b.benchmark})"]
     lines += [f"warning: not comparable, {d}" for d in same_protocol(a, b)]
-    common = [m for m in a.methods if m in b.methods]
-    for only, side in ((set(a.methods) - set(b.methods), "A"), (set(b.methods) - set(a.methods), "B")):
-        if only:
-            lines.append(f"only in {side}: {', '.join(sorted(only))}")
-    if not common:
-        lines.append("no method in common")
-    for name in common:
-        ea, eb = a.method(name), b.method(name)
+    pairs = method_pairs(a, b, method_a, method_b)
+    if not (method_a or method_b):
+        for only, side in ((set(a.methods) - set(b.methods), "A"), (set(b.methods) - set(a.methods), "B")):
+            if only:
+                lines.append(f"only in {side}: {', '.join(sorted(only))}")
+    for name_a, name_b in pairs:
+        ea, eb = a.method(name_a), b.method(name_b)
+        name = name_a if name_a == name_b else f"A {name_a} vs B {name_b}"
         summary = [["summary", "A", "B", "B - A"]]
         for score in a.table.merged(b.table).sweep():
             if score.name not in ea["summary"] and score.name not in eb["summary"]:

@@ -8,6 +8,7 @@ take the inputs and a program, and return each cell with its array files (nothin
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,34 @@ Report = Callable[[str, int, int, "dict[str, float] | None"], None]  # (label, s
 
 class TranslatorOutputError(BenchbiasError, ValueError):
     """A translator returned something that is not a translation of the holdout slices."""
+
+
+class PluginFailure(BenchbiasError):
+    """A translator plugin's own code raised (in ``fit``, ``training_step`` or ``translate``): ``where``
+    names the method, fractions and seed, ``details`` holds the full traceback for the run's log file.
+    Both travel as the exception's arguments, so it crosses process boundaries (workers, Ray) intact."""
+
+    def __init__(self, where: str, problem: str, details: str) -> None:
+        super().__init__(where, problem, details)
+        self.where, self.problem, self.details = where, problem, details
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+def plugin_failure(where: str, call: str, exc: BaseException) -> PluginFailure:
+    """The failure of a plugin's ``call`` as one line (the exception's type and first line) and its traceback."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    problem = f"{call} raised {type(exc).__name__}" + (f": {first}" if first else "")
+    own = [f for f in traceback.extract_tb(exc.__traceback__) if not any(part in f.filename for part in ("site-packages", "/lib/python", "/benchbias/"))]
+    if own:  # the plugin's innermost line: where to look first
+        problem += f" (in {own[-1].name}, {Path(own[-1].filename).name} line {own[-1].lineno})"
+    return PluginFailure(where, problem, "".join(traceback.format_exception(exc)))
+
+
+def program_where(method: ModelConfig, program: Program) -> str:
+    fractions = ", ".join(f"{job.ratio:g}" for job in program.jobs)
+    return f"methods.{method.name} (plugin {method.plugin}) at target fraction{'s' if len(program.jobs) > 1 else ''} {fractions}, seed {program.seed}"
 
 
 def compute_program(inputs: RunInputs, program: Program, report: Report | None, workdirs: Sequence[Path]) -> list[CellOutcome]:
@@ -62,11 +91,16 @@ def compute_program(inputs: RunInputs, program: Program, report: Report | None, 
     # composition rather than from initialisation noise. Seeds are independent replicates.
     torch.manual_seed(seed)
     start = time.perf_counter()
-    if len(program.jobs) == 1:
-        translator.fit(sets[0], contexts[0])
-        models = [translator]
-    else:
-        models = translator.fit_together(sets, contexts)
+    try:
+        if len(program.jobs) == 1:
+            translator.fit(sets[0], contexts[0])
+            models = [translator]
+        else:
+            models = translator.fit_together(sets, contexts)
+    except BenchbiasError:
+        raise
+    except Exception as exc:  # the plugin's own code: one line naming the cell, the traceback to the run's log
+        raise plugin_failure(program_where(method, program), "fit()", exc) from None
     train_seconds = (time.perf_counter() - start) / len(models)  # each model's share of the program
     outcomes = [translate_and_score(inputs, job, method, model, d, train_seconds, len(models)) for job, model, d in zip(program.jobs, models, domains)]
     curves = [ctx.curve() for ctx in contexts]  # each model's own losses, also when trained together
@@ -105,7 +139,12 @@ def translate_and_score(
 
 
 def _translate(translator: Translator, batch: torch.Tensor, where: str) -> torch.Tensor:
-    out = translator.translate(batch)
+    try:
+        out = translator.translate(batch)
+    except BenchbiasError:
+        raise
+    except Exception as exc:
+        raise plugin_failure(where, "translate()", exc) from None
     if not isinstance(out, torch.Tensor):
         raise TranslatorOutputError(f"{where}: translate() returned {type(out).__module__}.{type(out).__name__}; it must return a torch.Tensor")
     return out.detach().to("cpu", torch.float32)

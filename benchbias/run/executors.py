@@ -19,6 +19,7 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -247,7 +248,63 @@ class LocalProcesses:
 # ---- Ray -------------------------------------------------------------------------------------------
 
 RAY_RETRIES = 3
+RAY_CONNECT_TIMEOUT_S = 20  # how long a cluster's address may take to answer before the run gives up
+RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"  # where `ray get-auth-token --generate` writes the token
 _ray_worker_inputs: dict[tuple, RunInputs] = {}
+
+
+class RayUnavailable(BenchbiasError, ConnectionError):
+    """The Ray cluster at ``--address`` does not answer, or refuses this run."""
+
+
+def ray_host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``host:port`` or ``ray://host:port``; None when the address names none (``auto``)."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_ray_address(address: str | None, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """One line at once when nothing answers at the cluster's address (Ray itself retries for many
+    minutes without a word)."""
+    target = ray_host_port(address) if address else None
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=timeout).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (os.strerror(exc.errno).lower() if exc.errno else str(exc))
+        raise RayUnavailable(
+            f"--address {address}: nothing answers at {target[0]}:{target[1]} ({reason} within {timeout:g} s); "
+            "is the cluster's head running (ray start --head) and its port reachable from here?"
+        ) from None
+
+
+def use_cluster_token() -> None:
+    """Connect with token authentication when a token is at hand and ``RAY_AUTH_MODE`` is not set.
+
+    Ray turns token authentication on for a head started where a token exists (``~/.ray/auth_token``,
+    written by any local Ray of recent versions) but not for a driver given an explicit address, which
+    the head then refuses. A token in ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or the default file is
+    sent; ``RAY_AUTH_MODE`` set by the user is left as it is."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or RAY_TOKEN_FILE.is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def ray_connection_error(address: str | None, exc: BaseException) -> RayUnavailable:
+    """Why ``ray.init`` failed, as one line; a refused token says how to give one."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    hint = ""
+    if "auth" in f"{type(exc).__name__} {exc}".lower():
+        hint = (
+            "; the cluster uses token authentication: set RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN "
+            "(`ray get-auth-token` on the head prints it), as when the head was started"
+        )
+    return RayUnavailable(f"--address {address or '(local Ray)'}: cannot connect to Ray: {type(exc).__name__}: {first}{hint}")
 
 
 def _compute_in_ray(spec: WorkerSpec, program: Program) -> list[tuple[CellJob, CellOutcome]]:
@@ -280,7 +337,13 @@ class RayTasks:
     def run(self, jobs: list[Program]) -> Iterator[tuple[CellJob, CellOutcome]]:
         ray = import_ray()
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=True, configure_logging=False)
+            if self.address:
+                check_ray_address(self.address)
+                use_cluster_token()
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=True, configure_logging=False)
+            except Exception as exc:  # Ray's own traceback says little more than its first line
+                raise ray_connection_error(self.address, exc) from None
         task = ray.remote(max_retries=RAY_RETRIES, retry_exceptions=False, **self.resources)(_compute_in_ray)
         spec_ref = ray.put(self.spec)
         refs = {task.remote(spec_ref, job): job for job in jobs}

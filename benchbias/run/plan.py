@@ -2,9 +2,11 @@
 
 From the prepared slices (read once, or the cache) and without training anything: the split's slices
 per class and subjects, every target fraction's domain sizes and tumor counts with feasibility, the
-number of cells, and a compute estimate per method: FLOPs per training step counted by torch's FLOP
-counter on one real step at the benchmark's slice size, times the step budget, and hours at the
-throughput measured here for a few more steps.
+number of cells, and a compute estimate per method computed the way the run computes: FLOPs per
+training step counted by torch's FLOP counter on one real step at the benchmark's slice size; the
+median time of a few steps of a program (the fractions a method trains together) at the torch
+threads of one of the run's workers; programs per method; and the wall time of all programs spread
+over the run's workers.
 """
 
 from __future__ import annotations
@@ -60,50 +62,126 @@ def fraction_plans(tumor: int, healthy: int, domains: DomainConfig, unpaired: bo
 
 @dataclass(frozen=True)
 class Cost:
+    """A method's training cost as a run computes it: ``program_sizes`` models per program (every
+    program of every seed), each program taking ``steps`` steps of ``seconds_per_step`` for a program
+    of ``together`` models (a smaller program's step scales with its size)."""
+
     method: str
-    flops_per_step: float
-    seconds_per_step: float
+    flops_per_step: float  # one model's training step
+    seconds_per_step: float  # one step of a program of `together` models, in a run's worker
     steps: int
-    cells: int
+    program_sizes: tuple[int, ...]
+    together: int = 1
+
+    @property
+    def cells(self) -> int:
+        return sum(self.program_sizes)
 
     @property
     def total_flops(self) -> float:
         return self.flops_per_step * self.steps * self.cells
 
+    def program_seconds(self) -> list[float]:
+        return [self.seconds_per_step * self.steps * size / self.together for size in self.program_sizes]
+
     @property
-    def hours(self) -> float:
-        return self.seconds_per_step * self.steps * self.cells / 3600
+    def seconds(self) -> float:
+        """Compute time of all the method's programs, one after another."""
+        return sum(self.program_seconds())
 
 
-def measure_step(translator: Translator, image_size: int | tuple[int, int], device: torch.device, extra_steps: int) -> tuple[float, float]:
-    """(FLOPs of one training step, seconds per step) of ``translator`` on random slices of the
-    benchmark's size: one step under torch's FLOP counter, then ``extra_steps`` timed steps (the
-    time of a one-step fit, networks built and first-call costs included, subtracted)."""
+def wall_seconds(costs: list[Cost], workers: int) -> float:
+    """The run's training wall time: every program on ``workers`` workers, each free worker taking the
+    longest program left (as the run's scheduler does once it has seen each method's times)."""
+    loads = [0.0] * max(1, workers)
+    for seconds in sorted((t for c in costs for t in c.program_seconds()), reverse=True):
+        loads[loads.index(min(loads))] += seconds
+    return max(loads)
+
+
+def readable(seconds: float) -> str:
+    """A duration that never reads as 0: seconds with two digits under ten seconds."""
+    return f"{seconds:.2g}s" if seconds < 10 else duration(seconds)
+
+
+def measure_flops(translator: Translator, image_size: int | tuple[int, int], device: torch.device) -> float:
+    """FLOPs of one model's training step, by torch's FLOP counter on one real step."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        _fit(type(translator)(**translator.hparams), image_size, device, 1, 1)
+    return float(counter.get_total_flops())
+
+
+def measure_step(translator: Translator, image_size: int | tuple[int, int], device: torch.device, steps: int, together: int = 1, warmup: int = 2) -> float:
+    """Seconds per training step of a program of ``together`` models (``fit_together``, as the run
+    trains them), at the torch threads now set: the median of ``steps`` steps timed one by one after
+    ``warmup`` steps (first calls, allocations). A median of single steps, not a difference of fits:
+    one slow step on a busy machine does not move it."""
+    stamps = _fit(type(translator)(**translator.hparams), image_size, device, warmup + steps, together)
+    times = np.diff(stamps)[warmup:]  # the first difference holds building the networks
+    return max(float(np.median(times)), 1e-6)
+
+
+def _fit(translator: Translator, image_size: int | tuple[int, int], device: torch.device, steps: int, together: int) -> list[float]:
+    """Train ``together`` models (one: ``fit``) on random slices of the benchmark's size for ``steps``
+    steps; the time at the start and after each step."""
     batch = int(translator.hparams.get("batch_size", 1))
     generator = torch.Generator().manual_seed(0)
     images = to_network(torch.rand(2 * batch, 1, *image_shape(image_size), generator=generator))
     data = PairedSlices(images, images.flip(-1)) if translator.paired else UnpairedDomains(images, images.flip(-1))
+    stamps = []
 
-    def fit(steps: int) -> float:
-        ctx = TrainContext(seed=0, device=device, steps=steps, workdir=Path("unused"))
-        start = time.perf_counter()
-        translator.fit(data, ctx)
+    def stamp(step: int, losses: dict[str, float] | None) -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        return time.perf_counter() - start
+        stamps.append(time.perf_counter())
 
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fit(1)
-    one = fit(1)
-    seconds = (fit(1 + extra_steps) - one) / extra_steps if extra_steps else one
-    return float(counter.get_total_flops()), max(seconds, 0.0)
+    contexts = [TrainContext(seed=i, device=device, steps=steps, workdir=Path("unused"), on_step=stamp if i == 0 else lambda *_: None) for i in range(together)]
+    stamps.append(time.perf_counter())
+    if together > 1:
+        translator.fit_together([data] * together, contexts)
+    else:
+        translator.fit(data, contexts[0])
+    return stamps
+
+
+def cost_lines(costs: list[Cost], workers: int, where: str) -> list[str]:
+    """The compute table and the wall-time estimate of a run on ``workers`` workers."""
+    lines = [f"compute (FLOPs of one model's training step by torch's FLOP counter; seconds per step measured here, as each worker runs, on {where}):"]
+    rows = [["method", "GFLOP/step", "steps", "cells", "programs", "ms/step (models)", "TFLOP", "compute"]]
+    for c in costs:
+        rows.append(
+            [
+                c.method, f"{c.flops_per_step / 1e9:.3g}", str(c.steps), str(c.cells), str(len(c.program_sizes)),
+                f"{c.seconds_per_step * 1e3:.3g} ({c.together})", f"{c.total_flops / 1e12:.3g}", readable(c.seconds),
+            ]
+        )  # fmt: skip
+    total = sum(c.seconds for c in costs)
+    rows.append(["total", "", "", str(sum(c.cells for c in costs)), str(sum(len(c.program_sizes) for c in costs)), "", "", readable(total)])
+    lines += text_table(rows).splitlines()
+    wall = wall_seconds(costs, workers)
+    lines.append(
+        f"estimated wall time of training: {readable(wall)} on {workers} worker{'s' if workers > 1 else ''} "
+        "(each free worker takes the longest program left); data preparation, the judges (trained once, or pinned), "
+        "translating and scoring the holdout come on top"
+    )
+    return lines
 
 
 def describe(
-    bench: Benchmark, split: Split, case_id: np.ndarray, is_tumor: np.ndarray, unpaired: bool, costs: list[Cost], device: str
+    bench: Benchmark,
+    split: Split,
+    case_id: np.ndarray,
+    is_tumor: np.ndarray,
+    unpaired: bool,
+    costs: list[Cost],
+    device: str,
+    methods: tuple[str, ...] | None = None,
+    workers: int = 1,
 ) -> tuple[list[str], str | None]:
-    """The plan's lines, and the first infeasible fraction's message (None when all fit)."""
+    """The plan's lines, and the first infeasible fraction's message (None when all fit). ``methods``:
+    those the run trains (default: every method of ``bench``)."""
+    methods = methods if methods is not None else tuple(m.name for m in bench.methods)
     lines = [f"benchmark {bench.name}: protocol {bench.protocol_hash()[:12]}; {len(case_id)} slices of {len(np.unique(case_id))} subjects"]
     train_tumor = int(is_tumor[split.train].sum())
     train_healthy = len(split.train) - train_tumor
@@ -131,29 +209,13 @@ def describe(
     judge, judge_problem = judge_plan(bench, split, is_tumor)
     lines += ["", judge]
 
-    n_cells = len(bench.methods) * len(d.target_fractions) * len(bench.seeds)
-    lines += ["", f"cells: {len(bench.methods)} methods x {len(d.target_fractions)} fractions x {len(bench.seeds)} seeds = {n_cells}"]
+    n_cells = len(methods) * len(d.target_fractions) * len(bench.seeds)
+    lines += ["", f"cells: {len(methods)} methods x {len(d.target_fractions)} fractions x {len(bench.seeds)} seeds = {n_cells}"]
+    skipped = [m.name for m in bench.methods if m.name not in methods]
+    if skipped:
+        lines.append(f"not planned: {', '.join(skipped)} (optional or not named; name them with --methods)")
     if costs:
-        lines.append(f"compute (FLOPs of one training step by torch's FLOP counter; seconds per step measured here on {device}):")
-        rows = [["method", "GFLOP/step", "steps", "cells", "TFLOP", "ms/step", "time here", "achieved GFLOP/s"]]
-        for c in costs:
-            rate = c.flops_per_step / c.seconds_per_step / 1e9 if c.seconds_per_step else float("nan")
-            rows.append(
-                [
-                    c.method,
-                    f"{c.flops_per_step / 1e9:.3g}",
-                    str(c.steps),
-                    str(c.cells),
-                    f"{c.total_flops / 1e12:.3g}",
-                    f"{c.seconds_per_step * 1e3:.3g}",
-                    duration(c.hours * 3600),
-                    f"{rate:.3g}",
-                ]
-            )
-        total_flops, total_hours = sum(c.total_flops for c in costs), sum(c.hours for c in costs)
-        rows.append(["total", "", "", str(sum(c.cells for c in costs)), f"{total_flops / 1e12:.3g}", "", duration(total_hours * 3600), ""])
-        lines += text_table(rows).splitlines()
-        lines.append("translation and judging of the holdout add little; the judge is trained once (or pinned)")
+        lines += ["", *cost_lines(costs, workers, device)]
     infeasible = next((p.shortfall for p in plans if p.shortfall), None)
     return lines, (f"domains.target_size: {infeasible}" if infeasible else judge_problem)
 

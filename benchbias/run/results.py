@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchbias import __version__
 from benchbias.foundation.config import Benchmark
+from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import dumps
 from benchbias.judges import pinned
 from benchbias.records.provenance import provenance
@@ -35,9 +37,12 @@ def results_of(
     judges: Mapping[str, dict[str, Any]],
     cells: Mapping[tuple[str, int, float], dict[str, Any]],
     run: dict[str, Any],
+    kept: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The results of a run: ``judges`` the judges' records by role, ``cells`` every finished cell by
-    (method, seed, fraction), ``run`` what the runner recorded of itself (provenance)."""
+    (method, seed, fraction), ``run`` what the runner recorded of itself (provenance), ``kept`` the
+    entries of methods an earlier run into the folder computed and this one did not name
+    (:func:`kept_methods`)."""
     methods = {}
     for method in plugins.methods:
         translator, entry = plugins.translators[method.name]
@@ -53,6 +58,7 @@ def results_of(
             "per_fraction": per_fraction(mine, plugins.score_table),
             "summary": method_summary(mine, plugins.score_table),
         }
+    methods.update({name: method for name, method in (kept or {}).items() if name not in methods})
     classifier = judges["classifier"]
     results = {
         "schema": RESULTS_SCHEMA,
@@ -82,6 +88,40 @@ def results_of(
     if section is not None:
         results["paper_claims"] = section
     return json.loads(dumps(results))  # exactly what others will read back (tuples become lists)
+
+
+def kept_methods(out: Path, bench: Benchmark, data: RunData, scored_with: str, chosen: set[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The methods of the folder's earlier ``results.json`` that this run does not compute, when they
+    are comparable with it (same protocol, data, seeds and fractions, cells scored by the same judges
+    and metrics, every cell file still there): a rerun with fewer methods keeps the others in the
+    results and the report. Returns them and a note per method that could not be kept."""
+    from benchbias.records.validation import load_results
+
+    path = out / "results.json"
+    if not path.is_file():
+        return {}, []
+    try:
+        previous = load_results(path)
+    except BenchbiasError:
+        return {}, []  # an unreadable file is rewritten; the cells of its methods stay on disk
+    others = {name: m for name, m in previous["methods"].items() if name not in chosen}
+    if not others:
+        return {}, []
+    same = (
+        previous["benchmark"]["protocol_hash"] == bench.protocol_hash()
+        and previous["dataset"]["fingerprint"] == data.data.fingerprint
+        and previous["provenance"]["seeds"] == list(bench.seeds)
+    )
+    kept, notes = {}, []
+    for name, method in others.items():
+        stored = all((out / "cells" / name / f"r{c['ratio']:.3f}-s{c['seed']}.json").is_file() for c in method["cells"])
+        if same and stored and all(c.get("scored_with") == scored_with for c in method["cells"]):
+            kept[name] = method
+        else:
+            notes.append(
+                f"{name} (in the folder's earlier results) is left out: its cells were made under other judges, data or seeds; rerun with --methods {name}"
+            )
+    return kept, notes
 
 
 def provenance_of(run: dict[str, Any], cells: Mapping[tuple[str, int, float], dict[str, Any]], judges: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

@@ -23,12 +23,13 @@ from benchbias.records.validation import check_results
 from benchbias.report.html import write_report
 from benchbias.run import executors, progress
 from benchbias.run.cells import JUDGED, CellJob, Program, cell_path, npz_problem, store_cell, stored_cell, stored_translations
-from benchbias.run.compute import rescore, save_examples
+from benchbias.run.compute import PluginFailure, rescore, save_examples
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.keys import cell_key, compute_settings, program_of, scoring_key
+from benchbias.run.lock import holding
 from benchbias.run.options import RunOptions, select_device, warn
 from benchbias.run.pixel_check import pixel_error_warnings
-from benchbias.run.results import results_of
+from benchbias.run.results import kept_methods, results_of
 
 Cell = tuple[str, int, float]  # (method, seed, target fraction)
 
@@ -100,6 +101,24 @@ class Run:
         return executors.LocalProcesses(spec, jobs, board)
 
     def execute(self) -> dict[str, Any]:
+        """Compute and assemble the run, holding the folder's lock (:mod:`benchbias.run.lock`). A
+        plugin's failure ends it with one line naming the cell and a log file with the traceback;
+        finished cells stay stored."""
+        with holding(self.out):
+            try:
+                return self._execute()
+            except PluginFailure as failure:
+                raise PluginFailure(failure.where, f"{failure.problem}; traceback in {self.log_failure(failure)}; finished cells are kept", "") from None
+
+    def log_failure(self, failure: PluginFailure) -> Path:
+        """Write a plugin failure's traceback to ``logs/`` of the run folder; return the file."""
+        method = failure.where.split(" ", 1)[0].removeprefix("methods.")
+        path = self.out / "logs" / f"failure-{method}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{failure.where}: {failure.problem}\n\n{failure.details}", encoding="utf-8")
+        return path
+
+    def _execute(self) -> dict[str, Any]:
         started = datetime.now(timezone.utc)
         wall = time.perf_counter()
         show = self.options.progress
@@ -160,7 +179,12 @@ class Run:
             "cells_rescored": rescored,
             "judges_trained": judges_trained,
         }
-        results = results_of(self.bench, self.plugins, data, judges, done, run)
+        kept, notes = kept_methods(self.out, self.bench, data, scored_with, {m.name for m in self.plugins.methods})
+        for note in notes:
+            warn(note)
+        if kept and show:
+            print(f"kept from the folder's earlier results: {', '.join(kept)} (not run now; their stored cells stay)", file=sys.stderr)
+        results = results_of(self.bench, self.plugins, data, judges, done, run, kept)
         for name, warnings in pixel_error_warnings(results).items():
             results["methods"][name]["warnings"] = warnings
             for warning in warnings:
