@@ -78,7 +78,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert "added l1 (benchbias " in result.stdout and "added pix2pix" in result.stdout
     path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json"
     board = load_leaderboard(path)
-    assert board["schema"] == "benchbias.leaderboard/3" and board["target_fractions"] == [0.0, 0.5, 1.0]
+    assert board["schema"] == "benchbias.leaderboard/4" and board["target_fractions"] == [0.0, 0.5, 1.0]
     entry = next(e for e in board["entries"] if e["method"] == "l1")
     assert entry["origin"]["distribution"] == "benchbias" and len(entry["origin"]["sha256"]) == 64
     assert entry["params"]["filters"] == 8 and entry["seeds"] == [0, 1]

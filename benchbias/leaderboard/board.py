@@ -28,7 +28,7 @@ from benchbias.records.validation import check_leaderboard, load_leaderboard
 from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
 from benchbias.scoring import claims as paper_claims
 from benchbias.scoring.claims_section import claims_in, section
-from benchbias.scoring.summary import RANKING_RULE, fmt, ranking_key
+from benchbias.scoring.summary import RANKING_RULE, fmt, order, reference_methods
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
 LOCK_TIMEOUT_S = 120
@@ -205,7 +205,10 @@ def write(board: dict[str, Any], path: Path) -> None:
 
 def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries in ranking order (the method name, then the version, break exact ties)."""
-    return sorted(board["entries"], key=lambda e: (ranking_key(e["summary"]), e["method"], e["version"]))
+    entries = dict(enumerate(board["entries"]))
+    references = reference_methods(entries)
+    keys = order({i: e["summary"] for i, e in entries.items()}, references, tie=lambda i: (entries[i]["method"], entries[i]["version"]))
+    return [entries[i] for i in keys]
 
 
 def ranked_rows(board: dict[str, Any]) -> Rows:

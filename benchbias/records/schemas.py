@@ -15,8 +15,8 @@ from typing import Any
 from benchbias.foundation.scoretable import BETTER, KINDS, LEVELS
 from benchbias.scoring.summary import RANKED_BY, VERDICT_INPUTS
 
-RESULTS_SCHEMA = "benchbias.results/4"
-LEADERBOARD_SCHEMA = "benchbias.leaderboard/3"
+RESULTS_SCHEMA = "benchbias.results/5"
+LEADERBOARD_SCHEMA = "benchbias.leaderboard/4"
 
 _NUMBER = {"type": "number"}
 _RATE = {"type": "number", "minimum": 0, "maximum": 1}
