@@ -15,7 +15,7 @@ GAN_PARAMS = ["--param", "filters=8", "--param", "blocks=1", "--param", "batch_s
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    """``benchbias selftest synthetic-mini``: l1 and pix2pix, plus the five canaries, at 3 fractions."""
+    """``benchbias selftest synthetic-mini``: l1 and pix2pix, plus the seven canaries, at 3 fractions."""
     out = tmp_path_factory.mktemp("selftest")
     env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
     result = run_cli("selftest", "synthetic-mini", "--out", str(out), "--no-progress", env=env)
@@ -29,9 +29,10 @@ def test_selftest_catches_every_canary(mini):
     out, _, result = mini
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdicts = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    # Five claims on the verdict, two on the segmentation judge and two on the second judge (synthetic-mini has both).
-    assert len(verdicts) == 9 and all(line.startswith("[caught]") for line in verdicts), verdicts
-    assert "9 of 9 claims hold: every canary caught" in result.stdout
+    # Six claims on the verdict, one on check, two on the segmentation judge and two on the second judge (synthetic-mini has both).
+    assert len(verdicts) == 11 and all(line.startswith("[caught]") for line in verdicts), verdicts
+    assert "11 of 11 claims hold: every canary caught" in result.stdout
+    assert any("check fails an L1 that paints" in line and "hallucination at r = 1" in line for line in verdicts), verdicts
 
 
 @pytest.mark.slow
