@@ -28,7 +28,7 @@ from benchbias.records.validation import check_leaderboard, load_leaderboard
 from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
 from benchbias.scoring import claims as paper_claims
 from benchbias.scoring.claims_section import claims_in, section
-from benchbias.scoring.summary import RANKING_RULE, fmt, order, reference_methods
+from benchbias.scoring.summary import RANKING_RULE, flags, fmt, order, reference_methods
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
 LOCK_TIMEOUT_S = 120
@@ -77,6 +77,7 @@ def entry(results: dict[str, Any], method: str) -> dict[str, Any]:
         "python": prov["python"],
         "platform": prov["platform"],
         "device": prov["device"],
+        **({"machine": prov["machine"]} if "machine" in prov else {}),
         "git_commit": prov["git_commit"],
         "benchbias_version": prov["benchbias_version"],
         "wall_time_s": prov["wall_time_s"],
@@ -283,8 +284,13 @@ def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
 def ranked_rows(board: dict[str, Any]) -> Rows:
     """Header plus one row per entry, in ranking order."""
     entries = ranked(board)
-    extra_header = ["version", "seeds", "judge", "device", "submitted"]
-    extra = [[e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10]] for e in entries]
+    by_index = dict(enumerate(entries))
+    flagged = flags({i: e["summary"] for i, e in by_index.items()}, reference_methods(by_index))
+    extra_header = ["version", "seeds", "judge", "device", "submitted", "flags"]
+    extra = [
+        [e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10], "; ".join(flagged[i]) or "-"]
+        for i, e in by_index.items()
+    ]
     return ranking_rows([(e["method"], e["summary"]) for e in entries], ScoreTable.from_json(board["score_table"]), extra_header, extra)
 
 

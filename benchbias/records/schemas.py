@@ -79,6 +79,13 @@ DEFS: dict[str, Any] = {
         }
     ),
     "score_table": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/score"}},
+    # The machine a run's cells were computed on: where two runs share it, their cells are bit for bit
+    # the same (``check`` compares them exactly).
+    "machine": {
+        "type": "object",
+        "properties": {"cpu_model": {"type": "string"}, "cpu_capability": {"type": "string"}, "torch_threads": {"type": "integer", "minimum": 1}},
+        "additionalProperties": True,
+    },
     "trend": _object(
         {
             "slope": {"type": ["number", "null"]},
@@ -223,8 +230,9 @@ RESULTS: dict[str, Any] = {
                     "compute_time_s": _SECONDS,
                     "compute_settings": {"$ref": "#/$defs/compute_settings"},
                     "executor": _TEXT,
+                    "machine": {"$ref": "#/$defs/machine"},
                 },
-                optional=("executor", "cells_rescored"),
+                optional=("executor", "cells_rescored", "machine"),
             ),
         },
         optional=("extra_judges", "ranking_2", "paper_claims"),
@@ -255,8 +263,9 @@ ENTRY: dict[str, Any] = _object(
         "run_finished": _DATE,
         "submitted": _DATE,
         "extra_judges": {"$ref": "#/$defs/extra_judges"},
+        "machine": {"$ref": "#/$defs/machine"},
     },
-    optional=("extra_judges",),
+    optional=("extra_judges", "machine"),
 )
 
 LEADERBOARD: dict[str, Any] = {
