@@ -9,6 +9,10 @@ catches; ``benchbias selftest`` runs these and checks that the verdict says the 
                                  of its training data (follows the target's composition on purpose)
     canary-sampler               ignores its input: returns a random image of its training target
                                  (a perfect distribution matcher)
+    canary-bump-painter          L1, then paints with a probability that rises with the estimated tumor
+                                 share of its training data up to r = 0.5 and falls back (slope 0)
+    canary-sabotaged-l1          L1, then paints a lesion on a share (default 0.2) x r of the outputs
+                                 of slices it finds healthy: what `check` must catch against plain L1
 
 Lesions are drawn dark on the target's brain tissue by default (tumor core and edema are dark in T1;
 ``polarity: bright`` for FLAIR or T2 targets). "Source-bright" is FLAIR hyperintensity: brighter
@@ -146,6 +150,37 @@ class ProportionalPainter(Painter):
         return torch.where((coins < self.tumor_share)[:, None, None, None], painted, translated)
 
 
+class BumpPainter(ProportionalPainter):
+    name = "canary-bump-painter"
+    description = "canary: L1, then paints with a probability that peaks at a training tumor share of 0.5 (no linear trend)"
+    params = {**ProportionalPainter.params, "peak": Param(1.0, "painting probability at a tumor share of 0.5", minimum=0.0, maximum=1.0)}
+
+    def painting_rate(self) -> float:
+        return self.hparams["peak"] * max(0.0, 1.0 - abs(self.tumor_share - 0.5) / 0.5)
+
+    def translate(self, source: torch.Tensor) -> torch.Tensor:
+        translated = L1.translate(self, source)
+        painted = paint_lesion(translated, self.hparams["polarity"])
+        coins = torch.tensor([image_uniform(image) for image in source])
+        return torch.where((coins < self.painting_rate())[:, None, None, None], painted, translated)
+
+
+class SabotagedL1(ProportionalPainter):
+    """Plain L1 where it matters for the sweep means (a few points of hallucination at high r), so
+    that only per-fraction rates, the dependence of hallucination and the extra judges move."""
+
+    name = "canary-sabotaged-l1"
+    description = "canary: L1, then a lesion on a share x r of the outputs of slices it finds healthy"
+    params = {**ProportionalPainter.params, "share": Param(0.2, "painted share of healthy outputs at a training tumor share of 1", minimum=0.0, maximum=1.0)}
+
+    def translate(self, source: torch.Tensor) -> torch.Tensor:
+        translated = L1.translate(self, source)
+        painted = paint_lesion(translated, self.hparams["polarity"])
+        coins = torch.tensor([image_uniform(image) for image in source])
+        paint = (coins < self.hparams["share"] * self.tumor_share) & ~self.is_lesioned(source)
+        return torch.where(paint[:, None, None, None], painted, translated)
+
+
 class Sampler(Translator):
     name = "canary-sampler"
     description = "canary: ignores its input; returns random images of its training target"
@@ -164,5 +199,5 @@ class Sampler(Translator):
 
 @hookimpl
 def register_translators(register):
-    for canary in (FixedMap, Painter, Eraser, ProportionalPainter, Sampler):
+    for canary in (FixedMap, Painter, Eraser, ProportionalPainter, Sampler, BumpPainter, SabotagedL1):
         register(canary)

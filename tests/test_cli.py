@@ -21,7 +21,7 @@ def test_smoke_run_writes_results_and_leaderboard(smoke_run):
     out, boards, _, result = smoke_run
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
-    assert results["schema"] == "benchbias.results/4"
+    assert results["schema"] == "benchbias.results/5"
     assert results["benchmark"]["name"] == "synthetic-smoke"
     assert len(results["benchmark"]["config_hash"]) == 64
     fractions = results["benchmark"]["config"]["domains"]["target_fractions"]

@@ -14,7 +14,7 @@ from benchbias.foundation.jsonio import read_json, write_atomically
 from benchbias.foundation.scoretable import ScoreTable
 from benchbias.records.schemas import SCHEMAS
 from benchbias.records.validation import InvalidFile, load_leaderboard, load_results
-from benchbias.scoring.summary import method_summary, per_fraction, rank
+from benchbias.scoring.summary import method_summary, per_fraction, rank, reference_methods
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,10 @@ def rescore(data):
     for method in data["methods"].values():
         method["summary"] = method_summary(method["cells"], table)
         method["per_fraction"] = per_fraction(method["cells"], table)
-    data["ranking"] = rank({name: m["summary"] for name, m in data["methods"].items()})
+    references = reference_methods(data["methods"])
+    data["ranking"] = rank({name: m["summary"] for name, m in data["methods"].items()}, references=references)
     if "ranking_2" in data:
-        data["ranking_2"] = rank({name: m["summary"] for name, m in data["methods"].items()}, "_2")
+        data["ranking_2"] = rank({name: m["summary"] for name, m in data["methods"].items()}, "_2", references)
     return data
 
 
@@ -78,7 +79,7 @@ def test_submit_accepts_and_writes_a_self_describing_entry(two_seed_results, boa
     assert "added l1 (benchbias " in result.stdout and "added pix2pix" in result.stdout
     path = Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json"
     board = load_leaderboard(path)
-    assert board["schema"] == "benchbias.leaderboard/3" and board["target_fractions"] == [0.0, 0.5, 1.0]
+    assert board["schema"] == "benchbias.leaderboard/4" and board["target_fractions"] == [0.0, 0.5, 1.0]
     entry = next(e for e in board["entries"] if e["method"] == "l1")
     assert entry["origin"]["distribution"] == "benchbias" and len(entry["origin"]["sha256"]) == 64
     assert entry["params"]["filters"] == 8 and entry["seeds"] == [0, 1]
@@ -127,15 +128,17 @@ def test_concurrent_submits_of_different_methods_all_land(two_seed_results, boar
 
 
 @pytest.mark.slow
-def test_duplicate_method_version_is_refused_unless_replace(two_seed_results, boards):
-    assert run_cli("leaderboard", "submit", str(two_seed_results), env=boards).returncode == 0
+def test_duplicate_method_version_is_refused_unless_replace(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    mine = write(tmp_path, as_outside_method(copy.deepcopy(results)), "mine.json")
+    assert run_cli("leaderboard", "submit", str(mine), env=boards).returncode == 0
     before = board_files(boards)
-    again = run_cli("leaderboard", "submit", str(two_seed_results), env=boards)
-    one_line_error(again, "methods.l1", "'l1' version 'benchbias ", "already on the synthetic-smoke leaderboard", "--replace")
+    again = run_cli("leaderboard", "submit", str(mine), env=boards)
+    one_line_error(again, "methods.mine", "'mine' version 'mine-dist 1.0'", "already on the synthetic-smoke leaderboard", "--replace")
     assert board_files(boards) == before, "a refused submission leaves both files untouched"
-    replaced = run_cli("leaderboard", "submit", str(two_seed_results), "--replace", "--methods", "l1", env=boards)
+    replaced = run_cli("leaderboard", "submit", str(mine), "--replace", env=boards)
     assert replaced.returncode == 0, replaced.stderr
-    assert "replaced l1" in replaced.stdout
+    assert "replaced mine" in replaced.stdout
     board = json.loads(before["synthetic-smoke.json"])
     new = load_leaderboard(Path(boards["BENCHBIAS_LEADERBOARDS"]) / "synthetic-smoke.json")
     assert sorted(e["method"] for e in new["entries"]) == sorted(e["method"] for e in board["entries"])
@@ -464,3 +467,57 @@ def test_check_allows_the_reference_seed_spread_but_not_more():
     single = scored(summary_of([0.05]))  # one seed: only the tolerance (0.0054) applies
     assert check(scored(summary_of([0.0553], first_seed=10)), single, defaults).passed
     assert check(scored(summary_of([0.0555], first_seed=10)), single, defaults).worse == ["m mae"]
+
+
+# ---- the board's identity: its judges, seeds, steps, and what --replace may overwrite ----------------
+
+
+def as_outside_method(data, name="mine"):
+    """``data`` with l1's cells under another method name, from another distribution (an outside submission)."""
+    method = copy.deepcopy(data["methods"]["l1"])
+    method["plugin"], method["version"] = name, f"{name}-dist 1.0"
+    method["origin"] = {**method["origin"], "distribution": f"{name}-dist", "version": "1.0"}
+    data["methods"] = {name: method}
+    return rescore(data)
+
+
+def only_seed(data, seed):
+    for method in data["methods"].values():
+        method["cells"] = [c for c in method["cells"] if c["seed"] == seed]
+    data["provenance"]["seeds"] = [seed]
+    return rescore(data)
+
+
+@pytest.mark.slow
+def test_the_board_takes_every_judge_the_baselines_seeds_and_the_committed_steps(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0  # l1 and pix2pix, seeds 0 and 1
+    before = board_files(boards)
+    # The best seed alone: refused, whichever it is.
+    one = only_seed(as_outside_method(copy.deepcopy(results)), 1)
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, one, "one.json")), env=boards), "provenance.seeds: [1]", "exactly seeds [0, 1]")
+    # Without the extra judges the board records (a copy of the benchmark file without them).
+    blind = as_outside_method(copy.deepcopy(results))
+    del blind["extra_judges"]
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, blind, "blind.json")), env=boards), "extra_judges.", "records a")
+    # Fewer steps than the benchmark file trains for.
+    short = as_outside_method(copy.deepcopy(results))
+    short["methods"]["mine"]["steps"] = 5
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, short, "short.json")), env=boards), "methods.mine.steps: 5", "trains it for")
+    assert board_files(boards) == before
+    # All seeds, every judge, the committed steps: accepted.
+    fair = as_outside_method(copy.deepcopy(results))
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, fair, "fair.json")), env=boards).returncode == 0
+
+
+@pytest.mark.slow
+def test_replace_takes_the_same_code_only_and_never_a_shipped_baseline(tmp_path, results, boards):
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, results)), env=boards).returncode == 0
+    mine = as_outside_method(copy.deepcopy(results))
+    assert run_cli("leaderboard", "submit", str(write(tmp_path, mine, "mine.json")), env=boards).returncode == 0
+    baseline = run_cli("leaderboard", "submit", str(write(tmp_path, results)), "--replace", "--methods", "l1", env=boards)
+    one_line_error(baseline, "methods.l1", "shipped with benchbias", "not replaced")
+    other_code = copy.deepcopy(mine)
+    other_code["methods"]["mine"]["origin"]["sha256"] = "0" * 64
+    one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other_code, "o.json")), "--replace", env=boards), "origin.sha256", "same code only")
+    rerun = run_cli("leaderboard", "submit", str(write(tmp_path, mine, "mine.json")), "--replace", env=boards)
+    assert rerun.returncode == 0 and "replaced mine" in rerun.stdout, rerun.stderr

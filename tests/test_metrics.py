@@ -261,8 +261,12 @@ def test_files_of_the_previous_schema_are_read_and_hand_edits_still_caught(tmp_p
     path = tmp_path / "old.json"
     path.write_text(dumps(old))
     migrated = load_leaderboard(path)
-    assert migrated["schema"] == "benchbias.leaderboard/3" and migrated["entries"] == current["entries"]
-    migrated_names, current_names = [s["name"] for s in migrated["score_table"]], [s["name"] for s in current["score_table"]]
+    # The same entries as a leaderboard/3 file upgrade to the same leaderboard/4 entries.
+    (tmp_path / "previous.json").write_text(dumps(current))
+    previous = load_leaderboard(tmp_path / "previous.json")
+    assert migrated["schema"] == previous["schema"] == "benchbias.leaderboard/4" and migrated["entries"] == previous["entries"]
+    today = previous
+    migrated_names, current_names = [s["name"] for s in migrated["score_table"]], [s["name"] for s in today["score_table"]]
     assert {"changed", "sensitivity", "hallucination", "erasure", "flip_rate", "mae"} <= set(migrated_names) <= set(current_names)
 
     old["entries"][0]["summary"]["mean_mae"] *= 0.5  # a hand edit in the old file

@@ -22,7 +22,7 @@ from benchbias.report.html import write_report
 from benchbias.scoring import claims as paper_claims
 from benchbias.scoring import claims_section
 from benchbias.scoring.claims import evaluate, evaluate_per_seed
-from benchbias.scoring.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank
+from benchbias.scoring.summary import RANKING_RULE, VERDICT_INPUTS, method_summary, per_fraction, rank, reference_methods
 
 FRACTIONS = [round(0.1 * i, 1) for i in range(11)]
 BOARD = REPO / "leaderboards" / "synthetic-quick.json"
@@ -230,7 +230,7 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
         "classifier": template["classifier"],
         "score_table": TABLE.to_json(),
         "methods": methods,
-        "ranking": rank({name: m["summary"] for name, m in methods.items()}),
+        "ranking": rank({name: m["summary"] for name, m in methods.items()}, references=reference_methods(methods)),
         "ranking_rule": RANKING_RULE,
         "provenance": {
             **prov,

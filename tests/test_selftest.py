@@ -8,14 +8,14 @@ import pytest
 from support import run_cli
 
 from benchbias.run import selftest
-from benchbias.scoring.summary import rank
+from benchbias.scoring.summary import rank, reference_methods
 
 GAN_PARAMS = ["--param", "filters=8", "--param", "blocks=1", "--param", "batch_size=16", "--param", "disc_filters=8"]
 
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    """``benchbias selftest synthetic-mini``: l1 and pix2pix, plus the five canaries, at 3 fractions."""
+    """``benchbias selftest synthetic-mini``: l1 and pix2pix, plus the seven canaries, at 3 fractions."""
     out = tmp_path_factory.mktemp("selftest")
     env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
     result = run_cli("selftest", "synthetic-mini", "--out", str(out), "--no-progress", env=env)
@@ -29,9 +29,10 @@ def test_selftest_catches_every_canary(mini):
     out, _, result = mini
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdicts = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    # Five claims on the verdict, two on the segmentation judge and two on the second judge (synthetic-mini has both).
-    assert len(verdicts) == 9 and all(line.startswith("[caught]") for line in verdicts), verdicts
-    assert "9 of 9 claims hold: every canary caught" in result.stdout
+    # Six claims on the verdict, one on check, two on the segmentation judge and two on the second judge (synthetic-mini has both).
+    assert len(verdicts) == 11 and all(line.startswith("[caught]") for line in verdicts), verdicts
+    assert "11 of 11 claims hold: every canary caught" in result.stdout
+    assert any("check fails an L1 that paints" in line and "hallucination at r = 1" in line for line in verdicts), verdicts
 
 
 @pytest.mark.slow
@@ -79,4 +80,7 @@ def test_selftest_reports_a_canary_that_a_ranking_rule_lets_through(mini):
     verdicts = selftest.properties(gamed, ["l1", "pix2pix"])
     painter = next(v for v in verdicts if "constant painter" in v.claim)
     assert not painter.passed and "ranks above" in painter.detail
-    assert [row["method"] for row in rank({m: s["summary"] for m, s in results["methods"].items()})] == [r["method"] for r in results["ranking"]]
+    references = reference_methods(results["methods"])
+    assert [row["method"] for row in rank({m: s["summary"] for m, s in results["methods"].items()}, references=references)] == [
+        r["method"] for r in results["ranking"]
+    ]

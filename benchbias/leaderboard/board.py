@@ -28,7 +28,7 @@ from benchbias.records.validation import check_leaderboard, load_leaderboard
 from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
 from benchbias.scoring import claims as paper_claims
 from benchbias.scoring.claims_section import claims_in, section
-from benchbias.scoring.summary import RANKING_RULE, fmt, ranking_key
+from benchbias.scoring.summary import RANKING_RULE, flags, fmt, order, reference_methods
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
 LOCK_TIMEOUT_S = 120
@@ -122,6 +122,12 @@ def check_protocol(results: dict[str, Any], board: dict[str, Any] | None, source
                 f"{source}: extra_judges.{role}.sha256: scored by {record['sha256'][:12]}, the leaderboard's {role} is {theirs[:12]} "
                 f"({bench['name']}.json); its scores would not be comparable (use the benchmark's pinned {role})"
             )
+    missing = sorted(set(board.get("extra_judges", {})) - set(results.get("extra_judges", {})))
+    if missing:
+        raise LeaderboardError(
+            f"{source}: extra_judges.{missing[0]}: the leaderboard records a {missing[0]} ({bench['name']}.json) and these results have none; "
+            "every entry is scored by every judge of the board (run the committed benchmark file, which has it)"
+        )
     try:
         ScoreTable.from_json(board["score_table"]).merged(ScoreTable.from_json(results["score_table"]))
     except ValueError as exc:
@@ -132,6 +138,65 @@ def check_protocol(results: dict[str, Any], board: dict[str, Any] | None, source
             f"{source}: classifier.sha256: judged by {judge[:12]}, the leaderboard's judge is {board['judge_sha256'][:12]} "
             f"({bench['name']}.json); scores from another judge are not comparable (use the benchmark's pinned judge)"
         )
+
+
+def shipped(method: dict[str, Any]) -> bool:
+    """Whether a results method or leaderboard entry is a baseline shipped with benchbias."""
+    return bool(reference_methods({"m": method}))
+
+
+def board_seeds(results: dict[str, Any], board: dict[str, Any] | None, chosen: list[str]) -> tuple[list[int], str]:
+    """The seeds every entry of the board must have, and where they come from: the seeds of the board's
+    shipped baselines; on a board without them, those of the shipped baselines submitted now; else the
+    benchmark file's ``seeds:``."""
+    name = results["benchmark"]["name"]
+    if board is not None:
+        seeds = {tuple(e["seeds"]) for e in board["entries"] if shipped(e)}
+        if seeds:
+            return list(min(seeds)), f"the seeds of the baselines on the {name} leaderboard"
+    if any(shipped(results["methods"][m]) for m in chosen):
+        return list(results["provenance"]["seeds"]), "the seeds of the baselines submitted with it"
+    try:
+        return list(load_benchmark(find_benchmark(name)).seeds), f"the seeds of the benchmark file '{name}'"
+    except ConfigError:
+        return list(results["provenance"]["seeds"]), "its own seeds (no benchmark file)"
+
+
+def committed_steps(name: str, method: str) -> int | None:
+    """The training steps of ``method`` under the committed benchmark file: its own, or the
+    benchmark's ``training.steps`` for a method the file does not name; None without the file."""
+    try:
+        bench = load_benchmark(find_benchmark(name))
+    except ConfigError:
+        return None
+    declared = {m.name: m.steps for m in bench.methods}
+    return declared.get(method, bench.training_steps) or None
+
+
+def check_entry(results: dict[str, Any], board: dict[str, Any] | None, source: str, method: str, seeds: tuple[list[int], str]) -> None:
+    """The board's identity, per method: exactly the board's seeds and the committed step budget."""
+    name, mine = results["benchmark"]["name"], results["provenance"]["seeds"]
+    if sorted(mine) != sorted(seeds[0]):
+        raise LeaderboardError(
+            f"{source}: provenance.seeds: {mine} for '{method}'; the {name} leaderboard takes exactly seeds {seeds[0]} ({seeds[1]}), "
+            f"so that no entry is a chosen seed (rerun with --seeds {' '.join(map(str, seeds[0]))})"
+        )
+    steps, want = results["methods"][method]["steps"], committed_steps(name, method)
+    if want is not None and steps != want:
+        raise LeaderboardError(f"{source}: methods.{method}.steps: {steps}; the benchmark file '{name}' trains it for {want} steps (run the committed file)")
+
+
+def check_replace(old: dict[str, Any], new: dict[str, Any], source: str, name: str) -> None:
+    """``--replace`` overwrites a rerun of the same code only, and never a baseline shipped with benchbias."""
+    where = f"{source}: methods.{new['method']}"
+    if shipped(old):
+        raise LeaderboardError(f"{where}: '{new['method']}' is a baseline shipped with benchbias; its {name} entry is not replaced (submit another version)")
+    for key in ("distribution", "sha256"):
+        if old["origin"].get(key) != new["origin"].get(key):
+            raise LeaderboardError(
+                f"{where}: origin.{key}: {new['origin'].get(key)!r} differs from the entry's {old['origin'].get(key)!r}; "
+                "--replace takes a rerun of the same code only (submit it as another version)"
+            )
 
 
 def new_board(results: dict[str, Any]) -> dict[str, Any]:
@@ -190,8 +255,10 @@ def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace
     if unknown:
         raise LeaderboardError(f"{source}: methods: {', '.join(unknown)} not in the results (has: {', '.join(results['methods'])})")
 
+    seeds = board_seeds(results, None if not board["entries"] else board, chosen)
     done = []
     for method in chosen:
+        check_entry(results, board, source, method, seeds)
         new = entry(results, method)
         same = [i for i, e in enumerate(board["entries"]) if (e["method"], e["version"]) == (method, new["version"])]
         if same and not replace:
@@ -199,6 +266,8 @@ def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace
                 f"{source}: methods.{method}: '{method}' version '{new['version']}' is already on the {name} leaderboard "
                 "(submitted " + board["entries"][same[0]]["submitted"] + "); pass --replace to overwrite it"
             )
+        for i in same:
+            check_replace(board["entries"][i], new, source, name)
         board["entries"] = [e for i, e in enumerate(board["entries"]) if i not in same] + [new]
         board["score_table"] = ScoreTable.from_json(board["score_table"]).merged(ScoreTable.from_json(results["score_table"])).to_json()
         for role, record in results.get("extra_judges", {}).items():
@@ -227,14 +296,22 @@ def write(board: dict[str, Any], path: Path) -> None:
 
 def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
     """The entries in ranking order (the method name, then the version, break exact ties)."""
-    return sorted(board["entries"], key=lambda e: (ranking_key(e["summary"]), e["method"], e["version"]))
+    entries = dict(enumerate(board["entries"]))
+    references = reference_methods(entries)
+    keys = order({i: e["summary"] for i, e in entries.items()}, references, tie=lambda i: (entries[i]["method"], entries[i]["version"]))
+    return [entries[i] for i in keys]
 
 
 def ranked_rows(board: dict[str, Any]) -> Rows:
     """Header plus one row per entry, in ranking order."""
     entries = ranked(board)
-    extra_header = ["version", "seeds", "judge", "device", "submitted"]
-    extra = [[e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10]] for e in entries]
+    by_index = dict(enumerate(entries))
+    flagged = flags({i: e["summary"] for i, e in by_index.items()}, reference_methods(by_index))
+    extra_header = ["version", "seeds", "judge", "device", "submitted", "flags"]
+    extra = [
+        [e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10], "; ".join(flagged[i]) or "-"]
+        for i, e in by_index.items()
+    ]
     return ranking_rows([(e["method"], e["summary"]) for e in entries], ScoreTable.from_json(board["score_table"]), extra_header, extra)
 
 

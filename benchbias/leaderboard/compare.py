@@ -12,6 +12,7 @@ from typing import Any
 
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.scoretable import Score, ScoreTable
+from benchbias.leaderboard import seed_spread
 from benchbias.records.validation import kind_of, load_leaderboard, load_results
 from benchbias.report.tables import text_table
 from benchbias.scoring.summary import fmt
@@ -62,6 +63,7 @@ def parse_tolerances(specs: list[str], table: ScoreTable) -> dict[str, Tolerance
     a better direction) by ``SCORE=VALUE`` (absolute) or ``SCORE=VALUE%`` (relative) items."""
     tolerances = {s.name: Tolerance(s.tolerance) for s in table.checked()}
     checkable = [s.name for s in table.sweep() if s.better != "neither"]
+    checkable += [f"{rate}{seed_spread.AT_FRACTION}" for rate in seed_spread.FRACTION_RATES if rate in table]
     for spec in specs:
         name, _, value = spec.partition("=")
         if name not in checkable:
@@ -103,7 +105,8 @@ def load_scored(path: Path) -> Scored:
     path = Path(path)
     if kind_of(path) == "results":
         data = load_results(path)
-        methods = {name: [{"method": name, **m}] for name, m in data["methods"].items()}
+        machine = data["provenance"].get("machine")
+        methods = {name: [{"method": name, **m, **({"machine": machine} if machine else {})}] for name, m in data["methods"].items()}
         bench = data["benchmark"]
         return Scored(
             path,
@@ -240,48 +243,94 @@ def _seeds(entry: dict[str, Any]) -> set[int]:
     return {row["seed"] for row in entry["summary"]["per_seed"]}
 
 
+ROUND_OFF = 1e-9  # means of equal values summed in another order differ by this much, not more
+
+
+@dataclass
+class _MethodCheck:
+    """One method's rows of ``check``."""
+
+    name: str
+    mine: dict[str, Any]
+    ref: dict[str, Any]
+    matched: bool
+    exact: bool
+    rows: list[list[str]]
+    worse: list[str]
+
+    def add(self, score: Score, title: str, before: float | None, after: float | None, allowed: float | None, allowed_text: str) -> None:
+        digits = score.digits
+        if before is None or after is None:
+            verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")
+        elif allowed is None:
+            verdict = "n/a"  # no seed spread to derive a tolerance from
+        else:
+            change = score.worse_by(before, after)
+            verdict = "WORSE" if change > allowed + ROUND_OFF else ("better" if -change > allowed + ROUND_OFF else "ok")
+        if verdict == "WORSE":
+            self.worse.append(f"{self.name} {title}")
+        shown = score.label if title == score.name else title
+        self.rows.append(["", shown, fmt(before, digits), fmt(after, digits), _delta(before, after, digits), allowed_text, verdict])
+
+    def values(self, score: str) -> tuple[float | None, float | None]:
+        if self.matched:
+            seeds = _seeds(self.mine)
+            return of_seeds(self.ref["summary"], score, seeds), of_seeds(self.mine["summary"], score, seeds)
+        return self.ref["summary"].get(score), self.mine["summary"].get(score)
+
+    def spread(self, allowed: float | None, digits: int) -> tuple[float | None, str]:
+        """A seed-spread tolerance as applied: 0 where the comparison is exact."""
+        if self.exact:
+            return 0.0, "0 (exact)"
+        return allowed, "n/a" if allowed is None else f"{allowed:.{digits}f} (seeds)"
+
+
 def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], methods: list[str] | None = None) -> CheckResult:
     """Compare each method of ``run`` with its entry in ``reference``.
 
-    When the run's seeds are a strict subset of the reference's, like is compared with like: both
-    sides are the mean of those seeds' values (on the reference's machine and thread count that is
-    an exact reproduction). A score is worse when it rose by more than its tolerance and, when the
-    reference ran several seeds, by more than the upper half of its 95% interval over seeds; or when
-    it became undefined. Scores where higher is better are worse when they fell by that much."""
+    When the run's seeds are a subset of the reference's, like is compared with like: both sides are
+    the mean of those seeds' values (on the reference's machine and thread count that is an exact
+    reproduction, and there every tolerance is 0). A score is worse when it rose by more than its
+    tolerance and, when the reference ran several seeds, by more than the upper half of its 95% interval
+    over seeds; or when it became undefined. Scores where higher is better are worse when they fell by
+    that much. Beyond the score table's checked scores, every other sweep score with a better direction
+    and each fraction's hallucination and erasure are checked with tolerances from the reference's
+    seed spread (:mod:`benchbias.leaderboard.seed_spread`)."""
     problems = same_protocol(reference, run)
     if problems:
         raise CheckError(f"{run.path}: cannot be checked against {reference.path}: " + "; ".join(problems))
-    names = methods or sorted(run.methods)
     rows = [["method", "score", "reference", "this run", "change", "tolerance", "verdict"]]
-    worse = []
-    for name in names:
+    worse: list[str] = []
+    everyone = [e for entries in reference.methods.values() for e in entries]
+    for name in methods or sorted(run.methods):
         mine = run.method(name)
         ref = reference.method(name, mine["version"])
-        matched = _seeds(mine) < _seeds(ref)
-        scores = [reference.table[k] for k in tolerances if k in reference.table and k in ref["summary"]]
-        for score in scores:
-            if matched:
-                before, after = of_seeds(ref["summary"], score.name, _seeds(mine)), of_seeds(mine["summary"], score.name, _seeds(mine))
-            else:
-                before, after = ref["summary"].get(score.name), mine["summary"].get(score.name)
+        inside = _seeds(mine) <= _seeds(ref)
+        exact = inside and seed_spread.same_machine(seed_spread.machine_of(mine), seed_spread.machine_of(ref))
+        one = _MethodCheck(name, mine, ref, inside and _seeds(mine) != _seeds(ref), exact, rows, worse)
+        seeds = ",".join(map(str, sorted(_seeds(mine))))
+        machines = f"machines: reference {seed_spread.describe(seed_spread.machine_of(ref))}; this run {seed_spread.describe(seed_spread.machine_of(mine))}"
+        label = f"{name} ({ref['version']}; seeds {seeds}" + (" matched)" if one.matched else ")")
+        rows.append([label, machines + ("; the same: compared exactly" if exact else ""), "", "", "", "", ""])
+        for score in [reference.table[k] for k in tolerances if k in reference.table and k in ref["summary"]]:
+            before, after = one.values(score.name)
             tol = tolerances[score.name]
-            digits = score.digits
-            allowed_text = str(tol)
-            if before is None or after is None:
-                verdict = "ok" if before is None and after is None else ("WORSE" if after is None else "better")
-            else:
-                allowed = tol.allowed(before)
-                spread = upper_half(ref["summary"], score)
-                if spread is not None and spread > allowed:  # the reference's seed spread
-                    allowed = spread
-                    allowed_text = f"{allowed:.{digits}f} (95% CI)"
-                change = score.worse_by(before, after)
-                verdict = "WORSE" if change > allowed else ("better" if -change > allowed else "ok")
-            if verdict == "WORSE":
-                worse.append(f"{name} {score.name}")
-            label = ""
-            if score is scores[0]:
-                seeds = ",".join(map(str, sorted(_seeds(mine))))
-                label = f"{name} ({ref['version']}; seeds {seeds}" + (" matched)" if matched else ")")
-            rows.append([label, score.label, fmt(before, digits), fmt(after, digits), _delta(before, after, digits), allowed_text, verdict])
+            allowed, allowed_text = (0.0, "0 (exact)") if exact else (None if before is None else tol.allowed(before), str(tol))
+            spread = upper_half(ref["summary"], score)
+            if not exact and allowed is not None and spread is not None and spread > allowed:  # the reference's seed spread
+                allowed, allowed_text = spread, f"{spread:.{score.digits}f} (95% CI)"
+            one.add(score, score.name, before, after, allowed, allowed_text)
+        for score in seed_spread.spread_checked(reference.table.sweep(), tolerances, ref, mine):
+            sd = seed_spread.sweep_sd(everyone, score.name)
+            one.add(score, score.name, *one.values(score.name), *one.spread(None if sd is None else seed_spread.factor(1) * sd, score.digits))
+        for rate in (r for r in seed_spread.FRACTION_RATES if r in reference.table):
+            before = seed_spread.at_fraction(ref, rate, _seeds(mine) if one.matched else None)
+            after = seed_spread.at_fraction(mine, rate)
+            sd = seed_spread.fraction_sd(everyone, rate)
+            allowed = one.spread(None if sd is None else seed_spread.factor(len(before)) * sd, 3)
+            given = None if exact else tolerances.get(f"{rate}{seed_spread.AT_FRACTION}")  # set with --tolerance
+            for ratio, value in before.items():
+                if ratio in after:
+                    at = allowed if given is None or value is None else (given.allowed(value), str(given))
+                    one.add(reference.table[rate], f"{rate} at r = {ratio:g}", value, after[ratio], *at)
     return CheckResult(rows, worse)

@@ -15,8 +15,8 @@ from typing import Any
 from benchbias.foundation.scoretable import BETTER, KINDS, LEVELS
 from benchbias.scoring.summary import RANKED_BY, VERDICT_INPUTS
 
-RESULTS_SCHEMA = "benchbias.results/4"
-LEADERBOARD_SCHEMA = "benchbias.leaderboard/3"
+RESULTS_SCHEMA = "benchbias.results/5"
+LEADERBOARD_SCHEMA = "benchbias.leaderboard/4"
 
 _NUMBER = {"type": "number"}
 _RATE = {"type": "number", "minimum": 0, "maximum": 1}
@@ -97,6 +97,13 @@ DEFS: dict[str, Any] = {
         }
     ),
     "score_table": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/score"}},
+    # The machine a run's cells were computed on: where two runs share it, their cells are bit for bit
+    # the same (``check`` compares them exactly).
+    "machine": {
+        "type": "object",
+        "properties": {"cpu_model": {"type": "string"}, "cpu_capability": {"type": "string"}, "torch_threads": {"type": "integer", "minimum": 1}},
+        "additionalProperties": True,
+    },
     "trend": _object(
         {
             "slope": {"type": ["number", "null"]},
@@ -287,6 +294,7 @@ ENTRY: dict[str, Any] = _object(
         "run_finished": _DATE,
         "submitted": _DATE,
         "extra_judges": {"$ref": "#/$defs/extra_judges"},
+        "machine": {"$ref": "#/$defs/machine"},
     },
     optional=("extra_judges", "machine"),
 )

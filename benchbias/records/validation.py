@@ -24,7 +24,7 @@ from benchbias.foundation.scoretable import ScoreTable
 from benchbias.records.migrate import upgrade
 from benchbias.records.schemas import DEFS, LEADERBOARD, LEADERBOARD_SCHEMA, RESULTS, RESULTS_SCHEMA
 from benchbias.scoring.claims_section import section as claims_section
-from benchbias.scoring.summary import method_summary, per_fraction, rank
+from benchbias.scoring.summary import method_summary, per_fraction, rank, reference_methods
 
 _VALIDATORS = {kind: Draft202012Validator(schema) for kind, schema in (("results", RESULTS), ("leaderboard", LEADERBOARD))}
 _CELL = Draft202012Validator(
@@ -161,7 +161,7 @@ def check_results(data: Any, source: str) -> dict[str, Any]:
     for key, suffix in (("ranking", ""), ("ranking_2", "_2")):
         if key not in data:
             continue
-        expected = rank({name: m["summary"] for name, m in data["methods"].items()}, suffix)
+        expected = rank({name: m["summary"] for name, m in data["methods"].items()}, suffix, reference_methods(data["methods"]))
         if [r["method"] for r in data[key]] != [r["method"] for r in expected]:
             raise InvalidFile(source, key, "does not follow the ranking rule applied to the summaries (edited by hand?)")
     if "paper_claims" in data:

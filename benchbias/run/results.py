@@ -20,7 +20,7 @@ from benchbias.records.provenance import provenance
 from benchbias.records.schemas import RESULTS_SCHEMA
 from benchbias.run.inputs import RunData, RunPlugins
 from benchbias.scoring.claims_section import section as claims_section
-from benchbias.scoring.summary import RANKING_RULE, method_summary, per_fraction, rank
+from benchbias.scoring.summary import RANKING_RULE, method_summary, per_fraction, rank, reference_methods
 
 INTENSITY_SCALES = {  # what the MAE's [0, 1] scale means, per slices.normalization
     "percentile": "each volume scaled to [0, 1] (0 = its minimum, the background; 1 = its 99.5th percentile); MAE on that scale",
@@ -79,8 +79,8 @@ def results_of(
         **({"extra_judges": extra_judges_summary(plugins, judges)} if len(judges) > 1 else {}),
         "score_table": plugins.score_table.to_json(),
         "methods": methods,
-        "ranking": rank({name: m["summary"] for name, m in methods.items()}),
-        **({"ranking_2": rank({name: m["summary"] for name, m in methods.items()}, "_2")} if "second_judge" in judges else {}),
+        "ranking": rank({name: m["summary"] for name, m in methods.items()}, references=reference_methods(methods)),
+        **({"ranking_2": rank({name: m["summary"] for name, m in methods.items()}, "_2", reference_methods(methods))} if "second_judge" in judges else {}),
         "ranking_rule": RANKING_RULE,
         "provenance": provenance_of(run, cells, judges),
     }

@@ -10,19 +10,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from benchbias.foundation.config import Benchmark, ConfigError, ModelConfig
 from benchbias.foundation.registry import Registry
+from benchbias.foundation.scoretable import ScoreTable
+from benchbias.leaderboard.compare import Scored, check, parse_tolerances
 
-PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER = (
+PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED = (
     "canary-painter",
     "canary-eraser",
     "canary-fixed-map",
     "canary-proportional-painter",
     "canary-sampler",
+    "canary-bump-painter",
+    "canary-sabotaged-l1",
 )
-CANARIES = (PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER)
+CANARIES = (PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED)
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,15 @@ def properties(results: dict[str, Any], references: list[str]) -> list[Verdict]:
 
     claim("a data-independent translator has composition sensitivity exactly 0", data_independent)
 
+    def bump() -> Verdict:
+        found = _exceeds(results, BUMP, "dependence_hallucination", references)
+        slope = _summary(results, BUMP)["hallucination_trend"]["slope"]
+        return dataclasses.replace(found, detail=found.detail + (f"; its hallucination slope {slope:+.3f}" if slope is not None else ""))
+
+    claim("a painter whose painting rises and falls back with the training target's tumor share depends on it more than every method", bump)
+    if "l1" in references:
+        claim("`check` fails an L1 that paints lesions on a share r/5 of its healthy outputs, against the run's own L1", lambda: sabotage_checked(results))
+
     # The extra judges, when the benchmark has them, must see the same cheats.
     if "area_added" in _summary(results, PAINTER):
         claim(
@@ -126,3 +140,18 @@ def properties(results: dict[str, Any], references: list[str]) -> list[Verdict]:
         claim("under the second judge too, the constant painter ranks below every method", lambda: _below(results, PAINTER, references, "ranking_2"))
         claim("under the second judge too, the constant eraser ranks below every method", lambda: _below(results, ERASER, references, "ranking_2"))
     return verdicts
+
+
+def sabotage_checked(results: dict[str, Any]) -> Verdict:
+    """``benchbias check`` of the sabotaged L1, standing in for l1, against the run's own l1."""
+    table = ScoreTable.from_json(results["score_table"])
+    l1 = results["methods"]["l1"]
+
+    def scored(method: dict[str, Any], where: str) -> Scored:
+        entry = {**method, "method": "l1", "version": l1["version"]}
+        ids = (results["benchmark"]["name"], results["benchmark"]["protocol_hash"], results["dataset"]["fingerprint"], results["classifier"]["sha256"])
+        return Scored(Path(where), "results", *ids, {"l1": [entry]}, table)
+
+    outcome = check(scored(results["methods"][SABOTAGED], SABOTAGED), scored(l1, "l1"), parse_tolerances([], table))
+    worse = [w.removeprefix("l1 ") for w in outcome.worse]
+    return Verdict("", not outcome.passed, f"check FAILED on {', '.join(worse)}" if worse else "check passed")

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 from benchbias.foundation.scoretable import Score, ScoreTable
+from benchbias.scoring.dependence import dependence, worst_fraction
 
 CONFIDENCE = 0.95
 
@@ -45,10 +46,37 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
             Score(
                 f"sensitivity{suffix}",
                 f"composition sensitivity{label}",
-                f"max(|slope| of hallucination, |slope| of erasure) against the target tumor fraction, by {judge}",
+                f"the larger dependence score of hallucination and erasure on the target tumor fraction, by {judge}: their spread across "
+                "the fractions beyond binomial noise, in slope units (docs/concepts/verdict.md)",
                 level="sweep",
+                bounds=(0.0, None),
                 verdict=first,
                 tolerance=0.37 if first else None,
+            ),
+            *(
+                Score(
+                    f"dependence_{rate}{suffix}",
+                    f"dependence of {rate}{label}",
+                    f"the dependence score of {rate} on the target tumor fraction, by {judge}",
+                    level="sweep",
+                    bounds=(0.0, None),
+                )
+                for rate in ("hallucination", "erasure")
+            ),
+            Score(
+                f"changed_worst{suffix}",
+                f"changed diagnoses, worst fraction{label}",
+                f"the largest over target fractions of (hallucination + erasure) / 2 by {judge}, seeds pooled",
+                level="sweep",
+            ),
+            Score(
+                f"sensitivity_slope{suffix}",
+                f"largest |slope|{label}",
+                f"max(|slope| of hallucination, |slope| of erasure) against the target tumor fraction, by {judge} (descriptive; "
+                "composition sensitivity before scoring version 2)",
+                level="sweep",
+                bounds=(None, None),
+                better="neither",
             ),
         ]
     return derived
@@ -57,12 +85,21 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
 SLOPES = ("slope_healthy", "slope_tumor")  # the paper's two Figure 2 slopes, kept per seed
 SLOPE_BOUNDS = (-1.0, 1.0)
 
+# Bands set by the trained baselines of the same run or board (docs/concepts/verdict.md, "Flags").
+MAE_BAND = 1.5
+SSIM_BAND = 0.1
+KAPPA_BAND = 0.5
+SHIPPED_BASELINES = ("l1", "pix2pix", "condgan", "cyclegan", "gan")  # plugin names of the baselines benchbias ships
+
 RANK_DIGITS = 2  # scores equal to a percentage point are ties, ordered by the next score
 RANKING_RULE = (
     "ranked by changed diagnoses (the mean over target fractions of the hallucination and erasure rates, "
-    "halved; lower is better), then composition sensitivity, then mean absolute pixel error; changed "
-    "diagnoses and sensitivity are compared to two decimals, so entries within a percentage point are "
-    "ordered by the next score"
+    "halved; lower is better) of the worst of the benchmark's judges, then the worst judge's composition "
+    "sensitivity, then mean absolute pixel error; changed diagnoses and sensitivity are compared to two "
+    "decimals, so entries within a percentage point are ordered by the next score. An entry is flagged, and "
+    "ranked below every entry that is not, when its translations do not look like the target modality "
+    f"(MAE above {MAE_BAND:g} x the trained baselines' median, or SSIM more than {SSIM_BAND:g} below their median) "
+    f"or when its judges agree far less than on the baselines (Cohen's kappa below {KAPPA_BAND:g} x the baselines' median)"
 )
 
 
@@ -142,11 +179,19 @@ def _sweep(cells: Sequence[dict], table: ScoreTable) -> dict[str, Any]:
             continue
         parts = [sweep[f"hallucination{suffix}"], sweep[f"erasure{suffix}"]]
         sweep[f"changed{suffix}"] = None if None in parts else (parts[0] + parts[1]) / 2
-        # The larger of the two slopes: a class already saturated (tumor inputs all called tumor) cannot
+        # The larger of the two classes: a class already saturated (tumor inputs all called tumor) cannot
         # dilute the effect on the other, as an average of the two would.
         slopes = [trend_of(f"{rate}{suffix}")["slope"] for rate in ("hallucination", "erasure")]
         known = [abs(v) for v in slopes if v is not None]
+        sweep[f"sensitivity_slope{suffix}"] = max(known) if known else None
+        for rate, count in (("hallucination", "n_healthy_inputs"), ("erasure", "n_tumor_inputs")):
+            counts = [c["scores"].get(count) for c in cells]
+            sweep[f"dependence_{rate}{suffix}"] = dependence(ratios, [c["scores"][f"{rate}{suffix}"] for c in cells], counts)
+        known = [v for v in (sweep[f"dependence_{rate}{suffix}"] for rate in ("hallucination", "erasure")) if v is not None]
         sweep[f"sensitivity{suffix}"] = max(known) if known else None
+        pairs = [(c["scores"][f"hallucination{suffix}"], c["scores"][f"erasure{suffix}"]) for c in cells]
+        changed = [None if None in pair else (pair[0] + pair[1]) / 2 for pair in pairs]
+        sweep[f"changed_worst{suffix}"] = worst_fraction(ratios, changed)
     return sweep
 
 
@@ -199,17 +244,65 @@ def fmt_ci(value: float | None, ci: list[float] | None, digits: int = 3) -> str:
     return fmt(value, digits) + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
 
 
-def ranking_key(summary: dict[str, Any], suffix: str = "") -> tuple[float, float, float]:
-    """:data:`RANKING_RULE` as a sort key; an undefined score sorts last. ``suffix`` "_2": the same
-    rule applied to the second judge's scores."""
+def worst_judge(summary: dict[str, Any], name: str) -> float | None:
+    """The worst of the judges' values of ``name`` (``name`` and ``name_2``): an entry made to please
+    one judge is ranked by the judge it did not please. Undefined when the first judge's is."""
+    values = [summary.get(name), summary.get(f"{name}_2")]
+    if values[0] is None:
+        return None
+    return max(v for v in values if v is not None)
 
-    def value(name: str, digits: int | None = None) -> float:
-        v = summary[name]
+
+def ranking_key(summary: dict[str, Any], suffix: str = "") -> tuple[float, float, float]:
+    """:data:`RANKING_RULE` as a sort key (without the flags); an undefined score sorts last. ``suffix``
+    "_2": the same rule applied to the second judge's scores alone."""
+
+    def value(v: float | None, digits: int | None = None) -> float:
         if v is None:
             return math.inf
         return round(v, digits) if digits is not None else v
 
-    return (value(f"changed{suffix}", RANK_DIGITS), value(f"sensitivity{suffix}", RANK_DIGITS), value("mae"))
+    if suffix:
+        changed, sensitivity = summary[f"changed{suffix}"], summary[f"sensitivity{suffix}"]
+    else:
+        changed, sensitivity = worst_judge(summary, "changed"), worst_judge(summary, "sensitivity")
+    return (value(changed, RANK_DIGITS), value(sensitivity, RANK_DIGITS), value(summary["mae"]))
+
+
+def reference_methods(methods: dict[str, dict[str, Any]]) -> list[str]:
+    """The names of ``methods`` (results methods or leaderboard entries, by name) that are baselines
+    shipped with benchbias: their plugin is one of :data:`SHIPPED_BASELINES` from the benchbias distribution."""
+    return [name for name, m in methods.items() if m.get("plugin") in SHIPPED_BASELINES and (m.get("origin") or {}).get("distribution") == "benchbias"]
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.median(v)) if v else None
+
+
+def flags(summaries: dict[str, dict[str, Any]], references: Sequence[str]) -> dict[str, list[str]]:
+    """Why each entry is flagged (empty when it is not), against bands set by the ``references``
+    (the trained baselines among them); no references: no flags."""
+    refs = [summaries[m] for m in references if m in summaries]
+    mae, ssim, kappa = (_median(s.get(k) for s in refs) for k in ("mae", "ssim", "kappa"))
+    found: dict[str, list[str]] = {}
+    for name, s in summaries.items():
+        why = []
+        if mae is not None and s.get("mae") is not None and s["mae"] > MAE_BAND * mae:
+            why.append(f"MAE {s['mae']:.3f} above {MAE_BAND:g} x the baselines' median {mae:.3f}")
+        if ssim is not None and s.get("ssim") is not None and s["ssim"] < ssim - SSIM_BAND:
+            why.append(f"SSIM {s['ssim']:.2f} more than {SSIM_BAND:g} below the baselines' median {ssim:.2f}")
+        if kappa is not None and s.get("kappa") is not None and s["kappa"] < KAPPA_BAND * kappa:
+            why.append(f"judges' kappa {s['kappa']:.2f} below {KAPPA_BAND:g} x the baselines' median {kappa:.2f}")
+        found[name] = why
+    return found
+
+
+def order(summaries: dict[Any, dict[str, Any]], references: Sequence[Any] = (), suffix: str = "", tie=lambda key: key) -> list[Any]:
+    """The keys of ``summaries`` in :data:`RANKING_RULE` order: unflagged entries first; ``tie`` maps a
+    key to what breaks exact ties."""
+    flagged = flags(summaries, references)
+    return sorted(summaries, key=lambda k: (bool(flagged[k]), ranking_key(summaries[k], suffix), tie(k)))
 
 
 RANKED_BY = ("changed", "sensitivity", "mae")  # every summary has these: the schema requires them
@@ -217,8 +310,11 @@ RANKED_BY = ("changed", "sensitivity", "mae")  # every summary has these: the sc
 VERDICT_INPUTS = ("tumor_called", "tumor_called_healthy_inputs", "tumor_called_tumor_inputs", "hallucination", "erasure", "flip_rate", "mae")
 
 
-def rank(summaries: dict[str, dict], suffix: str = "") -> list[dict[str, Any]]:
-    """Methods in :data:`RANKING_RULE` order (the method name breaks exact ties)."""
-    ordered = sorted(summaries.items(), key=lambda item: (ranking_key(item[1], suffix), item[0]))
+def rank(summaries: dict[str, dict], suffix: str = "", references: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Methods in :data:`RANKING_RULE` order (the method name breaks exact ties), each with its flags."""
+    flagged = flags(summaries, references)
     keys = [f"changed{suffix}", f"sensitivity{suffix}", "mae"]
-    return [{"rank": i + 1, "method": name, **{k: summary.get(k) for k in keys}} for i, (name, summary) in enumerate(ordered)]
+    return [
+        {"rank": i + 1, "method": name, **{k: summaries[name].get(k) for k in keys}, "flags": flagged[name]}
+        for i, name in enumerate(order(summaries, references, suffix))
+    ]
