@@ -97,13 +97,6 @@ DEFS: dict[str, Any] = {
         }
     ),
     "score_table": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/score"}},
-    # The machine a run's cells were computed on: where two runs share it, their cells are bit for bit
-    # the same (``check`` compares them exactly).
-    "machine": {
-        "type": "object",
-        "properties": {"cpu_model": {"type": "string"}, "cpu_capability": {"type": "string"}, "torch_threads": {"type": "integer", "minimum": 1}},
-        "additionalProperties": True,
-    },
     "trend": _object(
         {
             "slope": {"type": ["number", "null"]},
@@ -173,8 +166,9 @@ DEFS: dict[str, Any] = {
     },
     "compute_settings": _object({"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
-    # The CPU behind a run (benchbias.records.provenance.machine); added after results/4 and
-    # leaderboard/3 were published, so optional where it appears.
+    # The CPU behind a run (benchbias.records.provenance.machine): where two runs share it, their cells
+    # are bit for bit the same (``check`` compares them exactly). Added after results/4 and leaderboard/3
+    # were published, so optional where it appears.
     "machine": _object({"cpu_model": _TEXT, "cpu_capability": _TEXT, "torch_threads": {"type": "integer", "minimum": 1}}, extra=True),
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
     # The paper's Figure 2 claims (benchbias.scoring.claims), when the benchmark carries them.
@@ -294,7 +288,6 @@ ENTRY: dict[str, Any] = _object(
         "run_finished": _DATE,
         "submitted": _DATE,
         "extra_judges": {"$ref": "#/$defs/extra_judges"},
-        "machine": {"$ref": "#/$defs/machine"},
     },
     optional=("extra_judges", "machine"),
 )
