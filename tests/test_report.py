@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import json
 import os
@@ -159,7 +160,7 @@ def test_html_is_self_contained_and_complete(two_methods):
     assert f"{results['classifier']['holdout_accuracy']:.3f}" in page
     assert results["benchmark"]["config_hash"] in page and results["benchmark"]["protocol_hash"] in page
     assert results["dataset"]["fingerprint"] in page
-    assert results["ranking_rule"] in page
+    assert html.escape(results["ranking_rule"]) in page
     assert page.count("<table>") == 5, "the verdict, more scores, the judge's robustness table and one table per method"
     assert "Under the second judge" in page and "Segmentation judge" in page and "Second judge" in page
     assert "intensity x0.9" in page and results["classifier"]["sha256"] in page

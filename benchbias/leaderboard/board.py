@@ -1,12 +1,10 @@
 """Leaderboards: ``leaderboards/<benchmark>.json`` is the record; ``<benchmark>.md`` and the figure
 ``<benchmark>.png`` are rendered from it.
 
-One entry per (method, version). An entry carries everything needed to judge it without the run
-folder: the plugin's distribution and version (or file and sha256), parameters, protocol hash,
-dataset fingerprint, seeds, every cell's scores, per-fraction means, the summary with confidence
-intervals over seeds, the classifier's accuracy, package versions, device, wall time and dates.
-Both files are validated before they are written and rewritten atomically.
-"""
+One entry per (method, version), carrying everything needed to judge it without the run folder (plugin
+distribution and version or file and sha256, parameters, protocol hash, dataset fingerprint, seeds, every
+cell's scores, per-fraction means, the summary with intervals over seeds, the classifier's accuracy,
+package versions, device, times). Both files are validated before written and rewritten atomically."""
 
 from __future__ import annotations
 
