@@ -203,6 +203,7 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
     method name to its plugin (default: the name)."""
     board = read_json(BOARD)
     template = next(e for e in board["entries"] if e["method"] == "l1")
+    templates = {e["method"]: e for e in board["entries"]}
     bench = load_benchmark(find_benchmark("synthetic-quick"))
     config = json.loads(json.dumps(bench.to_dict()))
     if not flag:
@@ -212,7 +213,7 @@ def results_of(cells_by_method: dict[str, list[dict]], plugins: dict[str, str] |
     for name, method_cells in cells_by_method.items():
         method_cells = [{**c, "method": name} for c in method_cells]
         methods[name] = {
-            **{k: template[k] for k in ("version", "origin", "params", "steps")},
+            **{k: templates.get((plugins or {}).get(name, name), template)[k] for k in ("version", "origin", "params", "steps")},
             "plugin": (plugins or {}).get(name, name),
             "paired": name != "cyclegan",
             "cells": method_cells,

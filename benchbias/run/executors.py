@@ -298,12 +298,14 @@ def use_cluster_token() -> None:
 def ray_connection_error(address: str | None, exc: BaseException) -> RayUnavailable:
     """Why ``ray.init`` failed, as one line; a refused token says how to give one."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    hint = ""
+    # A driver without a token that a head requires sees either an authentication error or, from a
+    # remote address, only a failed connection: both name how a token is given.
+    hint = (
+        "; if the cluster uses token authentication: set RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN "
+        "(`ray get-auth-token` on the head prints it), as when the head was started"
+    )
     if "auth" in f"{type(exc).__name__} {exc}".lower():
-        hint = (
-            "; the cluster uses token authentication: set RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN "
-            "(`ray get-auth-token` on the head prints it), as when the head was started"
-        )
+        hint = hint.replace("; if the cluster uses", "; the cluster uses")
     return RayUnavailable(f"--address {address or '(local Ray)'}: cannot connect to Ray: {type(exc).__name__}: {first}{hint}")
 
 
