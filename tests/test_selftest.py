@@ -32,7 +32,8 @@ def test_selftest_catches_every_canary(mini):
     # Six claims on the verdict, one on check, two on the segmentation judge and two on the second judge (synthetic-mini has both).
     assert len(verdicts) == 11 and all(line.startswith("[caught]") for line in verdicts), verdicts
     assert "11 of 11 claims hold: every canary caught" in result.stdout
-    assert any(line.startswith("[caught] `check` fails an L1 that paints") and "check FAILED on" in line and "hallucination" in line for line in verdicts), verdicts
+    sabotage = [line for line in verdicts if line.startswith("[caught] `check` fails an L1 that paints")]
+    assert sabotage and "check FAILED on" in sabotage[0] and "hallucination" in sabotage[0], verdicts
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ def upper_half(summary: dict[str, Any], score: Score) -> float | None:
 class Tolerance:
     amount: float
     relative: bool = False  # a share of the reference value
+    given: bool = False  # set with --tolerance: asked for, so not replaced by an exact comparison
 
     def allowed(self, reference: float) -> float:
         return self.amount * abs(reference) if self.relative else self.amount
@@ -75,7 +76,7 @@ def parse_tolerances(specs: list[str], table: ScoreTable) -> dict[str, Tolerance
             raise CheckError(f"--tolerance {spec}: '{value}' is not a number (use SCORE=0.05 or SCORE=10%)") from None
         if amount < 0:
             raise CheckError(f"--tolerance {spec}: must not be negative")
-        tolerances[name] = Tolerance(amount, relative)
+        tolerances[name] = Tolerance(amount, relative, given=True)
     return tolerances
 
 
@@ -306,7 +307,8 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
         mine = run.method(name)
         ref = reference.method(name, mine["version"])
         inside = _seeds(mine) <= _seeds(ref)
-        exact = inside and seed_spread.same_machine(seed_spread.machine_of(mine), seed_spread.machine_of(ref))
+        asked = any(t.given for t in tolerances.values())  # --tolerance asks for tolerances, not exactness
+        exact = inside and not asked and seed_spread.same_machine(seed_spread.machine_of(mine), seed_spread.machine_of(ref))
         one = _MethodCheck(name, mine, ref, inside and _seeds(mine) != _seeds(ref), exact, rows, worse)
         seeds = ",".join(map(str, sorted(_seeds(mine))))
         machines = f"machines: reference {seed_spread.describe(seed_spread.machine_of(ref))}; this run {seed_spread.describe(seed_spread.machine_of(mine))}"
