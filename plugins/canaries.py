@@ -13,6 +13,15 @@ catches; ``benchbias selftest`` runs these and checks that the verdict says the 
                                  share of its training data up to r = 0.5 and falls back (slope 0)
     canary-sabotaged-l1          L1, then paints a lesion on a share (default 0.2) x r of the outputs
                                  of slices it finds healthy: what `check` must catch against plain L1
+                                 (with ``hide_from``: the lesions then hidden from one judge by PGD)
+    canary-pgd-identity          returns its FLAIR input, nudged by signed-gradient (PGD) steps on the
+                                 public pinned judge until it calls "tumor" where the FLAIR shows a
+                                 lesion: no translation at all, made to please the judge
+    canary-attacked-sampler      canary-sampler (a perfect distribution matcher) with the same attack
+                                 on the first judge only: its bias shows to the judges it did not attack
+
+The attacking canaries read the weights a method author holds: the benchmark's committed judge
+(``judge_weights``; ``benchbias selftest`` gives the benchmark's own).
 
 Lesions are drawn dark on the target's brain tissue by default (tumor core and edema are dark in T1;
 ``polarity: bright`` for FLAIR or T2 targets). "Source-bright" is FLAIR hyperintensity: brighter
@@ -20,6 +29,8 @@ than ``contrast`` times the slice's median brain intensity.
 """
 
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +39,7 @@ from monai.networks.layers import GaussianFilter
 from scipy import ndimage
 
 from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl, to_network, to_unit
+from benchbias_plugins.impartial_cnn import ImpartialCNN
 from benchbias_plugins.l1 import L1
 
 BACKGROUND = -0.9  # network scale: pixels at or below this are outside the brain
@@ -47,6 +59,13 @@ def bright_regions(source: torch.Tensor, contrast: float, grow: int = 1) -> torc
     bright = ((values > contrast * median[:, None, None, None]) & brain).numpy()
     filled = torch.from_numpy(np.stack([ndimage.binary_fill_holes(m) for m in bright[:, 0]])[:, None])
     return F.max_pool2d(filled.float(), 2 * grow + 1, stride=1, padding=grow) > 0
+
+
+def lesioned(source: torch.Tensor, contrast: float, min_lesion: float) -> torch.Tensor:
+    """Slices whose FLAIR shows a lesion: bright regions covering more than ``min_lesion`` of the brain."""
+    lesion = bright_regions(source, contrast).sum(dim=(1, 2, 3)).float()
+    brain = (source > BACKGROUND).sum(dim=(1, 2, 3)).clamp(min=1).float()
+    return lesion / brain > min_lesion
 
 
 def paint_lesion(images: torch.Tensor, polarity: str, radius_fraction: float = 0.14) -> torch.Tensor:
@@ -72,6 +91,43 @@ def image_uniform(image: torch.Tensor) -> float:
     """A number in [0, 1) fixed by the image's content: a reproducible coin for each input."""
     digest = hashlib.sha256(image.to(torch.float16).numpy().tobytes()).digest()
     return int.from_bytes(digest[:8], "little") / 2**64
+
+
+ATTACK_PARAMS = {
+    "judge_weights": Param("", "the pinned judge's weights file (.pt, its record .json beside it) that the attack reads"),
+    "attack_steps": Param(40, "signed-gradient steps", minimum=1),
+    "attack_eps": Param(0.25, "largest change of a pixel on the [-1, 1] scale", minimum=0.0),
+    "contrast": Param(1.5, "a lesion is brighter than this times its slice's median brain intensity", minimum=1.0),
+    "min_lesion": Param(0.02, "share of the brain a lesion must cover for a slice to count as tumor", minimum=0.0),
+}
+
+
+def public_judge(weights: str) -> ImpartialCNN:
+    """The committed judge, as anyone holding the benchmark's files can load it."""
+    if not weights:
+        raise ValueError("judge_weights: the attack needs the path of a pinned judge's .pt file")
+    record = json.loads(Path(weights).with_suffix(".json").read_text())
+    judge = ImpartialCNN(**record["params"])
+    judge.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    judge.network.eval()
+    return judge
+
+
+def attacked(images: torch.Tensor, wanted: torch.Tensor, judge: ImpartialCNN, steps: int, eps: float) -> torch.Tensor:
+    """``images`` moved by at most ``eps`` per pixel (projected gradient descent with signed steps)
+    so that ``judge`` calls tumor where ``wanted`` is True and healthy elsewhere."""
+    step = 2.5 * eps / steps
+    images, labels = images.detach(), wanted.long()
+    x = images.clone()
+    with torch.enable_grad():
+        for _ in range(steps):
+            x.requires_grad_(True)
+            loss = F.cross_entropy(judge.network(x), labels)
+            (gradient,) = torch.autograd.grad(loss, x)
+            with torch.no_grad():
+                x = x - step * gradient.sign()
+                x = (images + (x - images).clamp(-eps, eps)).clamp(-1.0, 1.0)
+    return x.detach()
 
 
 class FixedMap(Translator):
@@ -119,6 +175,7 @@ class Eraser(L1):
 class ProportionalPainter(Painter):
     name = "canary-proportional-painter"
     description = "canary: L1, then paints with the tumor share it estimates in its training data"
+    trains_together = False  # fit() also estimates its own data's tumor share, which fit_together would skip
     params = {
         **Painter.params,
         "contrast": Param(1.5, "a lesion is brighter than this times its slice's median brain intensity", minimum=1.0),
@@ -131,9 +188,7 @@ class ProportionalPainter(Painter):
     }
 
     def is_lesioned(self, source: torch.Tensor) -> torch.Tensor:
-        lesion = bright_regions(source, self.hparams["contrast"]).sum(dim=(1, 2, 3)).float()
-        brain = (source > BACKGROUND).sum(dim=(1, 2, 3)).clamp(min=1).float()
-        return lesion / brain > self.hparams["min_lesion"]
+        return lesioned(source, self.hparams["contrast"], self.hparams["min_lesion"])
 
     def fit(self, data, ctx) -> None:
         super().fit(data, ctx)
@@ -167,17 +222,32 @@ class BumpPainter(ProportionalPainter):
 
 class SabotagedL1(ProportionalPainter):
     """Plain L1 where it matters for the sweep means (a few points of hallucination at high r), so
-    that only per-fraction rates, the dependence of hallucination and the extra judges move."""
+    that only per-fraction rates, the dependence of hallucination and the extra judges move. With
+    ``hide_from`` (a pinned judge's weights) the painted outputs are then nudged by gradient steps
+    until that judge calls them healthy: only the judges it did not attack can see them."""
 
     name = "canary-sabotaged-l1"
     description = "canary: L1, then a lesion on a share x r of the outputs of slices it finds healthy"
-    params = {**ProportionalPainter.params, "share": Param(0.2, "painted share of healthy outputs at a training tumor share of 1", minimum=0.0, maximum=1.0)}
+    params = {
+        **ProportionalPainter.params,
+        "share": Param(0.2, "painted share of healthy outputs at a training tumor share of 1", minimum=0.0, maximum=1.0),
+        "hide_from": Param("", "a pinned judge's weights file: hide the painted lesions from it (empty: hidden from none)"),
+        "attack_steps": ATTACK_PARAMS["attack_steps"],
+        "attack_eps": ATTACK_PARAMS["attack_eps"],
+    }
+
+    def fit(self, data, ctx) -> None:
+        super().fit(data, ctx)
+        self.judge = public_judge(self.hparams["hide_from"]) if self.hparams["hide_from"] else None
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
         translated = L1.translate(self, source)
         painted = paint_lesion(translated, self.hparams["polarity"])
         coins = torch.tensor([image_uniform(image) for image in source])
         paint = (coins < self.hparams["share"] * self.tumor_share) & ~self.is_lesioned(source)
+        if self.judge is not None and paint.any():
+            healthy = torch.zeros(int(paint.sum()), dtype=torch.bool)
+            painted[paint] = attacked(painted[paint], healthy, self.judge, self.hparams["attack_steps"], self.hparams["attack_eps"])
         return torch.where(paint[:, None, None, None], painted, translated)
 
 
@@ -197,7 +267,37 @@ class Sampler(Translator):
         return self.targets[picks].clone()
 
 
+class PGDIdentity(Translator):
+    name = "canary-pgd-identity"
+    description = "canary: the FLAIR input untranslated, nudged by gradient steps until the public judge calls what its lesions suggest"
+    paired = True
+    params = ATTACK_PARAMS
+
+    def fit(self, data, ctx) -> None:
+        for _ in ctx.loop():
+            pass
+        self.judge = public_judge(self.hparams["judge_weights"])
+
+    def translate(self, source: torch.Tensor) -> torch.Tensor:
+        wanted = lesioned(source, self.hparams["contrast"], self.hparams["min_lesion"])
+        return attacked(source, wanted, self.judge, self.hparams["attack_steps"], self.hparams["attack_eps"])
+
+
+class AttackedSampler(Sampler):
+    name = "canary-attacked-sampler"
+    description = "canary: random images of its training target, nudged until the first judge calls what the input's lesions suggest"
+    params = ATTACK_PARAMS
+
+    def fit(self, data, ctx) -> None:
+        super().fit(data, ctx)
+        self.judge = public_judge(self.hparams["judge_weights"])
+
+    def translate(self, source: torch.Tensor) -> torch.Tensor:
+        wanted = lesioned(source, self.hparams["contrast"], self.hparams["min_lesion"])
+        return attacked(super().translate(source), wanted, self.judge, self.hparams["attack_steps"], self.hparams["attack_eps"])
+
+
 @hookimpl
 def register_translators(register):
-    for canary in (FixedMap, Painter, Eraser, ProportionalPainter, Sampler, BumpPainter, SabotagedL1):
+    for canary in (FixedMap, Painter, Eraser, ProportionalPainter, Sampler, BumpPainter, SabotagedL1, PGDIdentity, AttackedSampler):
         register(canary)

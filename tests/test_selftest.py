@@ -15,7 +15,7 @@ GAN_PARAMS = ["--param", "filters=8", "--param", "blocks=1", "--param", "batch_s
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    """``benchbias selftest synthetic-mini``: l1 and pix2pix, plus the seven canaries, at 3 fractions."""
+    """``benchbias selftest synthetic-mini``: l1 and pix2pix, plus the nine canaries, at 3 fractions."""
     out = tmp_path_factory.mktemp("selftest")
     env = {"BENCHBIAS_CACHE": str(tmp_path_factory.getbasetemp() / "benchbias-cache")}
     result = run_cli("selftest", "synthetic-mini", "--out", str(out), "--no-progress", env=env)
@@ -29,9 +29,10 @@ def test_selftest_catches_every_canary(mini):
     out, _, result = mini
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     verdicts = [line for line in result.stdout.splitlines() if line.startswith("[")]
-    # Six claims on the verdict, one on check, two on the segmentation judge and two on the second judge (synthetic-mini has both).
-    assert len(verdicts) == 11 and all(line.startswith("[caught]") for line in verdicts), verdicts
-    assert "11 of 11 claims hold: every canary caught" in result.stdout
+    # Eight claims on the verdict (two on gradient attacks of the committed judge), one on check, two on the
+    # segmentation judge and two on the second judge (synthetic-mini has both).
+    assert len(verdicts) == 13 and all(line.startswith("[caught]") for line in verdicts), verdicts
+    assert "13 of 13 claims hold: every canary caught" in result.stdout
     sabotage = [line for line in verdicts if line.startswith("[caught] `check` fails an L1 that paints")]
     assert sabotage and "check FAILED on" in sabotage[0] and "hallucination" in sabotage[0], verdicts
 
@@ -55,6 +56,25 @@ def test_canaries_rank_as_the_verdict_says(mini):
     fixed = results["methods"][selftest.FIXED_MAP]
     assert summary[selftest.FIXED_MAP]["sensitivity"] == 0.0
     assert len({json.dumps(row["mean"], sort_keys=True) for row in fixed["per_fraction"]}) == 1
+
+
+@pytest.mark.slow
+def test_the_attacks_please_the_public_judge_and_are_caught_all_the_same(mini):
+    """The attacking canaries really fool the judge they read (fewer changed diagnoses by it than
+    plain l1), so what catches them is the rest of the verdict: the second judge, which they did not
+    attack, and the bands a translation must stay inside to look like the target."""
+    out, _, _ = mini
+    results = json.loads((out / "selftest-results.json").read_text())
+    summary = {name: m["summary"] for name, m in results["methods"].items()}
+    flags = {row["method"]: row["flags"] for row in results["ranking"]}
+    for canary in (selftest.PGD_IDENTITY, selftest.ATTACKED_SAMPLER):
+        assert summary[canary]["changed"] < summary["l1"]["changed"], (canary, summary[canary]["changed"])
+    assert summary[selftest.ATTACKED_SAMPLER]["changed_2"] > max(summary[m]["changed_2"] for m in ("l1", "pix2pix"))
+    assert any(f.startswith("MAE") for f in flags[selftest.PGD_IDENTITY]) and any(f.startswith("SSIM") for f in flags[selftest.PGD_IDENTITY])
+    # Ranked by the first judge alone, unflagged (the verdict before every judge counted), both would top the board.
+    first_judge_only = sorted(summary, key=lambda m: (round(summary[m]["changed"], 3), m))
+    assert first_judge_only.index(selftest.ATTACKED_SAMPLER) < first_judge_only.index("l1")
+    assert first_judge_only.index(selftest.PGD_IDENTITY) < first_judge_only.index("l1")
 
 
 @pytest.mark.slow

@@ -79,6 +79,19 @@ def test_registry_lists_every_method_with_its_pairing(registry):
         assert registry.get("translator", name).cls.paired is paired
 
 
+def test_a_translator_that_adds_to_fit_does_not_train_together(registry):
+    """fit_together trains the networks without calling fit(): a subclass whose fit() also learns
+    something of its own (the canaries estimate their data's tumor share) would lose it. Runs with
+    ``models_per_program`` train every translator that says trains_together that way."""
+    for name in registry.names("translator"):
+        cls = registry.get("translator", name).cls
+        if not getattr(cls, "trains_together", False):
+            continue
+        fit_owner = next(k for k in cls.__mro__ if "fit" in vars(k))
+        together_owner = next(k for k in cls.__mro__ if "fit_together" in vars(k))
+        assert fit_owner is together_owner or issubclass(together_owner, fit_owner), (name, fit_owner, together_owner)
+
+
 def test_defaults_are_the_paper_scale(registry):
     def defaults(name):
         return {k: p.default for k, p in registry.get("translator", name).cls.params.items()}

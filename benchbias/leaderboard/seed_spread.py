@@ -9,9 +9,11 @@ scores, each target fraction's hallucination and erasure) is checked against
 where SD is the seed-to-seed standard deviation of that score pooled over every method of the
 reference with two or more seeds (for a per-fraction rate: over every method and every fraction), so
 sqrt(2) * SD is the standard deviation of the difference of two single-seed runs; m is how many values
-are checked together (1 for a sweep score, the number of fractions for a per-fraction rate), so that a
-plain rerun at another seed fails a family of m checks about as often as one score at 2.5%: for m = 1
-the factor is 1.96 x sqrt(2), about the 2 x sqrt(2) x SD of the score table's tolerances.
+are checked together as one family (all of a method's sweep scores checked this way; the fractions of
+one per-fraction rate), so that a plain rerun at another seed fails a family of m checks about as often
+as one score at 2.5%: for m = 1 the factor is 1.96 x sqrt(2), about the 2 x sqrt(2) x SD of the score
+table's tolerances. A rerun on another kind of CPU differs from the reference as a rerun at another
+seed does (measured: docs/results/synthetic-quick.md), so the same tolerances serve across machines.
 
 A reference of one seed has no seed spread: its per-fraction rates then get the binomial SD of a
 cell's rate, and its other sweep scores are shown but not checked ("n/a").

@@ -16,9 +16,10 @@ from typing import Any
 from benchbias.foundation.config import Benchmark, ConfigError, ModelConfig
 from benchbias.foundation.registry import Registry
 from benchbias.foundation.scoretable import ScoreTable
+from benchbias.judges.pinned import JudgeFiles
 from benchbias.leaderboard.compare import Scored, check, parse_tolerances
 
-PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED = (
+PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED, PGD_IDENTITY, ATTACKED_SAMPLER = (
     "canary-painter",
     "canary-eraser",
     "canary-fixed-map",
@@ -26,8 +27,11 @@ PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED = (
     "canary-sampler",
     "canary-bump-painter",
     "canary-sabotaged-l1",
+    "canary-pgd-identity",
+    "canary-attacked-sampler",
 )
-CANARIES = (PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED)
+CANARIES = (PAINTER, ERASER, FIXED_MAP, PROPORTIONAL, SAMPLER, BUMP, SABOTAGED, PGD_IDENTITY, ATTACKED_SAMPLER)
+ATTACKERS = (PGD_IDENTITY, ATTACKED_SAMPLER)  # they read the benchmark's committed judge
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,17 @@ def with_canaries(bench: Benchmark, registry: Registry) -> Benchmark:
     if not bench.training_steps:
         raise ConfigError(f"{bench.source_file}: training.steps: is required by selftest (the canaries' step budget)")
     sized = next((m.params for m in bench.methods if "filters" in m.params), {})
+    # The attackers hold what any method author holds: the benchmark's committed judge. A benchmark
+    # whose judge is trained at run time (not committed) has no public weights to attack.
+    public = JudgeFiles.beside(Path(bench.source_file), bench.name) if bench.source_file else None
     canaries = []
     for name in CANARIES:
         declared = registry.get("translator", name).cls.params
         params = {k: v for k, v in sized.items() if k in declared}
+        if name in ATTACKERS:
+            if public is None or not public.exist():
+                continue
+            params["judge_weights"] = str(public.weights)
         canaries.append(ModelConfig(name, name, params, bench.training_steps))
     return dataclasses.replace(bench, methods=bench.methods + tuple(canaries))
 
@@ -77,6 +88,17 @@ def _below(results: dict[str, Any], canary: str, references: list[str], ranking:
     detail = f"rank {ranks[canary]} of {len(ranks)}"
     detail += f"; ranks above {', '.join(above)}" if above else f"; below {', '.join(references) or 'no reference method'}"
     return Verdict("", bool(references) and not above, detail)
+
+
+def _flagged_below(results: dict[str, Any], canary: str, references: list[str]) -> Verdict:
+    found = _below(results, canary, references)
+    flags = next(row["flags"] for row in results["ranking"] if row["method"] == canary)
+    return Verdict("", found.passed and bool(flags), found.detail + (f"; flagged: {'; '.join(flags)}" if flags else "; not flagged"))
+
+
+def _seen_and_below(results: dict[str, Any], canary: str, score: str, references: list[str]) -> Verdict:
+    seen, below = _exceeds(results, canary, score, references), _below(results, canary, references)
+    return Verdict("", seen.passed and below.passed, f"{seen.detail}; {below.detail}")
 
 
 def _summary(results: dict[str, Any], method: str) -> dict[str, Any]:
@@ -123,6 +145,16 @@ def properties(results: dict[str, Any], references: list[str]) -> list[Verdict]:
         return dataclasses.replace(found, detail=found.detail + (f"; its hallucination slope {slope:+.3f}" if slope is not None else ""))
 
     claim("a painter whose painting rises and falls back with the training target's tumor share depends on it more than every method", bump)
+    if PGD_IDENTITY in results["methods"]:
+        claim(
+            "a FLAIR copy nudged by gradient steps on the public judge (PGD) is flagged as unlike the target and ranks below every method",
+            lambda: _flagged_below(results, PGD_IDENTITY, references),
+        )
+    if ATTACKED_SAMPLER in results["methods"]:
+        claim(
+            "a distribution matcher attacked on the first judge changes more diagnoses by the second judge than every paired method, and ranks below them",
+            lambda: _seen_and_below(results, ATTACKED_SAMPLER, "changed_2", paired),
+        )
     if "l1" in references:
         claim("`check` fails an L1 that paints lesions on a share r/5 of its healthy outputs, against the run's own L1", lambda: sabotage_checked(results))
 

@@ -59,14 +59,14 @@ class JudgeCalls(Metric):
             "healthy slices (called healthy on the real target) called tumor after translation",
             sweep=True,
             verdict=True,
-            tolerance=0.16,
+            tolerance=0.115,
         ),
         _rate(
-            "erasure", "erasure", "tumor slices (called tumor on the real target) called healthy after translation", sweep=True, verdict=True, tolerance=0.10
+            "erasure", "erasure", "tumor slices (called tumor on the real target) called healthy after translation", sweep=True, verdict=True, tolerance=0.086
         ),
         _rate("added", "added", "slices called healthy on the real target and tumor on the translation"),
         _rate("removed", "removed", "slices called tumor on the real target and healthy on the translation"),
-        _rate("flip_rate", "flip rate", "translations whose call differs from the call on the real target", sweep=True, verdict=True, tolerance=0.073),
+        _rate("flip_rate", "flip rate", "translations whose call differs from the call on the real target", sweep=True, verdict=True, tolerance=0.039),
     )
 
     def compute(self, e: Evidence) -> dict[str, np.ndarray | int]:
@@ -98,7 +98,7 @@ class PixelDifference(Metric):
 
     name = "pixel-error"
     scores = (
-        Score("mae", "MAE", "mean absolute pixel error against the real target", kind="error", digits=4, sweep=True, verdict=True, tolerance=0.0054),
+        Score("mae", "MAE", "mean absolute pixel error against the real target", kind="error", digits=4, sweep=True, verdict=True, tolerance=0.0027),
         Score("mae_healthy_inputs", "MAE (healthy in)", "MAE of translations of healthy slices", kind="error", digits=4),
         Score("mae_tumor_inputs", "MAE (tumor in)", "MAE of translations of tumor slices", kind="error", digits=4),
         Score("mae_inside_tumor", "MAE in tumor", "MAE inside the tumor mask (tumor slices)", kind="error", digits=4),

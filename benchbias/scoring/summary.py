@@ -41,7 +41,7 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
                 f"mean over the sweep of (hallucination + erasure) / 2 by {judge}" + (": the primary score" if first else ""),
                 level="sweep",
                 verdict=first,
-                tolerance=0.067 if first else None,
+                tolerance=0.032 if first else None,
             ),
             Score(
                 f"sensitivity{suffix}",
@@ -51,7 +51,7 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
                 level="sweep",
                 bounds=(0.0, None),
                 verdict=first,
-                tolerance=0.37 if first else None,
+                tolerance=0.25 if first else None,
             ),
             *(
                 Score(
