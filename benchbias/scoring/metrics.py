@@ -23,6 +23,7 @@ from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.scoretable import Score, ScoreTable
 from benchbias.judges.segmenter import segmentation_scores
 from benchbias.scoring.summary import derived_scores
+from benchbias.scoring.tolerances import CHECK_TOLERANCES
 
 TUMOR_THRESHOLD = 0.5
 BOOTSTRAP_RESAMPLES = 2000
@@ -59,14 +60,26 @@ class JudgeCalls(Metric):
             "healthy slices (called healthy on the real target) called tumor after translation",
             sweep=True,
             verdict=True,
-            tolerance=0.115,
+            tolerance=CHECK_TOLERANCES["hallucination"],
         ),
         _rate(
-            "erasure", "erasure", "tumor slices (called tumor on the real target) called healthy after translation", sweep=True, verdict=True, tolerance=0.086
+            "erasure",
+            "erasure",
+            "tumor slices (called tumor on the real target) called healthy after translation",
+            sweep=True,
+            verdict=True,
+            tolerance=CHECK_TOLERANCES["erasure"],
         ),
         _rate("added", "added", "slices called healthy on the real target and tumor on the translation"),
         _rate("removed", "removed", "slices called tumor on the real target and healthy on the translation"),
-        _rate("flip_rate", "flip rate", "translations whose call differs from the call on the real target", sweep=True, verdict=True, tolerance=0.039),
+        _rate(
+            "flip_rate",
+            "flip rate",
+            "translations whose call differs from the call on the real target",
+            sweep=True,
+            verdict=True,
+            tolerance=CHECK_TOLERANCES["flip_rate"],
+        ),
     )
 
     def compute(self, e: Evidence) -> dict[str, np.ndarray | int]:
@@ -98,7 +111,16 @@ class PixelDifference(Metric):
 
     name = "pixel-error"
     scores = (
-        Score("mae", "MAE", "mean absolute pixel error against the real target", kind="error", digits=4, sweep=True, verdict=True, tolerance=0.0027),
+        Score(
+            "mae",
+            "MAE",
+            "mean absolute pixel error against the real target",
+            kind="error",
+            digits=4,
+            sweep=True,
+            verdict=True,
+            tolerance=CHECK_TOLERANCES["mae"],
+        ),
         Score("mae_healthy_inputs", "MAE (healthy in)", "MAE of translations of healthy slices", kind="error", digits=4),
         Score("mae_tumor_inputs", "MAE (tumor in)", "MAE of translations of tumor slices", kind="error", digits=4),
         Score("mae_inside_tumor", "MAE in tumor", "MAE inside the tumor mask (tumor slices)", kind="error", digits=4),

@@ -21,6 +21,7 @@ from scipy import stats
 
 from benchbias.foundation.scoretable import Score, ScoreTable
 from benchbias.scoring.dependence import dependence, worst_fraction
+from benchbias.scoring.tolerances import CHECK_TOLERANCES
 
 CONFIDENCE = 0.95
 
@@ -41,7 +42,7 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
                 f"mean over the sweep of (hallucination + erasure) / 2 by {judge}" + (": the primary score" if first else ""),
                 level="sweep",
                 verdict=first,
-                tolerance=0.032 if first else None,
+                tolerance=CHECK_TOLERANCES["changed"] if first else None,
             ),
             Score(
                 f"sensitivity{suffix}",
@@ -51,7 +52,7 @@ def derived_scores(cell_scores: ScoreTable) -> list[Score]:
                 level="sweep",
                 bounds=(0.0, None),
                 verdict=first,
-                tolerance=0.25 if first else None,
+                tolerance=CHECK_TOLERANCES["sensitivity"] if first else None,
             ),
             *(
                 Score(
