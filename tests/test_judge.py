@@ -155,3 +155,24 @@ def test_robustness_table_flags_a_brightness_reader():
     table = robustness_table(brightness, images * 2 - 1, is_tumor)
     assert not table["robust"] and table["max_shift"] > 0.05
     assert table["unperturbed"] == {"healthy_inputs": 0.0, "tumor_inputs": 1.0}
+
+
+def test_judge_stress_reads_the_pinned_judges_beyond_their_augmentation(tmp_path):
+    """``benchbias judge stress``: each pinned classifier's rates under perturbations outside its
+    training augmentation (intensity x0.6-x1.4 and more), on the real holdout of the benchmark."""
+    result = run_cli("judge", "stress", "synthetic-smoke", env={"BENCHBIAS_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for line in ("judge impartial-cnn", "second judge timm-cnn", "intensity x0.6", "intensity x1.4", "gamma 1.6", "Gaussian noise sd 0.08"):
+        assert line in result.stdout, line
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("intensity x1.4")]
+    assert len(rows) == 2 and all(0.0 <= float(v) <= 1.0 for row in rows for v in row[2:]), rows
+
+
+def test_stress_perturbations_reach_beyond_the_training_augmentation():
+    from benchbias.judges.robustness import stress_perturbations
+
+    unit = torch.full((2, 1, 8, 8), 0.5)
+    by_name = {p.name: p for p in stress_perturbations()}
+    assert torch.allclose(by_name["intensity x0.6"](unit), torch.full_like(unit, 0.3))
+    assert torch.allclose(by_name["intensity x1.4"](unit), torch.full_like(unit, 0.7))
+    assert {p.name for p in stress_perturbations()}.isdisjoint(p.name for p in benign_perturbations())

@@ -1,4 +1,4 @@
-"""``benchbias judge train|show``: a benchmark's pinned judges."""
+"""``benchbias judge train|show|stress``: a benchmark's pinned judges."""
 
 from __future__ import annotations
 
@@ -26,13 +26,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     show = judge.add_parser("show", help="print the pinned judge's record: sha256, accuracy, robustness table")
     benchmark_argument(show)
     show.set_defaults(handler=cmd_show)
+    stress = judge.add_parser("stress", help="the pinned judges' tumor-called rates on the real holdout under perturbations beyond their training augmentation")
+    benchmark_argument(stress)
+    stress.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    plugin_dir_option(stress)
+    stress.set_defaults(handler=cmd_stress)
 
 
 def robustness_lines(info: dict) -> list[str]:
     """The judge's robustness table as text: tumor-called rates on the real holdout, by input class."""
+    return table_lines(info["robustness"])
+
+
+def table_lines(table: dict) -> list[str]:
     from benchbias.report.tables import text_table
 
-    table = info["robustness"]
     rows = [["real target holdout", "healthy inputs called tumor", "tumor inputs called tumor", "largest change"]]
     base = table["unperturbed"]
     rows.append(["unperturbed", f"{base['healthy_inputs']:.2f}", f"{base['tumor_inputs']:.2f}", ""])
@@ -107,4 +115,32 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"benchbias: error: {files.weights}: no pinned judge for {path}; create it with: benchbias judge train {path}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print("\n".join(judge_summary(read_json(files.info))))
+    return 0
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.registry import load_registry
+    from benchbias.judges import panel, pinned
+    from benchbias.judges.robustness import robustness_table, stress_perturbations
+    from benchbias.run.inputs import plugins_of, read_data
+
+    path = find_benchmark(args.benchmark)
+    bench = load_benchmark(path)
+    plugins = plugins_of(bench, load_registry(args.plugin_dir))
+    data = read_data(bench, plugins, load_registry(args.plugin_dir), args.data, False)
+    for role, j in plugins.judges.items():
+        if role == "segmenter":
+            continue
+        files = j.pinned_files(bench)
+        if not files.exist():
+            what = role.replace("_", " ")
+            print(f"benchbias: error: {files.weights}: no pinned {what} for {path}; pin it with: benchbias judge train {path}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        info = pinned.load(files, j.model, j.trained_for(bench), data.data.fingerprint, j.code_sha256, j.same_results_as)
+        images = pinned.inputs(panel.unit_images(data.holdout.target), j.shape)
+        table = robustness_table(j.model.predict_proba, images, data.holdout.is_tumor, perturbations=stress_perturbations())
+        print(f"{'judge' if role == 'classifier' else 'second judge'} {info['name']} {info['sha256'][:12]}: perturbations beyond its training augmentation")
+        print("\n".join(table_lines(table)))
+        print()
     return 0
