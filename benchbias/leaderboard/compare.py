@@ -329,7 +329,9 @@ def check(run: Scored, reference: Scored, tolerances: dict[str, Tolerance], meth
         for rate in (r for r in seed_spread.FRACTION_RATES if r in reference.table):
             before = seed_spread.at_fraction(ref, rate, _seeds(mine) if one.matched else None)
             after = seed_spread.at_fraction(mine, rate)
-            sd = seed_spread.fraction_sd(everyone, rate)
+            # The method's own spread when the reference has several of its seeds (its fractions give the
+            # degrees of freedom), not one pooled with noisier methods that would hide a change of a quiet one.
+            sd = seed_spread.fraction_sd([ref], rate) if len(_seeds(ref)) > 1 else seed_spread.fraction_sd(everyone, rate)
             allowed = one.spread(None if sd is None else seed_spread.factor(len(before)) * sd, 3)
             given = None if exact else tolerances.get(f"{rate}{seed_spread.AT_FRACTION}")  # set with --tolerance
             for ratio, value in before.items():

@@ -7,7 +7,8 @@ scores, each target fraction's hallucination and erasure) is checked against
     z(1 - 0.025 / m) * sqrt(2) * SD
 
 where SD is the seed-to-seed standard deviation of that score pooled over every method of the
-reference with two or more seeds (for a per-fraction rate: over every method and every fraction), so
+reference with two or more seeds (for a per-fraction rate: over the fractions of the method checked,
+when the reference has several of its seeds, else over every method and fraction), so
 sqrt(2) * SD is the standard deviation of the difference of two single-seed runs; m is how many values
 are checked together as one family (all of a method's sweep scores checked this way; the fractions of
 one per-fraction rate), so that a plain rerun at another seed fails a family of m checks about as often
