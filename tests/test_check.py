@@ -91,3 +91,25 @@ def test_check_is_exact_on_the_same_machine_and_threads():
     assert "l1 hallucination at r = 1" in exact.worse and "compared exactly" in exact.rows[1][1]
     elsewhere = check(scored_entry(nudged, {**here, "torch_threads": 8}), reference, defaults)
     assert elsewhere.passed and "8 threads" in elsewhere.rows[1][1], "another thread count: tolerances"
+
+
+def test_a_quiet_method_is_judged_by_its_own_spread_not_a_noisy_neighbour():
+    """A per-fraction rate is compared with the checked method's own seed spread: a noisy method on
+    the same board (a GAN whose rates swing by 0.3 between seeds) must not widen L1's tolerance until
+    a lesion painted on 10% x r of L1's healthy outputs passes."""
+    from benchbias.leaderboard.compare import check, parse_tolerances
+    from benchbias.scoring.builtin import default_table
+
+    defaults = parse_tolerances([], default_table())
+    reference = scored_entry([c for seed in (0, 1, 2) for c in l1_like_cells(seed)])
+    noisy = []
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(100 + seed)
+        for cell in l1_like_cells(seed):
+            swing = float(rng.uniform(0.0, 0.6))
+            noisy.append({**cell, "scores": {**cell["scores"], "hallucination": swing, "tumor_called_healthy_inputs": swing}})
+    gan = {"method": "gan", "version": "v", "cells": noisy, "summary": method_summary(noisy, reference.table)}
+    reference.methods["gan"] = [gan]
+    painted = check(scored_entry(l1_like_cells(3, paint=lambda r: 0.1 * r)), reference, defaults, methods=["l1"])
+    assert "l1 hallucination at r = 1" in painted.worse, painted.worse
+    assert check(scored_entry(l1_like_cells(4)), reference, defaults, methods=["l1"]).passed, "plain L1 at another seed"
