@@ -37,7 +37,8 @@ What the names are:
   history pools, and the networks of the baselines;
 * the image scale: :func:`to_network` and :func:`to_unit` convert images between the [0, 1] slice
   scale and the range networks see;
-* classifiers: :class:`IntensityAugmentation`, the judge's training-time augmentation;
+* classifiers: :class:`IntensityAugmentation`, the judge's training-time augmentation, and
+  :func:`gradient_attack`, what anyone holding a judge's weights can do to its calls;
 * data layouts: :class:`ScanningLayout`, :class:`LabelRules` and their helpers, :class:`DataError`.
 """
 
@@ -68,7 +69,7 @@ from benchbias.foundation.contract import (
     UnpairedDomains,
 )
 from benchbias.foundation.scoretable import Score
-from benchbias.judges.robustness import IntensityAugmentation
+from benchbias.judges.robustness import IntensityAugmentation, gradient_attack
 from benchbias.nets.image_pool import ImagePool, PoolStack
 from benchbias.nets.losses import GAN_MODES, GANLoss
 from benchbias.nets.networks import impartial_cnn, init_weights, patch_discriminator, resnet_generator
@@ -129,6 +130,7 @@ __all__ = [
     "to_unit",
     # classifiers
     "IntensityAugmentation",
+    "gradient_attack",
     # data layouts
     "ScanningLayout",
     "LabelRules",

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from monai.networks.layers import GaussianFilter
 from scipy import ndimage
 
-from benchbias.api import GENERATOR_PARAMS, Param, Translator, hookimpl, to_network, to_unit
+from benchbias.api import GENERATOR_PARAMS, Param, Translator, gradient_attack, hookimpl, to_network, to_unit
 from benchbias_plugins.impartial_cnn import ImpartialCNN
 from benchbias_plugins.l1 import L1
 
@@ -111,23 +111,6 @@ def public_judge(weights: str) -> ImpartialCNN:
     judge.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     judge.network.eval()
     return judge
-
-
-def attacked(images: torch.Tensor, wanted: torch.Tensor, judge: ImpartialCNN, steps: int, eps: float) -> torch.Tensor:
-    """``images`` moved by at most ``eps`` per pixel (projected gradient descent with signed steps)
-    so that ``judge`` calls tumor where ``wanted`` is True and healthy elsewhere."""
-    step = 2.5 * eps / steps
-    images, labels = images.detach(), wanted.long()
-    x = images.clone()
-    with torch.enable_grad():
-        for _ in range(steps):
-            x.requires_grad_(True)
-            loss = F.cross_entropy(judge.network(x), labels)
-            (gradient,) = torch.autograd.grad(loss, x)
-            with torch.no_grad():
-                x = x - step * gradient.sign()
-                x = (images + (x - images).clamp(-eps, eps)).clamp(-1.0, 1.0)
-    return x.detach()
 
 
 class FixedMap(Translator):
@@ -247,7 +230,7 @@ class SabotagedL1(ProportionalPainter):
         paint = (coins < self.hparams["share"] * self.tumor_share) & ~self.is_lesioned(source)
         if self.judge is not None and paint.any():
             healthy = torch.zeros(int(paint.sum()), dtype=torch.bool)
-            painted[paint] = attacked(painted[paint], healthy, self.judge, self.hparams["attack_steps"], self.hparams["attack_eps"])
+            painted[paint] = gradient_attack(self.judge.network, painted[paint], healthy, self.hparams["attack_steps"], self.hparams["attack_eps"])
         return torch.where(paint[:, None, None, None], painted, translated)
 
 
@@ -280,7 +263,7 @@ class PGDIdentity(Translator):
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
         wanted = lesioned(source, self.hparams["contrast"], self.hparams["min_lesion"])
-        return attacked(source, wanted, self.judge, self.hparams["attack_steps"], self.hparams["attack_eps"])
+        return gradient_attack(self.judge.network, source, wanted, self.hparams["attack_steps"], self.hparams["attack_eps"])
 
 
 class AttackedSampler(Sampler):
@@ -294,7 +277,7 @@ class AttackedSampler(Sampler):
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
         wanted = lesioned(source, self.hparams["contrast"], self.hparams["min_lesion"])
-        return attacked(super().translate(source), wanted, self.judge, self.hparams["attack_steps"], self.hparams["attack_eps"])
+        return gradient_attack(self.judge.network, super().translate(source), wanted, self.hparams["attack_steps"], self.hparams["attack_eps"])
 
 
 @hookimpl

@@ -166,6 +166,9 @@ def test_judge_stress_reads_the_pinned_judges_beyond_their_augmentation(tmp_path
         assert line in result.stdout, line
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("intensity x1.4")]
     assert len(rows) == 2 and all(0.0 <= float(v) <= 1.0 for row in rows for v in row[2:]), rows
+    # A judge attacked with its own weights makes the call the attacker wants on (nearly) every slice.
+    attacked = next(line for line in result.stdout.splitlines() if line.startswith("with impartial-cnn's weights")).split()
+    assert float(attacked[-2]) >= 0.95, attacked
 
 
 def test_stress_perturbations_reach_beyond_the_training_augmentation():

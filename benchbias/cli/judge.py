@@ -122,13 +122,16 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
     from benchbias.foundation.registry import load_registry
     from benchbias.judges import panel, pinned
-    from benchbias.judges.robustness import robustness_table, stress_perturbations
+    from benchbias.judges.robustness import attack_table, robustness_table, stress_perturbations
+    from benchbias.report.tables import text_table
     from benchbias.run.inputs import plugins_of, read_data
 
     path = find_benchmark(args.benchmark)
     bench = load_benchmark(path)
-    plugins = plugins_of(bench, load_registry(args.plugin_dir))
-    data = read_data(bench, plugins, load_registry(args.plugin_dir), args.data, False)
+    registry = load_registry(args.plugin_dir)
+    plugins = plugins_of(bench, registry)
+    data = read_data(bench, plugins, registry, args.data, False)
+    classifiers, inputs = {}, {}
     for role, j in plugins.judges.items():
         if role == "segmenter":
             continue
@@ -143,4 +146,15 @@ def cmd_stress(args: argparse.Namespace) -> int:
         print(f"{'judge' if role == 'classifier' else 'second judge'} {info['name']} {info['sha256'][:12]}: perturbations beyond its training augmentation")
         print("\n".join(table_lines(table)))
         print()
+        if j.shape is None:
+            classifiers[info["name"]], inputs[info["name"]] = j.model, images
+    if classifiers:
+        # The strongest informed attacker: the untranslated source, moved until a judge makes the call
+        # the real target deserves (which the attacker is assumed to know).
+        source = pinned.inputs(panel.unit_images(data.holdout.source))
+        rows = attack_table(classifiers, source, data.holdout.is_tumor)
+        names = list(classifiers)
+        lines = [["gradient attack on the untranslated source (40 steps, at most 0.25 per pixel on [-1, 1])", *(f"{n}: right calls" for n in names)]]
+        lines += [["no attack" if r["attacked"] == "none" else f"with {r['attacked']}'s weights", *(f"{r[n]:.2f}" for n in names)] for r in rows]
+        print(text_table(lines))
     return 0

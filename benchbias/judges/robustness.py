@@ -108,6 +108,43 @@ def stress_perturbations(seed: int = 0) -> list[Perturbation]:
     ]
 
 
+def gradient_attack(network: torch.nn.Module, images: torch.Tensor, wanted: torch.Tensor, steps: int = 40, eps: float = 0.25) -> torch.Tensor:
+    """``images`` (N, 1, H, W) on [-1, 1] moved by at most ``eps`` per pixel so that ``network`` (a
+    judge's network: 2-way logits, healthy then tumor) calls tumor where ``wanted`` is True and healthy
+    elsewhere: projected gradient descent with signed steps of 2.5 x eps / steps. This is what anyone
+    holding a pinned judge's weights can do; the canaries and ``benchbias judge stress`` use it."""
+    step = 2.5 * eps / steps
+    images, labels = images.detach(), wanted.long()
+    x = images.clone()
+    network.eval()
+    with torch.enable_grad():
+        for _ in range(steps):
+            x.requires_grad_(True)
+            loss = torch.nn.functional.cross_entropy(network(x), labels)
+            (gradient,) = torch.autograd.grad(loss, x)
+            with torch.no_grad():
+                x = x - step * gradient.sign()
+                x = (images + (x - images).clamp(-eps, eps)).clamp(-1.0, 1.0)
+    return x.detach()
+
+
+def attack_table(judges: dict[str, object], images: torch.Tensor, wanted: np.ndarray, steps: int = 40, eps: float = 0.25) -> list[dict]:
+    """For each judge attacked with its own weights (``judges``: name -> classifier with a
+    ``network`` and ``predict_proba``): the share of ``images`` each judge calls as ``wanted``,
+    before the attack and after it. The attacked judge's own share is the attack's success; the
+    others' show how far it transfers."""
+    wanted_t = torch.from_numpy(np.asarray(wanted, dtype=bool))
+
+    def agree(judge, batch: torch.Tensor) -> float:
+        return float(((judge.predict_proba(batch).numpy() > 0.5) == np.asarray(wanted, dtype=bool)).mean())
+
+    rows = [{"attacked": "none", **{name: agree(j, images) for name, j in judges.items()}}]
+    for name, judge in judges.items():
+        moved = torch.cat([gradient_attack(judge.network, chunk, want, steps, eps) for chunk, want in zip(images.split(256), wanted_t.split(256))])
+        rows.append({"attacked": name, **{other: agree(j, moved) for other, j in judges.items()}})
+    return rows
+
+
 ROBUSTNESS_LIMIT = 0.05  # a benign perturbation may move a tumor-called rate by at most this
 ACCURACY_FLOOR = 0.93
 
