@@ -92,7 +92,7 @@ def _below(results: dict[str, Any], canary: str, references: list[str], ranking:
 
 def _flagged_below(results: dict[str, Any], canary: str, references: list[str]) -> Verdict:
     found = _below(results, canary, references)
-    flags = next(row["flags"] for row in results["ranking"] if row["method"] == canary)
+    flags = next(row.get("flags", []) for row in results["ranking"] if row["method"] == canary)
     return Verdict("", found.passed and bool(flags), found.detail + (f"; flagged: {'; '.join(flags)}" if flags else "; not flagged"))
 
 
