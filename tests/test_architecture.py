@@ -34,6 +34,7 @@ LAYERS = (
     "records",  # results and leaderboard files: schemas, migration, validation, provenance
     "report",  # tables, figures and the HTML report
     "leaderboard",  # leaderboards, their figure, compare and check
+    "sandbox",  # the OS sandbox of isolated translators (bubblewrap) and the messages across it
     "run",  # a run: its inputs, cells and their files, executors, results, plan, selftest
     "api",  # the public API of plugin authors
     "cli",  # the command line, one module per command family

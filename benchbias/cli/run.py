@@ -54,6 +54,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--no-amp", action="store_true", help="disable bfloat16 autocast on CUDA")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument(
+        "--isolate", action="store_true",
+        help="train and translate each program in an OS sandbox (bubblewrap) that cannot read the holdout's targets, the judges, "
+        "the cache or the run folder, and has no network; CPU only",
+    )  # fmt: skip
+    run.add_argument(
         "--translator", action="append", default=[], metavar="PLUGIN",
         help="also run this translator plugin as a method (repeatable), beside the --methods named; without --methods only these run",
     )  # fmt: skip
@@ -137,7 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_results_folder(out)
     if args.submit:  # a leaderboard that cannot take the results is found now, not after every cell
         check_before_run(bench.name, bench.protocol_hash())
-    options = RunOptions(out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress, **executor)
+    options = RunOptions(
+        out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress, isolate=args.isolate, **executor
+    )
     results = Run(bench, registry, options).execute()
     prov = results["provenance"]
     print(

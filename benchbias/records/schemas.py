@@ -57,6 +57,8 @@ DEFS: dict[str, Any] = {
             "train_time_s": _SECONDS,
             "translate_time_s": _SECONDS,
             "trained_together": _COUNT,
+            # Where the translator's code ran when it was not the runner's process: "bubblewrap <version>".
+            "isolation": _TEXT,
             # Added after results/4 was published (optional: stored cells stay valid): the training
             # losses the translator reported, as means over equal stretches of its steps.
             "loss_curve": _object(
@@ -76,6 +78,7 @@ DEFS: dict[str, Any] = {
             "train_time_s",
             "translate_time_s",
             "trained_together",
+            "isolation",
             "loss_curve",
         ),
     ),
@@ -255,8 +258,10 @@ RESULTS: dict[str, Any] = {
                     "executor": _TEXT,
                     # Added after results/4 was published: optional, so files without it stay valid.
                     "machine": {"$ref": "#/$defs/machine"},
+                    # Where the translators ran: "bubblewrap <version>" (run --isolate), "none" or "partial".
+                    "isolation": _TEXT,
                 },
-                optional=("executor", "cells_rescored", "machine"),
+                optional=("executor", "cells_rescored", "machine", "isolation"),
             ),
         },
         optional=("extra_judges", "ranking_2", "paper_claims"),

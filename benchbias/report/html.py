@@ -180,6 +180,12 @@ def provenance_html(results: dict) -> str:
             ("machine", machine_text(prov.get("machine"))),
             ("started", prov.get("started", "n/a")),
             (
+                "translators ran",
+                {"none": "in the runner's process (not isolated)", "partial": "some isolated, some in the runner's process"}.get(
+                    prov.get("isolation", "none"), f"isolated ({prov.get('isolation')})"
+                ),
+            ),
+            (
                 "compute behind these results",
                 f"{prov['compute_time_s']} s training and translating, summed over all "
                 f"{prov.get('cells_run', 0) + prov.get('cells_reused', 0)} cells (whenever they ran)"

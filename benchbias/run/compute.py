@@ -89,6 +89,8 @@ def compute_program(inputs: RunInputs, program: Program, report: Report | None, 
     # Common random numbers: within a seed every target fraction starts from the same initial
     # weights and batch stream, so differences across fractions come from the target domain's
     # composition rather than from initialisation noise. Seeds are independent replicates.
+    if inputs.isolated:
+        return compute_isolated(inputs, program, method, sets, domains, report)
     torch.manual_seed(seed)
     start = time.perf_counter()
     try:
@@ -102,28 +104,86 @@ def compute_program(inputs: RunInputs, program: Program, report: Report | None, 
     except Exception as exc:  # the plugin's own code: one line naming the cell, the traceback to the run's log
         raise plugin_failure(program_where(method, program), "fit()", exc) from None
     train_seconds = (time.perf_counter() - start) / len(models)  # each model's share of the program
-    outcomes = [translate_and_score(inputs, job, method, model, d, train_seconds, len(models)) for job, model, d in zip(program.jobs, models, domains)]
-    curves = [ctx.curve() for ctx in contexts]  # each model's own losses, also when trained together
-    return [CellOutcome({**o.cell, "loss_curve": curve}, o.files) if curve else o for o, curve in zip(outcomes, curves)]
+    outcomes = []
+    for job, model, d, ctx in zip(program.jobs, models, domains, contexts):
+        start = time.perf_counter()
+        raw = translate_holdout(model, inputs.data.holdout_source, cell_where(method, job))
+        outcomes.append(finish_cell(inputs, job, method, raw, d, train_seconds, time.perf_counter() - start, len(models), ctx.curve()))
+    return outcomes
 
 
-def translate_and_score(
-    inputs: RunInputs, job: CellJob, method: ModelConfig, translator: Translator, domains: Domains, train_seconds: float, together: int
-) -> CellOutcome:
-    start = time.perf_counter()
-    m, source = inputs.network_max, inputs.data.holdout_source
-    where = f"methods.{method.name} (plugin {method.plugin}) at target fraction {job.ratio:g}, seed {job.seed}"
+def compute_isolated(
+    inputs: RunInputs, program: Program, method: ModelConfig, sets: Sequence[PairedSlices | UnpairedDomains], domains: Sequence[Domains], report: Report | None
+) -> list[CellOutcome]:
+    """:func:`compute_program`'s training and translating done by a child in the OS sandbox
+    (:mod:`benchbias.sandbox`); the scoring stays here."""
+    from benchbias.sandbox import IsolatedProgram, isolation_name, train_and_translate
+    from benchbias.sandbox.isolated import SandboxFailure
+
+    template, _ = inputs.plugins.translators[method.name]
+    job = IsolatedProgram(
+        plugin=method.plugin,
+        params=dict(template.hparams),
+        plugin_dirs=inputs.plugin_dirs,
+        sources=[s.source.numpy() for s in sets],
+        targets=[s.target.numpy() for s in sets],
+        holdout_source=inputs.data.holdout_source.numpy(),
+        steps=method.steps,
+        seed=program.seed,
+        threads=torch.get_num_threads(),
+        where=program_where(method, program),
+    )
+    progress = None if report is None else lambda done, losses: report(program.label, done, method.steps, losses)
+    try:
+        result = train_and_translate(job, progress, hidden=inputs.hidden)
+    except SandboxFailure as exc:
+        raise PluginFailure(exc.where, exc.problem, exc.details) from None
+    isolation = isolation_name()
+    outcomes = []
+    for cell_job, raw, d, curve, seconds in zip(program.jobs, result.translations, domains, result.curves, result.translate_seconds):
+        check_translations(raw, inputs.data.holdout_source, cell_where(method, cell_job))
+        outcome = finish_cell(inputs, cell_job, method, raw, d, result.train_seconds, seconds, len(program.jobs), curve)
+        outcomes.append(CellOutcome({**outcome.cell, "isolation": isolation}, outcome.files))
+    return outcomes
+
+
+def cell_where(method: ModelConfig, job: CellJob) -> str:
+    return f"methods.{method.name} (plugin {method.plugin}) at target fraction {job.ratio:g}, seed {job.seed}"
+
+
+def translate_holdout(translator: Translator, source: torch.Tensor, where: str) -> torch.Tensor:
+    """The translator's output for every holdout source slice, checked."""
     raw = torch.cat([_translate(translator, batch, where) for batch in source.split(TRANSLATE_BATCH)])
+    check_translations(raw, source, where)
+    return raw
+
+
+def check_translations(raw: torch.Tensor, source: torch.Tensor, where: str) -> None:
     if raw.shape != source.shape:
         raise TranslatorOutputError(f"{where}: translate() returned shape {tuple(raw.shape)} for inputs of shape {tuple(source.shape)}")
     if not torch.isfinite(raw).all():
         raise TranslatorOutputError(f"{where}: translate() returned NaN or infinite values (training diverged?); finished cells are kept")
+
+
+def finish_cell(
+    inputs: RunInputs,
+    job: CellJob,
+    method: ModelConfig,
+    raw: torch.Tensor,
+    domains: Domains,
+    train_seconds: float,
+    translate_seconds: float,
+    together: int,
+    curve: dict[str, Any] | None,
+) -> CellOutcome:
+    """A cell from its holdout translations ``raw`` (on the translators' range): stored as float16 on
+    [0, 1] and scored."""
+    m = inputs.network_max
     low, high = to_network(unit_images(np.array([[[0.0]], [[1.0]]], np.float32)), m).flatten().tolist()  # [0, 1] as the translators saw it
     out_of_range = ((raw < low) | (raw > high)).flatten(1).float().mean(1).numpy()  # recorded, then clamped
     # Stored and scored as float16, so a later rescoring of the stored translations gives the same numbers.
     translated = to_unit(raw, m, clamp=True).half()
     translations = npz_bytes(translated=translated[:, 0].numpy(), out_of_range=out_of_range.astype(np.float32))
-    translate_seconds = time.perf_counter() - start
     cell = {
         "fingerprint": job.key,
         "method": method.name,
@@ -135,7 +195,7 @@ def translate_and_score(
         "translate_time_s": round(translate_seconds, 2),
     }
     scored, judged = score(inputs, job, translated.float(), out_of_range)
-    return CellOutcome({**cell, **scored}, {TRANSLATIONS: translations, JUDGED: judged})
+    return CellOutcome({**cell, **scored, **({"loss_curve": curve} if curve else {})}, {TRANSLATIONS: translations, JUDGED: judged})
 
 
 def _translate(translator: Translator, batch: torch.Tensor, where: str) -> torch.Tensor:

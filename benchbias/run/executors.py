@@ -71,7 +71,7 @@ def worker_inputs(spec: WorkerSpec) -> RunInputs:
     registry = load_registry(options.plugin_dirs)
     plugins = plugins_of(spec.bench, registry, options.methods)
     data = read_data(spec.bench, plugins, registry, options.data_path, show_progress=False)
-    return RunInputs.with_judges(spec.bench, plugins, data, select_device(options.device), options.amp, spec.judge_weights)
+    return RunInputs.with_judges(spec.bench, plugins, data, select_device(options.device), options.amp, spec.judge_weights).isolated_as(options)
 
 
 # ---- in this process -----------------------------------------------------------------------------

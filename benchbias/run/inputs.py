@@ -23,14 +23,14 @@ from benchbias.data.slice_set import SliceSet
 from benchbias.data.sources import BenchmarkData, benchmark_data, cache_dir
 from benchbias.foundation.config import Benchmark, ConfigError, ModelConfig
 from benchbias.foundation.contract import Metric, TrainContext, Translator
-from benchbias.foundation.registry import PluginError, Registered, Registry
+from benchbias.foundation.registry import PluginError, Registered, Registry, default_plugin_dirs
 from benchbias.foundation.scoretable import ScoreTable
 from benchbias.judges import panel
 from benchbias.judges.panel import Judge
 from benchbias.nets.scale import to_network, to_unit, unit_images
 from benchbias.run import progress
 from benchbias.run.keys import protocol_key
-from benchbias.run.options import instantiate
+from benchbias.run.options import RunOptions, instantiate
 from benchbias.scoring.metrics import BUILTIN_METRICS, score_table
 
 EXTRA_EVIDENCE = {"second_p_tumor": "second_judge", "segmented": "segmenter"}  # Evidence a judge other than the classifier gives
@@ -178,6 +178,11 @@ class RunInputs:
     amp: bool
     judge_weights: Mapping[str, bytes]
     real_read: Mapping[str, Any]
+    # benchbias run --isolate: translators train and translate in the OS sandbox (benchbias.sandbox),
+    # which may read the plugin folders and must not read the hidden ones (cache, data, run folder).
+    isolated: bool = False
+    plugin_dirs: tuple[Path, ...] = ()
+    hidden: tuple[Path, ...] = ()
 
     @property
     def network_max(self) -> float:
@@ -194,3 +199,18 @@ class RunInputs:
             j.model.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
             real_read[role] = j.read(data.holdout_target)
         return cls(bench, plugins, data, device, amp, dict(weights), real_read)
+
+    def isolated_as(self, options: RunOptions) -> RunInputs:
+        """These inputs for a run with ``options``: with ``options.isolate``, translators train in the
+        OS sandbox, which may read the plugin folders and is kept from the cache, the data folder
+        and the run folder. Raises when the machine cannot isolate or the device is not the CPU."""
+        if not options.isolate:
+            return self
+        from benchbias.sandbox import bubblewrap_binary
+
+        bubblewrap_binary()  # raises IsolationUnavailable with the reason
+        if self.device.type != "cpu":
+            raise ConfigError(f"--isolate: isolated translators run on the CPU (this run's device is {self.device})")
+        plugin_dirs = tuple(dict.fromkeys([*default_plugin_dirs()[1:], *options.plugin_dirs]))  # [0]: the baselines, bound as benchbias's own
+        hidden = tuple(Path(p) for p in (cache_dir(), options.out, options.data_path, self.bench.dataset.path) if p)
+        return replace(self, isolated=True, plugin_dirs=plugin_dirs, hidden=hidden)

@@ -31,6 +31,7 @@ class RunOptions:
     address: str | None = None  # the Ray cluster's
     threads: int | None = None  # torch threads per worker process (default 1)
     cells_per_gpu: int = 1  # on CUDA, cells sharing one GPU at once (local workers, or fractional Ray GPUs)
+    isolate: bool = False  # translators' fit and translate in the OS sandbox (benchbias.sandbox)
 
 
 def select_device(name: str) -> torch.device:

@@ -4,7 +4,7 @@ summary over the sweep, the ranking, the judges' records, the data set and the p
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,15 @@ def provenance_of(run: dict[str, Any], cells: Mapping[tuple[str, int, float], di
             + sum(judges[role]["train_time_s"] for role in run["judges_trained"]), 1
         ),
         "compute_settings": settings,
+        "isolation": isolation_of(cells.values()),
     }  # fmt: skip
+
+
+def isolation_of(cells: Iterable[dict[str, Any]]) -> str:
+    """Where the translators of ``cells`` ran: the sandbox's name when every cell ran in it, "none"
+    when none did (the runner's process), "partial" otherwise."""
+    where = {cell.get("isolation", "none") for cell in cells}
+    return where.pop() if len(where) == 1 else ("partial" if where else "none")
 
 
 def extra_judges_summary(plugins: RunPlugins, judges: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -125,7 +125,7 @@ class Run:
         data = read_data(self.bench, self.plugins, self.registry, self.options.data_path, show)
         judges, judges_trained = resolve_judges(self.bench, self.plugins, data, self.out / "judge", self.device, self.options.amp, show)
         weights = {role: Path(record["file"]).read_bytes() for role, record in judges.items()}
-        inputs = RunInputs.with_judges(self.bench, self.plugins, data, self.device, self.options.amp, weights)
+        inputs = RunInputs.with_judges(self.bench, self.plugins, data, self.device, self.options.amp, weights).isolated_as(self.options)
         save_examples(inputs, self.out)
         scored_with = scoring_key({role: record["sha256"] for role, record in judges.items()}, dict(self.plugins.metric_code), inputs.network_max)
 
@@ -138,6 +138,8 @@ class Run:
             job = CellJob(method.name, seed, ratio, self.cell_key(method, seed, ratio, data.protocol_key), label, scored_with)
             path = cell_path(self.out, job)
             stored = stored_cell(path, job.key)
+            if stored is not None and inputs.isolated and "isolation" not in stored:
+                stored = None  # computed outside the sandbox: an isolated run computes it again
             if stored is None:
                 todo.append(job)
                 continue
@@ -154,7 +156,8 @@ class Run:
         workers = executor.jobs if isinstance(executor, executors.LocalProcesses) else 1
         if todo and show:
             together = f" in {len(programs)} programs" if len(programs) < len(todo) else ""
-            print(f"cells: {len(todo)} to compute{together} ({executor.name}){f', {reused} reused' if reused else ''}", file=sys.stderr)
+            isolated = ", translators isolated" if inputs.isolated else ""
+            print(f"cells: {len(todo)} to compute{together} ({executor.name}{isolated}){f', {reused} reused' if reused else ''}", file=sys.stderr)
         overall.workers = workers
         wanted = {(job.method, job.seed, job.ratio) for job in todo}
         for job, outcome in executor.run(programs):
