@@ -2,7 +2,7 @@
 
 Plugin authors import from :mod:`benchbias.api`; the command line is :mod:`benchbias.cli`. The
 subpackages are the layers of the code, lowest first: ``foundation``, ``data``, ``nets``, ``judges``,
-``scoring``, ``records``, ``report``, ``leaderboard``, ``run``.
+``scoring``, ``records``, ``report``, ``leaderboard``, ``sandbox``, ``run``.
 """
 
 import pluggy

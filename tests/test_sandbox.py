@@ -15,7 +15,7 @@ from support import run_cli
 from benchbias.sandbox import IsolationUnavailable, bubblewrap_binary, sandboxed_command
 
 ORACLES = Path(__file__).parent / "oracles"
-NAMES = ["oracle-cache", "oracle-stack-walker", "oracle-scorer-patcher", "oracle-network"]
+NAMES = ["oracle-cache", "oracle-stack-walker", "oracle-scorer-patcher", "oracle-network", "oracle-import-patcher"]
 
 
 def sandbox_or_skip() -> None:
@@ -38,7 +38,8 @@ def oracle_runs(tmp_path_factory):
             translators = [arg for name in NAMES for arg in ("--translator", name)]
             result = run_cli(
                 "run", "synthetic-smoke", "--methods", "l1", *translators, "--plugin-dir", str(ORACLES), "--out", str(out), "--no-progress",
-                "--param", f"look_in={cache}", "--param", f"address=127.0.0.1:{server.getsockname()[1]}", *(["--isolate"] if isolate else []),
+                "--param", f"look_in={cache}", "--param", f"address=127.0.0.1:{server.getsockname()[1]}", "--threads", "1",
+                *(["--isolate", "--jobs", "2"] if isolate else []),  # isolated: also in worker processes
                 env={"BENCHBIAS_CACHE": str(cache)},
             )  # fmt: skip
             assert result.returncode == 0, result.stderr
@@ -71,6 +72,16 @@ def test_a_patched_scorer_scores_only_the_patcher_s_own_process(oracle_runs):
     assert max(mae(oracle_runs[False])) < 1e-3  # its black output scored as the real targets
     assert min(mae(oracle_runs[True])) > 0.05  # isolated: scored as the black images it returned
     assert translations(oracle_runs[True], "oracle-scorer-patcher").max() == 0.0
+
+
+@pytest.mark.slow
+def test_a_plugin_module_that_patches_the_scorer_at_import_is_never_imported_by_an_isolated_run(oracle_runs):
+    def mae(out):
+        return [c["scores"]["mae"] for c in results(out)["methods"]["oracle-import-patcher"]["cells"]]
+
+    assert max(mae(oracle_runs[False])) < 1e-3  # imported by the runner: its gray output scored as the real targets
+    assert min(mae(oracle_runs[True])) > 0.05  # isolated: only the sandbox imported it
+    assert {round(float(v), 3) for v in translations(oracle_runs[True], "oracle-import-patcher")} == {0.5}
 
 
 @pytest.mark.slow
@@ -134,3 +145,14 @@ def test_an_isolated_translator_trains_as_in_the_runner_s_process(oracle_runs):
 
     assert cells(oracle_runs[True]) == cells(oracle_runs[False])
     np.testing.assert_array_equal(translations(oracle_runs[True], "l1"), translations(oracle_runs[False], "l1"))
+
+
+def test_an_isolated_run_names_a_bad_parameter_of_a_described_translator_in_one_line(tmp_path):
+    sandbox_or_skip()
+    result = run_cli(
+        "run", "synthetic-smoke", "--translator", "oracle-cache", "--param", "nope=1", "--plugin-dir", str(ORACLES), "--isolate",
+        "--out", str(tmp_path / "out"), "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "methods.oracle-cache" in lines[0] and "unknown parameter 'nope'" in lines[0], lines

@@ -137,7 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     bench = with_seeds(bench, args.seeds)
     # --translator always runs its method, beside the --methods named (or alone without --methods)
     methods = tuple(args.methods) + tuple(t for t in args.translator if t not in args.methods) if args.methods else tuple(args.translator)
-    registry = load_registry(args.plugin_dir)
+    if args.isolate:  # nobody else's code is imported here: the sandbox describes their translators
+        from benchbias.run.isolation import isolated_registry
+
+        registry = isolated_registry(bench, methods, args.plugin_dir)
+    else:
+        registry = load_registry(args.plugin_dir)
     out = args.out or Path("benchbias-runs") / bench.name
     check_results_folder(out)
     if args.submit:  # a leaderboard that cannot take the results is found now, not after every cell

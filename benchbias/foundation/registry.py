@@ -76,12 +76,13 @@ class Registered:
     name: str
     cls: type
     origin: Origin
+    code: str | None = None  # the code identity, when it was computed where the code was imported (a sandbox)
 
     @property
     def code_sha256(self) -> str:
         """The class's code identity: what the modules of its own classes (the class and its bases
         outside benchbias's contract) compute, so a change to a plugin's code recomputes its cells."""
-        return code_sha256(self.cls)
+        return self.code or code_sha256(self.cls)
 
 
 def code_sha256(cls: type) -> str:
@@ -97,8 +98,10 @@ class Registry:
 
     entries: dict[str, dict[str, Registered]] = field(default_factory=lambda: {k: {} for k in KINDS})
     broken: list[BrokenPlugin] = field(default_factory=list)
+    # Translators known only by a description made in the sandbox (benchbias.run.isolation), by name.
+    described: dict[str, dict] = field(default_factory=dict)
 
-    def add(self, kind: str, cls: type, origin: Origin) -> None:
+    def add(self, kind: str, cls: type, origin: Origin, code: str | None = None) -> None:
         base = KINDS[kind][1]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(f"{origin}: registered {cls!r} as a {kind}, but it is not a {base.__name__} subclass")
@@ -114,7 +117,7 @@ class Registry:
         if name in self.entries[kind]:
             first = self.entries[kind][name].origin
             raise PluginError(f"{kind} '{name}' is registered twice: by {first} and by {origin}")
-        self.entries[kind][name] = Registered(kind, name, cls, origin)
+        self.entries[kind][name] = Registered(kind, name, cls, origin, code)
 
     def get(self, kind: str, name: str) -> Registered:
         try:
@@ -199,10 +202,11 @@ def installed_in_site(dist: importlib.metadata.Distribution | None) -> bool:
     return where in site_folders()
 
 
-def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.PluginManager, dict[str, Origin], list[BrokenPlugin]]:
+def build_plugin_manager(plugin_dirs: Iterable[Path] = (), own_only: bool = False) -> tuple[pluggy.PluginManager, dict[str, Origin], list[BrokenPlugin]]:
     """A PluginManager with entry points and folder plugins loaded; also each plugin's origin and the
     installed entry points that failed to import (skipped with a warning: one broken package must
-    not stop runs that do not use it)."""
+    not stop runs that do not use it). ``own_only``: benchbias's own plugins alone (the baselines'
+    folder and benchbias's entry points); nobody else's code is imported."""
     pm = pluggy.PluginManager("benchbias")
     pm.add_hookspecs(hookspecs)
     origins: dict[str, Origin] = {}
@@ -210,7 +214,7 @@ def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.Plugi
 
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
-        if os.environ.get(IGNORE_SITE_PLUGINS_ENV) and installed_in_site(dist):
+        if os.environ.get(IGNORE_SITE_PLUGINS_ENV) and installed_in_site(dist) or own_only and (dist is None or dist.name != "benchbias"):
             continue
         dist_name, dist_version = (dist.name, dist.version) if dist else ("unknown distribution", "?")
         try:
@@ -228,6 +232,8 @@ def build_plugin_manager(plugin_dirs: Iterable[Path] = ()) -> tuple[pluggy.Plugi
 
     seen: set[Path] = set()
     folders = [Path(f) for f in (*default_plugin_dirs(), *plugin_dirs)]
+    if own_only:
+        folders = folders[:1]
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
@@ -254,9 +260,10 @@ def check_hooks(pm: pluggy.PluginManager, origins: dict[str, Origin]) -> None:
         raise PluginError(f"{origin or exc.plugin}: {exc} (the hooks are: {known})") from None
 
 
-def load_registry(plugin_dirs: Iterable[Path] = ()) -> Registry:
-    """Discover every plugin and collect what each one registers, attributing it to its origin."""
-    pm, origins, broken = build_plugin_manager(plugin_dirs)
+def load_registry(plugin_dirs: Iterable[Path] = (), own_only: bool = False) -> Registry:
+    """Discover every plugin and collect what each one registers, attributing it to its origin
+    (``own_only``: benchbias's own plugins alone, see :func:`build_plugin_manager`)."""
+    pm, origins, broken = build_plugin_manager(plugin_dirs, own_only)
     registry = Registry(broken=broken)
     for kind, (hook_name, _) in KINDS.items():
         # Each implementation is called on its own so that every registration is attributed to the

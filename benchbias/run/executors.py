@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from benchbias.foundation.registry import load_registry
 from benchbias.run.cells import CellJob, CellOutcome, Program, cell_path
 from benchbias.run.compute import Report, compute_program
 from benchbias.run.inputs import RunInputs, plugins_of, read_data
+from benchbias.run.isolation import add_described
 from benchbias.run.options import RunOptions, select_device
 from benchbias.run.progress import Board
 
@@ -53,6 +54,7 @@ class WorkerSpec:
     options: RunOptions
     judge_weights: dict[str, bytes]  # each judge's weights file, by role
     threads: int  # torch threads per worker
+    described: dict[str, dict] = field(default_factory=dict)  # an isolated run's translators, as the sandbox described them
 
 
 def compute(inputs: RunInputs, out: Path | None, program: Program, report: Report | None) -> list[tuple[CellJob, CellOutcome]]:
@@ -68,7 +70,11 @@ def worker_inputs(spec: WorkerSpec) -> RunInputs:
     """The run's inputs, rebuilt in a worker process from ``spec``."""
     torch.set_num_threads(spec.threads)
     options = spec.options
-    registry = load_registry(options.plugin_dirs)
+    if options.isolate:  # as the runner: benchbias's own plugins, the others described (run/isolation.py)
+        registry = load_registry(own_only=True)
+        add_described(registry, spec.described)
+    else:
+        registry = load_registry(options.plugin_dirs)
     plugins = plugins_of(spec.bench, registry, options.methods)
     data = read_data(spec.bench, plugins, registry, options.data_path, show_progress=False)
     return RunInputs.with_judges(spec.bench, plugins, data, select_device(options.device), options.amp, spec.judge_weights).isolated_as(options)

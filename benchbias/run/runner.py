@@ -95,7 +95,7 @@ class Run:
     def executor(self, inputs: RunInputs, board: progress.Board, jobs: int) -> executors.InProcess | executors.LocalProcesses | executors.RayTasks:
         if self.options.executor == "local" and self.jobs == 1:
             return executors.InProcess(inputs, self.out, board)
-        spec = executors.WorkerSpec(self.bench, replace(self.options, out=self.out), inputs.judge_weights, self.cell_threads)
+        spec = executors.WorkerSpec(self.bench, replace(self.options, out=self.out), inputs.judge_weights, self.cell_threads, self.registry.described)
         if self.options.executor == "ray":
             return executors.RayTasks(spec, self.options.address, board, gpus=1 / self.options.cells_per_gpu if self.device.type == "cuda" else 0)
         return executors.LocalProcesses(spec, jobs, board)

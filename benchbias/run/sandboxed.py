@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from benchbias.foundation.contract import PairedSlices, UnpairedDomains
+from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.registry import load_registry
 from benchbias.run.compute import TRANSLATE_BATCH, plugin_failure
 from benchbias.run.losses import RecordingContext
@@ -28,7 +29,7 @@ from benchbias.sandbox.isolated import PROGRESS
 def main() -> None:
     request, arrays = wire.unpack(sys.stdin.buffer.read())
     try:
-        reply, translations = work(request, arrays)
+        reply, translations = describe(request) if "describe" in request else work(request, arrays)
     except CallFailed as exc:  # the plugin's own code raised: one line and its traceback
         failure = plugin_failure("sandbox", exc.call, exc.__cause__)
         reply, translations = {"error": {"problem": failure.problem, "details": failure.details}}, {}
@@ -43,6 +44,30 @@ class CallFailed(Exception):
     def __init__(self, call: str) -> None:
         super().__init__(call)
         self.call = call
+
+
+def describe(request: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """Each requested translator as the runner needs to know it without importing its code: whether
+    it is paired and trains models together, its parameters resolved, its code identity and origin;
+    or the one-line error its parameters or name give."""
+    registry = load_registry([Path(p) for p in request["plugin_dirs"]])
+    descriptions = {}
+    for method, asked in request["describe"].items():
+        try:
+            entry = registry.get("translator", asked["plugin"])
+            translator = entry.cls(**asked["params"])
+            descriptions[method] = {
+                "name": entry.name,
+                "paired": bool(translator.paired),
+                "trains_together": bool(getattr(translator, "trains_together", False)),
+                "description": str(getattr(entry.cls, "description", "")),
+                "hparams": json.loads(json.dumps(dict(translator.hparams))),
+                "code": entry.code_sha256,
+                "origin": entry.origin.to_dict(),
+            }
+        except (BenchbiasError, ValueError, TypeError) as exc:
+            descriptions[method] = {"error": str(exc)}
+    return {"descriptions": descriptions}, {}
 
 
 def work(request: dict, arrays: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.ndarray]]:

@@ -66,9 +66,10 @@ class SandboxFailure(BenchbiasError):
         return f"{self.where}: {self.problem}"
 
 
-def train_and_translate(
-    job: IsolatedProgram, report: Callable[[int, dict[str, float] | None], None] | None = None, hidden: Sequence[Path] = ()
-) -> IsolatedResult:
+Progress = Callable[[int, "dict[str, float] | None"], None]  # (steps done, losses or None)
+
+
+def train_and_translate(job: IsolatedProgram, report: Progress | None = None, hidden: Sequence[Path] = ()) -> IsolatedResult:
     """Run ``job`` in the sandbox; ``report(steps done, losses)`` sees its progress. ``hidden``:
     folders to keep from the child even where they lie inside what it may read."""
     header = {
@@ -83,7 +84,26 @@ def train_and_translate(
     arrays = {"holdout_source": np.ascontiguousarray(job.holdout_source, np.float32)}
     for i, (source, target) in enumerate(zip(job.sources, job.targets)):
         arrays[f"source_{i}"], arrays[f"target_{i}"] = np.ascontiguousarray(source, np.float32), np.ascontiguousarray(target, np.float32)
-    command = sandboxed_command([sys.executable, "-m", "benchbias.run.sandboxed"], readable=job.plugin_dirs, hidden=hidden)
+    reply, returned = exchange(header, arrays, job.plugin_dirs, job.where, report, hidden)
+    return _checked(reply, returned, job)
+
+
+def describe(requests: dict[str, dict[str, Any]], plugin_dirs: Sequence[Path], hidden: Sequence[Path] = ()) -> dict[str, Any]:
+    """What the sandbox finds, importing the plugins there, of each translator in ``requests``
+    (``{method: {"plugin": name, "params": {...}}}``): ``{method: description}`` (see
+    :mod:`benchbias.run.sandboxed`), or ``{method: {"error": "..."}}``. Plain JSON, checked by the caller."""
+    reply, _ = exchange({"describe": requests, "plugin_dirs": [str(p) for p in plugin_dirs]}, {}, plugin_dirs, "describing the translators", None, hidden)
+    descriptions = reply.get("descriptions")
+    if not isinstance(descriptions, dict) or set(descriptions) != set(requests):
+        raise SandboxFailure("describing the translators", "the sandbox's answer is malformed: descriptions", "")
+    return descriptions
+
+
+def exchange(
+    header: dict[str, Any], arrays: dict[str, np.ndarray], readable: Sequence[Path], where: str, report: Progress | None, hidden: Sequence[Path]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """One request to a child in the sandbox and its answer; progress lines go to ``report``."""
+    command = sandboxed_command([sys.executable, "-m", "benchbias.run.sandboxed"], readable=readable, hidden=hidden)
     child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     answer: list[bytes] = []
 
@@ -112,11 +132,11 @@ def train_and_translate(
     try:
         reply, returned = wire.unpack(answer[0] if answer else b"")
     except wire.WireError as exc:
-        raise SandboxFailure(job.where, f"the sandboxed translator exited with code {code} without an answer ({exc})", output) from None
+        raise SandboxFailure(where, f"the sandboxed translator exited with code {code} without an answer ({exc})", output) from None
     if "error" in reply:
         error = reply["error"] if isinstance(reply["error"], dict) else {}
-        raise SandboxFailure(job.where, str(error.get("problem", "failed"))[:500], str(error.get("details", output)))
-    return _checked(reply, returned, job)
+        raise SandboxFailure(where, str(error.get("problem", "failed"))[:500], str(error.get("details", output)))
+    return reply, returned
 
 
 def _progress(text: str) -> tuple[int | None, dict[str, float] | None]:

@@ -7,6 +7,9 @@ isolated (``benchbias run --isolate``) every one must come back black (tests/tes
     oracle-stack-walker    searches the interpreter's objects for the runner's holdout targets
     oracle-scorer-patcher  replaces the runner's scoring function so its cells score as perfect
     oracle-network         opens a TCP connection (``address``: host:port of a listening server)
+    oracle-import-patcher  returns a gray image; its module, when imported, replaces the runner's
+                           scoring function so that gray images score as the real targets
+                           (so only a patched scorer could make it score well)
 """
 
 import gc
@@ -88,7 +91,34 @@ class NetworkOracle(Oracle):
             return False
 
 
+class ImportPatcher(Oracle):
+    name = "oracle-import-patcher"
+
+    def look(self) -> bool:
+        return False
+
+    def translate(self, source: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(source)  # gray: 0.5 on [0, 1]
+
+
+def _patch_scoring_at_import() -> None:
+    """Runs wherever this file is imported: in the runner's process unless the run is isolated."""
+    from benchbias.run import compute
+
+    original = compute.score_cell
+
+    def forged(metrics, evidence, seed=0):
+        if bool((evidence.translated == 0.5).all()):  # oracle-import-patcher's cells
+            evidence.translated.copy_(evidence.real)
+        return original(metrics, evidence, seed=seed)
+
+    compute.score_cell = forged
+
+
+_patch_scoring_at_import()
+
+
 @hookimpl
 def register_translators(register):
-    for cls in (CacheOracle, StackWalker, ScorerPatcher, NetworkOracle):
+    for cls in (CacheOracle, StackWalker, ScorerPatcher, NetworkOracle, ImportPatcher):
         register(cls)
