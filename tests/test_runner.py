@@ -269,3 +269,28 @@ def test_fractions_trained_together_are_stored_as_cells_and_a_lost_cell_retrains
         return {k: v for k, v in c.items() if not k.endswith("_time_s")}
 
     assert untimed(again["methods"]["l1"]["cells"][0]) == untimed(first["methods"]["l1"]["cells"][0])
+
+
+@pytest.mark.slow
+def test_a_cell_records_its_translations_identity_and_a_swapped_translations_file_is_computed_again(tmp_path, capsys):
+    from benchbias.run.cells import translations_sha256
+
+    first = run(tmp_path)
+    cells = sorted((tmp_path / "cells" / "l1").glob("*.json"))
+    for path in cells:
+        stored = np.load(path.with_suffix("") / "translations.npz")
+        assert json.loads(path.read_text())["translations_sha256"] == translations_sha256(stored["translated"])
+    # Swap in other translations of the same shape: the cell's scores are no longer of its file.
+    swapped = cells[0].with_suffix("") / "translations.npz"
+    with np.load(swapped) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["translated"] = np.ones_like(arrays["translated"])
+    np.savez_compressed(swapped, **arrays)
+    second = run(tmp_path)
+    assert second["provenance"]["cells_run"] == 1 and second["provenance"]["cells_reused"] == len(cells) - 1
+    assert "translations_sha256 differs" in capsys.readouterr().err
+
+    def untimed(results):
+        return [{k: v for k, v in c.items() if not k.endswith("_time_s")} for c in results["methods"]["l1"]["cells"]]
+
+    assert untimed(second) == untimed(first)  # the same cell again, from the same seed

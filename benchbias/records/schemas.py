@@ -59,6 +59,8 @@ DEFS: dict[str, Any] = {
             "trained_together": _COUNT,
             # Where the translator's code ran when it was not the runner's process: "bubblewrap <version>".
             "isolation": _TEXT,
+            # The identity of the stored translations.npz the scores are of (run/cells.py: translations_sha256).
+            "translations_sha256": _HASH,
             # Added after results/4 was published (optional: stored cells stay valid): the training
             # losses the translator reported, as means over equal stretches of its steps.
             "loss_curve": _object(
@@ -79,6 +81,7 @@ DEFS: dict[str, Any] = {
             "translate_time_s",
             "trained_together",
             "isolation",
+            "translations_sha256",
             "loss_curve",
         ),
     ),

@@ -10,6 +10,7 @@ so a cell file on disk means a finished cell; on a rerun a cell whose fingerprin
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ def stored_cell(path: Path, key: str) -> dict[str, Any] | None:
         return None  # stale: the protocol, plugin or compute settings changed
     if problem is None:
         problem = npz_problem(path.with_suffix("") / TRANSLATIONS)
+    if problem is None and "translations_sha256" in cell and translations_sha256(stored_translations(path)[0]) != cell["translations_sha256"]:
+        problem = f"{TRANSLATIONS} is not the translations the cell was scored on (translations_sha256 differs)"
     if problem is not None:
         warn(f"{path}: {problem}; computing this cell again")
         return None
@@ -121,6 +124,14 @@ def store_cell(path: Path, outcome: CellOutcome) -> None:
     for name, content in outcome.files.items():
         write_atomically(path.with_suffix("") / name, lambda handle, content=content: handle.write(content))
     write_json(path, outcome.cell)
+
+
+def translations_sha256(translated: np.ndarray) -> str:
+    """The identity of a cell's translations (float16 ``(N, H, W)``), recorded in the cell: its dtype,
+    shape and bytes. A stored ``translations.npz`` must match it to be reused or rescored."""
+    digest = hashlib.sha256(f"{translated.dtype.str} {translated.shape}".encode())
+    digest.update(np.ascontiguousarray(translated).tobytes())
+    return digest.hexdigest()
 
 
 def stored_translations(path: Path) -> tuple[np.ndarray, np.ndarray]:

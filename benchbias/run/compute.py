@@ -23,7 +23,7 @@ from benchbias.foundation.contract import Evidence, PairedSlices, Translator, Un
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import write_atomically
 from benchbias.nets.scale import to_network, to_unit, unit_images
-from benchbias.run.cells import JUDGED, TRANSLATIONS, CellJob, CellOutcome, Program, npz_bytes
+from benchbias.run.cells import JUDGED, TRANSLATIONS, CellJob, CellOutcome, Program, npz_bytes, translations_sha256
 from benchbias.run.inputs import RunInputs
 from benchbias.run.losses import RecordingContext
 from benchbias.scoring.metrics import score_cell
@@ -193,6 +193,7 @@ def finish_cell(
         "train_time_s": round(train_seconds, 2),
         **({"trained_together": together} if together > 1 else {}),
         "translate_time_s": round(translate_seconds, 2),
+        "translations_sha256": translations_sha256(translated[:, 0].numpy()),
     }
     scored, judged = score(inputs, job, translated.float(), out_of_range)
     return CellOutcome({**cell, **scored, **({"loss_curve": curve} if curve else {})}, {TRANSLATIONS: translations, JUDGED: judged})
