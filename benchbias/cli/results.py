@@ -23,6 +23,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("b", metavar="B", help="the same, for the other side")
     compare.set_defaults(handler=cmd_compare)
 
+    rescore = sub.add_parser(
+        "rescore",
+        help="score a run folder's stored translations again with benchbias's own judges and metrics (no plugin code) "
+        "and compare every score with its results.json (exit 1 if one differs)",
+    )
+    rescore.add_argument("folder", type=Path, help="a run folder (results.json, cells/ with their translations)")
+    rescore.add_argument("--benchmark", metavar="NAME_OR_YAML", help="the benchmark it was made with (default: the one results.json names)")
+    rescore.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    rescore.set_defaults(handler=cmd_rescore)
+
     check = sub.add_parser("check", help="exit 1 when a method scored worse than its leaderboard entry beyond tolerance")
     check.add_argument("results", type=Path, help="a results.json (or leaderboard) to check")
     check.add_argument("--against", type=Path, required=True, metavar="LEADERBOARD", help="e.g. leaderboards/synthetic-quick.json")
@@ -101,6 +111,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"\ncheck passed: no score got worse beyond its tolerance against {args.against}")
         return 0
     print(f"\ncheck FAILED: worse than {args.against}: {', '.join(result.worse)}")
+    return 1
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.config import ConfigError
+    from benchbias.foundation.jsonio import read_json
+    from benchbias.run.rescoring import rescore_folder
+
+    if not (args.folder / "results.json").is_file():
+        raise ConfigError(f"{args.folder}: no results.json (give a run folder)")
+    name = args.benchmark or read_json(args.folder / "results.json").get("benchmark", {}).get("name", "")
+    bench = load_benchmark(find_benchmark(name))
+    report = rescore_folder(args.folder, bench, args.data)
+    for line in report.differences:
+        print(line)
+    if report.identical:
+        print(f"rescore: {report.cells} cells scored again with benchbias's own judges and metrics: every score as results.json says")
+        return 0
+    print(f"rescore FAILED: {len(report.differences)} difference(s) between {args.folder / 'results.json'} and its rescored translations")
     return 1
 
 
