@@ -21,11 +21,11 @@ from benchbias.foundation.config import ConfigError
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import dumps, write_atomically
 from benchbias.foundation.scoretable import ScoreTable
+from benchbias.leaderboard.claims_markdown import claims_markdown
+from benchbias.records.isolation import isolation_of, where_ran
 from benchbias.records.schemas import LEADERBOARD_SCHEMA
 from benchbias.records.validation import check_leaderboard, load_leaderboard
 from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
-from benchbias.scoring import claims as paper_claims
-from benchbias.scoring.claims_section import claims_in, section
 from benchbias.scoring.summary import RANKING_RULE, flags, fmt, order, reference_methods
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
@@ -332,33 +332,6 @@ FRACTION_SECTIONS = (  # (score, heading, what it is)
 )
 
 
-def claims_markdown(board: dict[str, Any]) -> list[str]:
-    """The "Paper claims" section: when the benchmark file carries the paper's claims and the board
-    has the three baselines, each claim with its seeds pooled and on each seed alone."""
-    found = section(board)
-    if found is None:
-        return []
-    claims = claims_in(found)
-    seeds = found["per_seed"]
-    rows = Rows(["claim", "verdict", "measured", *(f"seed {row['seed']}" for row in seeds)] if len(seeds) > 1 else ["claim", "verdict", "measured"])
-    for i, claim in enumerate(claims):
-        alone = [paper_claims.ClaimResult.from_dict(row["claims"][i]).verdict for row in seeds] if len(seeds) > 1 else []
-        rows.body.append([f"{claim.id}: {claim.statement}", claim.verdict, claim.measured, *alone])
-    stand_ins = ", ".join(f"{plugin}: {name}" for plugin, name in found["methods"].items())
-    pooled = f"seeds {', '.join(map(str, found['seeds']))} pooled" if len(seeds) > 1 else f"seed {found['seeds'][0]}"
-    return [
-        "## Paper claims",
-        (
-            f"What Cohen, Luck & Honari read in their Figure 2, as four claims checked on the baselines ({stand_ins}), {pooled}: "
-            f"**{paper_claims.summary_line(claims)}**. The thresholds are benchbias's; `benchbias claims leaderboards/{board['benchmark']}.json` "
-            "prints the details."
-        ),
-        rows.markdown(),
-        "In the paper's words:",
-        "\n".join(f'- {c.id}: "{c.paper}"' for c in claims),
-    ]
-
-
 def render(board: dict[str, Any]) -> str:
     """The Markdown page of a leaderboard."""
     table = ScoreTable.from_json(board["score_table"])
@@ -395,6 +368,7 @@ def render(board: dict[str, Any]) -> str:
             f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} "
             f"in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
             f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
-            f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}."
+            f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}; "
+            f"translators ran {where_ran(isolation_of(e['cells']))}."
         )
     return "\n\n".join(parts) + "\n"

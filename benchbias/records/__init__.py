@@ -10,5 +10,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "validation": ["InvalidFile", "check_leaderboard", "check_results", "load_leaderboard", "load_results"],
         "migrate": ["upgrade"],
         "provenance": ["provenance"],
+        "isolation": ["isolation_of", "where_ran"],
     },
 )

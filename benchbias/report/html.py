@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchbias.foundation.jsonio import dumps, read_json, replace_together
 from benchbias.foundation.scoretable import ScoreTable
+from benchbias.records.isolation import where_ran
 from benchbias.report.claims_figure import draw_paper_claims
 from benchbias.report.figures import (
     draw_figure2,
@@ -181,9 +182,7 @@ def provenance_html(results: dict) -> str:
             ("started", prov.get("started", "n/a")),
             (
                 "translators ran",
-                {"none": "in the runner's process (not isolated)", "partial": "some isolated, some in the runner's process"}.get(
-                    prov.get("isolation", "none"), f"isolated ({prov.get('isolation')})"
-                ),
+                where_ran(prov.get("isolation", "none")),
             ),
             (
                 "compute behind these results",

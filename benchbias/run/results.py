@@ -4,7 +4,7 @@ summary over the sweep, the ranking, the judges' records, the data set and the p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from benchbias.foundation.config import Benchmark
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import dumps
 from benchbias.judges import pinned
+from benchbias.records.isolation import isolation_of
 from benchbias.records.provenance import provenance
 from benchbias.records.schemas import RESULTS_SCHEMA
 from benchbias.run.inputs import RunData, RunPlugins
@@ -147,13 +148,6 @@ def provenance_of(run: dict[str, Any], cells: Mapping[tuple[str, int, float], di
         "compute_settings": settings,
         "isolation": isolation_of(cells.values()),
     }  # fmt: skip
-
-
-def isolation_of(cells: Iterable[dict[str, Any]]) -> str:
-    """Where the translators of ``cells`` ran: the sandbox's name when every cell ran in it, "none"
-    when none did (the runner's process), "partial" otherwise."""
-    where = {cell.get("isolation", "none") for cell in cells}
-    return where.pop() if len(where) == 1 else ("partial" if where else "none")
 
 
 def extra_judges_summary(plugins: RunPlugins, judges: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
