@@ -522,3 +522,13 @@ def test_replace_takes_the_same_code_only_and_never_a_shipped_baseline(tmp_path,
     one_line_error(run_cli("leaderboard", "submit", str(write(tmp_path, other_code, "o.json")), "--replace", env=boards), "origin.sha256", "same code only")
     rerun = run_cli("leaderboard", "submit", str(write(tmp_path, mine, "mine.json")), "--replace", env=boards)
     assert rerun.returncode == 0 and "replaced mine" in rerun.stdout, rerun.stderr
+
+
+def test_the_checkout_s_leaderboards_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    from support import REPO
+
+    from benchbias.leaderboard import leaderboard_dir
+
+    monkeypatch.delenv("BENCHBIAS_LEADERBOARDS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert leaderboard_dir() == REPO / "leaderboards"

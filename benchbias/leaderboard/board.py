@@ -40,7 +40,7 @@ def leaderboard_dir() -> Path:
     """``$BENCHBIAS_LEADERBOARDS``, else the checkout's ``leaderboards/``, else ``./leaderboards``."""
     if os.environ.get(LEADERBOARD_ENV):
         return Path(os.environ[LEADERBOARD_ENV])
-    checkout = Path(__file__).resolve().parents[1] / "leaderboards"
+    checkout = Path(__file__).resolve().parents[2] / "leaderboards"  # benchbias/leaderboard/board.py -> the checkout
     return checkout if checkout.is_dir() else Path.cwd() / "leaderboards"
 
 
