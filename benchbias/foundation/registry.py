@@ -140,6 +140,11 @@ def default_plugin_dirs() -> list[Path]:
     return dirs
 
 
+def foreign_plugin_dirs(extra: Iterable[Path] = ()) -> tuple[Path, ...]:
+    """The plugin folders that are not benchbias's own: those of ``BENCHBIAS_PLUGIN_DIRS``, then ``extra``."""
+    return tuple(dict.fromkeys([*default_plugin_dirs()[1:], *(Path(p) for p in extra)]))
+
+
 def module_name_for(path: Path) -> str:
     """A plugin file's module name: the same in every process (worker processes import it again, and
     ``hash()`` of a string differs between processes), distinct for two files of the same name."""

@@ -23,7 +23,7 @@ from benchbias.data.slice_set import SliceSet
 from benchbias.data.sources import BenchmarkData, benchmark_data, cache_dir
 from benchbias.foundation.config import Benchmark, ConfigError, ModelConfig
 from benchbias.foundation.contract import Metric, TrainContext, Translator
-from benchbias.foundation.registry import PluginError, Registered, Registry, default_plugin_dirs
+from benchbias.foundation.registry import PluginError, Registered, Registry, foreign_plugin_dirs
 from benchbias.foundation.scoretable import ScoreTable
 from benchbias.judges import panel
 from benchbias.judges.panel import Judge
@@ -211,6 +211,5 @@ class RunInputs:
         bubblewrap_binary()  # raises IsolationUnavailable with the reason
         if self.device.type != "cpu":
             raise ConfigError(f"--isolate: isolated translators run on the CPU (this run's device is {self.device})")
-        plugin_dirs = tuple(dict.fromkeys([*default_plugin_dirs()[1:], *options.plugin_dirs]))  # [0]: the baselines, bound as benchbias's own
         hidden = tuple(Path(p) for p in (cache_dir(), options.out, options.data_path, self.bench.dataset.path) if p)
-        return replace(self, isolated=True, plugin_dirs=plugin_dirs, hidden=hidden)
+        return replace(self, isolated=True, plugin_dirs=foreign_plugin_dirs(options.plugin_dirs), hidden=hidden)

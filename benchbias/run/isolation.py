@@ -19,7 +19,7 @@ from typing import Any
 
 from benchbias.foundation.config import Benchmark
 from benchbias.foundation.contract import Param, Translator
-from benchbias.foundation.registry import Origin, PluginError, Registry, default_plugin_dirs, load_registry
+from benchbias.foundation.registry import Origin, PluginError, Registry, foreign_plugin_dirs, load_registry
 
 
 class OnlyInTheSandbox(RuntimeError):
@@ -66,8 +66,7 @@ def isolated_registry(bench: Benchmark, methods: Sequence[str], plugin_dirs: Ite
     }
     if not foreign:
         return registry
-    dirs = list(dict.fromkeys([*default_plugin_dirs()[1:], *(Path(p) for p in plugin_dirs)]))
-    descriptions = describe(foreign, dirs)
+    descriptions = describe(foreign, foreign_plugin_dirs(plugin_dirs))
     for method, description in descriptions.items():
         if "error" in description:
             raise PluginError(f"{bench.source_file}: methods.{method}: {description['error']}")
