@@ -36,6 +36,7 @@ LAYERS = (
     "leaderboard",  # leaderboards, their figure, compare and check
     "sandbox",  # the OS sandbox of isolated translators (bubblewrap) and the messages across it
     "run",  # a run: its inputs, cells and their files, executors, results, plan, selftest
+    "verification",  # leaderboard verify: sampled cells re-run in the sandbox on a private holdout, then signed
     "api",  # the public API of plugin authors
     "cli",  # the command line, one module per command family
     "__main__",  # python -m benchbias

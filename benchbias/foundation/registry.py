@@ -142,7 +142,7 @@ def default_plugin_dirs() -> list[Path]:
 
 def foreign_plugin_dirs(extra: Iterable[Path] = ()) -> tuple[Path, ...]:
     """The plugin folders that are not benchbias's own: those of ``BENCHBIAS_PLUGIN_DIRS``, then ``extra``."""
-    return tuple(dict.fromkeys([*default_plugin_dirs()[1:], *(Path(p) for p in extra)]))
+    return tuple(dict.fromkeys(Path(p).resolve() for p in [*default_plugin_dirs()[1:], *extra]))  # absolute: a sandboxed child starts elsewhere
 
 
 def module_name_for(path: Path) -> str:

@@ -8,7 +8,6 @@ package versions, device, times). Both files are validated before written and re
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,12 +20,11 @@ from benchbias.foundation.config import ConfigError
 from benchbias.foundation.errors import BenchbiasError
 from benchbias.foundation.jsonio import dumps, write_atomically
 from benchbias.foundation.scoretable import ScoreTable
-from benchbias.leaderboard.claims_markdown import claims_markdown
-from benchbias.records.isolation import isolation_of, where_ran
+from benchbias.leaderboard.page import ranked, render
+from benchbias.leaderboard.verified import check_signatures
 from benchbias.records.schemas import LEADERBOARD_SCHEMA
 from benchbias.records.validation import check_leaderboard, load_leaderboard
-from benchbias.report.tables import MORE_NOTE, SEEDS_NOTE, Rows, fraction_rows, more_rows, ranking_rows
-from benchbias.scoring.summary import RANKING_RULE, flags, fmt, order, reference_methods
+from benchbias.scoring.summary import RANKING_RULE, reference_methods
 
 LEADERBOARD_ENV = "BENCHBIAS_LEADERBOARDS"
 LOCK_TIMEOUT_S = 120
@@ -239,9 +237,21 @@ def submit(
     path = leaderboard_path(name, folder)
     check_protocol(results, None, source)  # against the benchmark file: nothing is written when it fails
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The whole read-modify-write under one lock: two submits at once must both land.
-    with FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT_S):
+    with locked(path):
         return _submit(results, source, path, name, replace, methods)
+
+
+def add_verification(path: Path, method: str, version: str, record: dict[str, Any]) -> None:
+    """Store the signed ``record`` (:mod:`benchbias.verification`) in the entry (``method``, ``version``)."""
+    with locked(path):
+        board = load_leaderboard(path)
+        next(e for e in board["entries"] if e["method"] == method and e["version"] == version)["verification"] = record
+        write(board, path)
+
+
+def locked(path: Path) -> FileLock:
+    """The lock of a leaderboard's read-modify-write: two writers at once must both land."""
+    return FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_TIMEOUT_S)
 
 
 def _submit(results: dict[str, Any], source: str, path: Path, name: str, replace: bool, methods: tuple[str, ...]) -> tuple[Path, list[str]]:
@@ -283,92 +293,8 @@ def write(board: dict[str, Any], path: Path) -> None:
     from benchbias.leaderboard.figure import leaderboard_png  # matplotlib: only when writing
 
     check_leaderboard(board, f"{path} (about to be written)")
+    check_signatures(board, path)
     text, markdown, figure = dumps(board), render(board), leaderboard_png(board["benchmark"], ranked(board))
     write_atomically(path, lambda h: h.write(text.encode()))
     write_atomically(path.with_suffix(".md"), lambda h: h.write(markdown.encode()))
     write_atomically(path.with_suffix(".png"), lambda h: h.write(figure))
-
-
-# ---- rendering ----------------------------------------------------------------------------
-
-
-def ranked(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """The entries in ranking order (the method name, then the version, break exact ties)."""
-    entries = dict(enumerate(board["entries"]))
-    references = reference_methods(entries)
-    keys = order({i: e["summary"] for i, e in entries.items()}, references, tie=lambda i: (entries[i]["method"], entries[i]["version"]))
-    return [entries[i] for i in keys]
-
-
-def ranked_rows(board: dict[str, Any]) -> Rows:
-    """Header plus one row per entry, in ranking order."""
-    entries = ranked(board)
-    by_index = dict(enumerate(entries))
-    flagged = flags({i: e["summary"] for i, e in by_index.items()}, reference_methods(by_index))
-    extra_header = ["version", "seeds", "judge", "device", "submitted", "flags"]
-    extra = [
-        [e["version"], ",".join(map(str, e["seeds"])), e["classifier"]["sha256"][:12], e["device"], e["submitted"][:10], "; ".join(flagged[i]) or "-"]
-        for i, e in by_index.items()
-    ]
-    return ranking_rows([(e["method"], e["summary"]) for e in entries], ScoreTable.from_json(board["score_table"]), extra_header, extra)
-
-
-FRACTION_SECTIONS = (  # (score, heading, what it is)
-    (
-        "hallucination",
-        "Hallucination, by target tumor fraction",
-        "Of the healthy holdout slices the judge calls healthy on their real target, the share it calls tumor after translation.",
-    ),
-    (
-        "erasure",
-        "Erasure, by target tumor fraction",
-        "Of the tumor holdout slices the judge calls tumor on their real target, the share it calls healthy after translation.",
-    ),
-    ("tumor_called_healthy_inputs", "Tumor-called rate on healthy inputs, by target tumor fraction (Figure 2, left)", ""),
-    ("tumor_called_tumor_inputs", "Tumor-called rate on tumor inputs, by target tumor fraction (Figure 2, right)", ""),
-    ("mae", "Mean absolute pixel error, by target tumor fraction", ""),
-    ("area_added", "Tumor area added on healthy inputs (share of brain), by target tumor fraction", ""),
-    ("area_removed", "Share of the tumor area removed on tumor inputs, by target tumor fraction", ""),
-)
-
-
-def render(board: dict[str, Any]) -> str:
-    """The Markdown page of a leaderboard."""
-    table = ScoreTable.from_json(board["score_table"])
-    entries = ranked(board)
-    extra = "".join(f", {role} sha256 `{sha[:16]}`" for role, sha in sorted(board.get("extra_judges", {}).items()))
-    parts = [
-        f"# Leaderboard: {board['benchmark']}",
-        f"<!-- generated by benchbias from {board['benchmark']}.json; do not edit by hand -->",
-        f"Protocol hash `{board['protocol_hash'][:16]}`, dataset fingerprint `{board['dataset_fingerprint'][:16]}`, "
-        f"judge sha256 `{board['judge_sha256'][:16]}`{extra}, "
-        f"target tumor fractions {', '.join(f'{f:g}' for f in board['target_fractions'])}. Updated {board['updated']}.",
-        f"Ranking: {board['ranking_rule']}. {SEEDS_NOTE}",
-        ranked_rows(board).markdown(),
-        f"![Tumor-called rates and pixel error against the target tumor fraction, one row per entry]({board['benchmark']}.png)",
-        *claims_markdown(board),
-    ]
-    more = more_rows([(e["method"], e["summary"]) for e in entries], table)
-    if more is not None:
-        parts += ["## More scores over the sweep", f"{MORE_NOTE}. Entries submitted before a score existed show n/a.", more.markdown()]
-    for name, heading, what in FRACTION_SECTIONS:
-        if name in table and any(name in e["per_fraction"][0]["mean"] for e in entries):
-            parts += [
-                f"## {heading}",
-                *([what] if what else []),
-                fraction_rows([(e["method"], e["per_fraction"]) for e in entries], table[name], board["target_fractions"]).markdown(),
-            ]
-    parts.append("## Entries")
-    for e in ranked(board):
-        o = e["origin"]
-        where = f"{o['source']} `{o['location']}`" + (f", sha256 `{o['sha256'][:12]}`" if o["sha256"] else "")
-        parts.append(
-            f"- **{e['method']}** ({e['version']}; plugin `{e['plugin']}`, {'paired' if e['paired'] else 'unpaired'}, "
-            f"{e['steps']} steps): {where}; params `{json.dumps(e['params'], indent=2).replace(chr(10), '').replace('  ', '')}`; "
-            f"seeds {e['seeds']}; {e['compute_time_s']:.0f} s training and translating on {e['device']} (results assembled {e['run_started']} "
-            f"in {e['wall_time_s']:.0f} s wall, {e['cells_reused']} of {e['cells_run'] + e['cells_reused']} cells of the run reused from earlier runs); "
-            f"benchbias {e['benchbias_version']} (commit {(e['git_commit'] or 'unknown')[:12]}), torch {e['packages'].get('torch', '?')}, "
-            f"monai {e['packages'].get('monai', '?')}; judge {e['classifier']['name']} accuracy {fmt(e['classifier']['holdout_accuracy'])}; "
-            f"translators ran {where_ran(isolation_of(e['cells']))}."
-        )
-    return "\n\n".join(parts) + "\n"

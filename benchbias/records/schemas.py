@@ -296,8 +296,21 @@ ENTRY: dict[str, Any] = _object(
         "run_finished": _DATE,
         "submitted": _DATE,
         "extra_judges": {"$ref": "#/$defs/extra_judges"},
+        # benchbias leaderboard verify: the signed record of a re-run (benchbias.records.signatures)
+        "verification": _object(
+            {
+                "season": _TEXT,
+                "verified_at": _DATE,
+                "sampled_cells": {"type": "array", "minItems": 1, "items": _object({"ratio": _RATE, "seed": _COUNT}, extra=True)},
+                "tolerances": {"type": "object"},
+                "private_judges": {"type": "object"},
+                "key_id": _TEXT,
+                "signature": _TEXT,
+            },
+            extra=True,
+        ),
     },
-    optional=("extra_judges", "machine"),
+    optional=("extra_judges", "machine", "verification"),
 )
 
 LEADERBOARD: dict[str, Any] = {

@@ -178,11 +178,7 @@ def finish_cell(
 ) -> CellOutcome:
     """A cell from its holdout translations ``raw`` (on the translators' range): stored as float16 on
     [0, 1] and scored."""
-    m = inputs.network_max
-    low, high = to_network(unit_images(np.array([[[0.0]], [[1.0]]], np.float32)), m).flatten().tolist()  # [0, 1] as the translators saw it
-    out_of_range = ((raw < low) | (raw > high)).flatten(1).float().mean(1).numpy()  # recorded, then clamped
-    # Stored and scored as float16, so a later rescoring of the stored translations gives the same numbers.
-    translated = to_unit(raw, m, clamp=True).half()
+    translated, out_of_range = stored_form(raw, inputs.network_max)
     translations = npz_bytes(translated=translated[:, 0].numpy(), out_of_range=out_of_range.astype(np.float32))
     cell = {
         "fingerprint": job.key,
@@ -197,6 +193,15 @@ def finish_cell(
     }
     scored, judged = score(inputs, job, translated.float(), out_of_range)
     return CellOutcome({**cell, **scored, **({"loss_curve": curve} if curve else {})}, {TRANSLATIONS: translations, JUDGED: judged})
+
+
+def stored_form(raw: torch.Tensor, network_max: float) -> tuple[torch.Tensor, np.ndarray]:
+    """Translations as cells store and score them: float16 on [0, 1], clamped; and each slice's share
+    of pixels that were outside [0, 1] before the clamp."""
+    low, high = to_network(unit_images(np.array([[[0.0]], [[1.0]]], np.float32)), network_max).flatten().tolist()  # [0, 1] as the translators saw it
+    out_of_range = ((raw < low) | (raw > high)).flatten(1).float().mean(1).numpy()
+    # float16, so a later rescoring of the stored translations gives the same numbers.
+    return to_unit(raw, network_max, clamp=True).half(), out_of_range
 
 
 def _translate(translator: Translator, batch: torch.Tensor, where: str) -> torch.Tensor:

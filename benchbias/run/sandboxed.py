@@ -1,5 +1,6 @@
 """The sandboxed child: ``python -m benchbias.run.sandboxed`` reads one request on stdin, trains the
-translator's models, translates the holdout's source slices with each and writes the answer on stdout
+translator's models, translates the holdout's source slices with each (and a second set, the private
+holdout of ``leaderboard verify``, when sent) and writes the answer on stdout
 (:mod:`benchbias.sandbox.wire`). Progress goes to stderr as lines the runner relays.
 
 It trains exactly as a run does in its own process: the same seeding, contexts and programs
@@ -107,18 +108,25 @@ def work(request: dict, arrays: dict[str, np.ndarray]) -> tuple[dict, dict[str, 
         raise CallFailed("fit()") from exc
     train_seconds = (time.perf_counter() - start) / models
     source = torch.from_numpy(arrays["holdout_source"])
+    extra = torch.from_numpy(arrays["extra_source"]) if "extra_source" in arrays else None
     translations, seconds = {}, []
     for i, model in enumerate(trained):
         start = time.perf_counter()
-        try:
-            outs = [model.translate(batch) for batch in source.split(TRANSLATE_BATCH)]
-        except Exception as exc:
-            raise CallFailed("translate()") from exc
-        if not all(isinstance(o, torch.Tensor) for o in outs):
-            raise CallFailed("translate()") from TypeError("translate() must return a torch.Tensor")
-        translations[f"translated_{i}"] = torch.cat([o.detach().to("cpu", torch.float32) for o in outs]).numpy()
+        translations[f"translated_{i}"] = translated(model, source)
         seconds.append(time.perf_counter() - start)
+        if extra is not None:
+            translations[f"extra_{i}"] = translated(model, extra)
     return {"train_seconds": train_seconds, "translate_seconds": seconds, "curves": [c.curve() for c in contexts]}, translations
+
+
+def translated(model, source: torch.Tensor) -> np.ndarray:
+    try:
+        outs = [model.translate(batch) for batch in source.split(TRANSLATE_BATCH)]
+    except Exception as exc:
+        raise CallFailed("translate()") from exc
+    if not all(isinstance(o, torch.Tensor) for o in outs):
+        raise CallFailed("translate()") from TypeError("translate() must return a torch.Tensor")
+    return torch.cat([o.detach().to("cpu", torch.float32) for o in outs]).numpy()
 
 
 if __name__ == "__main__":

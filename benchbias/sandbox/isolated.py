@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ STDERR_KEPT = 40  # lines of the child's other output kept for an error message
 class IsolatedProgram:
     """What the child trains: ``plugin`` (a translator's registered name) with ``params``, one model
     per ``(sources[i], targets[i])``, for ``steps`` steps under ``seed``; then it translates
-    ``holdout_source`` with each model."""
+    ``holdout_source`` with each model, and ``extra_source`` too when given (the private holdout of
+    ``benchbias leaderboard verify``)."""
 
     plugin: str
     params: dict[str, Any]
@@ -45,6 +46,7 @@ class IsolatedProgram:
     seed: int
     threads: int
     where: str  # the program, as error messages name it
+    extra_source: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class IsolatedResult:
     curves: list[dict[str, Any] | None]
     train_seconds: float  # each model's share of the training
     translate_seconds: list[float]
+    extra_translations: list[torch.Tensor] = field(default_factory=list)  # of extra_source, one per model
 
 
 class SandboxFailure(BenchbiasError):
@@ -82,6 +85,8 @@ def train_and_translate(job: IsolatedProgram, report: Progress | None = None, hi
         "models": len(job.sources),
     }
     arrays = {"holdout_source": np.ascontiguousarray(job.holdout_source, np.float32)}
+    if job.extra_source is not None:
+        arrays["extra_source"] = np.ascontiguousarray(job.extra_source, np.float32)
     for i, (source, target) in enumerate(zip(job.sources, job.targets)):
         arrays[f"source_{i}"], arrays[f"target_{i}"] = np.ascontiguousarray(source, np.float32), np.ascontiguousarray(target, np.float32)
     reply, returned = exchange(header, arrays, job.plugin_dirs, job.where, report, hidden)
@@ -158,14 +163,20 @@ def _checked(reply: dict[str, Any], returned: dict[str, np.ndarray], job: Isolat
         return SandboxFailure(job.where, f"the sandboxed translator's answer is malformed: {problem}", "")
 
     models = len(job.sources)
-    translations = []
-    for i in range(models):
-        out = returned.get(f"translated_{i}")
-        if out is None:
-            raise bad(f"no translations for model {i}")
-        if out.dtype != np.float32 or out.shape != job.holdout_source.shape:
-            raise bad(f"model {i}'s translations are {out.dtype} {out.shape}, expected float32 {job.holdout_source.shape}")
-        translations.append(torch.from_numpy(out.copy()))
+
+    def translations_of(prefix: str, source: np.ndarray) -> list[torch.Tensor]:
+        outs = []
+        for i in range(models):
+            out = returned.get(f"{prefix}_{i}")
+            if out is None:
+                raise bad(f"no {prefix} translations for model {i}")
+            if out.dtype != np.float32 or out.shape != source.shape:
+                raise bad(f"model {i}'s {prefix} translations are {out.dtype} {out.shape}, expected float32 {source.shape}")
+            outs.append(torch.from_numpy(out.copy()))
+        return outs
+
+    translations = translations_of("translated", job.holdout_source)
+    extra = [] if job.extra_source is None else translations_of("extra", job.extra_source)
 
     def seconds(value: Any) -> bool:
         return isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
@@ -178,7 +189,7 @@ def _checked(reply: dict[str, Any], returned: dict[str, np.ndarray], job: Isolat
     curves = reply.get("curves")
     if not isinstance(curves, list) or len(curves) != models:
         raise bad("curves")
-    return IsolatedResult(translations, [_curve(c) for c in curves], float(reply["train_seconds"]), [float(t) for t in translate_seconds])
+    return IsolatedResult(translations, [_curve(c) for c in curves], float(reply["train_seconds"]), [float(t) for t in translate_seconds], extra)
 
 
 def _curve(curve: Any) -> dict[str, Any] | None:
