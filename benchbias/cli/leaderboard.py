@@ -36,7 +36,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             "or --private-data; the signing key from --key or $BENCHBIAS_SIGNING_KEY. Without a key the entry is checked, not signed."
         ),
     )
-    verify.add_argument("method", help="the entry's method name")
+    verify.add_argument("method", nargs="?", help="the entry's method name")
+    verify.add_argument("--unverified", action="store_true", help="verify every self-reported entry of the board (a submission's CI)")
     verify.add_argument("--benchmark", default=DEFAULT_BENCHMARK, help="benchmark name or leaderboard JSON path (default: %(default)s)")
     verify.add_argument("--version", help="the entry's version, when the method has several")
     verify.add_argument("--cells", type=int, default=2, metavar="N", help="cells to re-run, drawn at random (default: %(default)s)")
@@ -118,10 +119,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from benchbias import leaderboard
     from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
-    from benchbias.records.signatures import load_private_key, sign
+    from benchbias.foundation.errors import BenchbiasError
+    from benchbias.records.signatures import load_private_key
     from benchbias.records.validation import load_leaderboard
-    from benchbias.verification import read_secret, verify_entry
+    from benchbias.verification import read_secret
 
+    if bool(args.method) == args.unverified:
+        print("benchbias: error: leaderboard verify: name one METHOD, or give --unverified", file=sys.stderr)
+        return EXIT_BAD_INPUT
     secret = read_secret()
     path = leaderboard.leaderboard_path(args.benchmark)
     if not path.is_file():
@@ -131,12 +136,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     private_key = load_private_key(key_file) if key_file else None  # a bad key fails now, not after the re-runs
     board = load_leaderboard(path)
     bench = load_benchmark(find_benchmark(args.benchmark_file or board["benchmark"]))
+    if not args.unverified:
+        return _verify_one(args, path, board, bench, secret, private_key, args.method, args.version)
+    todo = [(e["method"], e["version"]) for e in board["entries"] if "verification" not in e]
+    print(f"{path.name}: {len(todo)} self-reported entr{'y' if len(todo) == 1 else 'ies'} to verify")
+    failed = 0
+    for method, version in todo:
+        try:
+            failed += _verify_one(args, path, load_leaderboard(path), bench, secret, private_key, method, version) != 0
+        except BenchbiasError as exc:  # this entry cannot be verified here; the others still are
+            print(f"{method} ({version}): not verified: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _verify_one(args: argparse.Namespace, path: Path, board: dict, bench, secret: str, private_key, method: str, version: str | None) -> int:
+    from benchbias import leaderboard
+    from benchbias.records.signatures import sign
+    from benchbias.verification import verify_entry
 
     def say(line: str) -> None:
         print(f"verify: {line}", file=sys.stderr, flush=True)
 
     result = verify_entry(
-        board, args.method, bench, secret, version=args.version, cells=None if args.all else args.cells,
+        board, method, bench, secret, version=version, cells=None if args.all else args.cells,
         plugin_dirs=args.plugin_dir, data_path=args.data, private_data=args.private_data, say=say,
     )  # fmt: skip
     print(f"{result.method} ({result.version}), season {result.season}: {len(result.cells)} cell(s) re-run in {result.seconds:.0f} s")
@@ -144,16 +167,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         shown = "; ".join(f"{k} {_f(c.claimed[k])} claimed, {_f(c.public[k])} public, {_f(c.private[k])} private" for k in c.claimed)
         print(f"  r={c.ratio:g} seed={c.seed}: {shown}")
     if not result.passed:
-        print(f"not verified: {len(result.problems)} score(s) disagree:", file=sys.stderr)
+        print(f"{result.method} ({result.version}): not verified: {len(result.problems)} score(s) disagree:", file=sys.stderr)
         for line in result.problems:
             print(f"  {line}", file=sys.stderr)
         return 1
     if private_key is None:
-        print("verified; not signed (no --key or $BENCHBIAS_SIGNING_KEY)")
+        print(f"{result.method}: verified; not signed (no --key or $BENCHBIAS_SIGNING_KEY)")
         return 0
     entry = next(e for e in board["entries"] if e["method"] == result.method and e["version"] == result.version)
     leaderboard.add_verification(path, result.method, result.version, sign(entry, result.record(), private_key))
-    print(f"verified and signed: {path} and its .md updated")
+    print(f"{result.method}: verified and signed; {path} and its .md updated")
     return 0
 
 

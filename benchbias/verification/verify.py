@@ -2,8 +2,10 @@
 plugin it names, in the OS sandbox, and compare with what the entry claims.
 
 Each sampled cell (target fraction, seed) is trained again in the sandbox (:mod:`benchbias.sandbox`)
-on the public training domains, exactly as the submitter's run did, and its model translates two
-holdouts: the public one, whose scores must **reproduce** the entry's, and the maintainers' private
+on the public training domains, exactly as the submitter's run did: with the other fractions whose
+models trained with it as one program, so that every model is the entry's (bit for bit on the same
+machine kind and thread count, where the public scores must then be equal) and every cell of the
+program is compared. Each model translates two holdouts: the public one, whose scores must **reproduce** the entry's, and the maintainers' private
 one (:mod:`benchbias.verification.private`), scored with judges trained on the private data, whose
 scores must **agree** with the entry's. A forged or patched score fails the first comparison; a
 translator that recognises the public holdout (a lookup of its real targets, shipped with the
@@ -12,7 +14,8 @@ private one.
 
 The scores compared are hallucination, erasure and MAE, the verdict's inputs that a cell owns. The
 tolerance of each is ``z(1 - 0.025 / m) * sqrt(2) * SD`` (:func:`benchbias.leaderboard.seed_spread.factor`,
-m the number of comparisons) with SD the entry's seed-to-seed spread of that score at one fraction,
+m the number of comparisons; 0 for the public scores of an entry made on this machine kind) with SD
+the entry's seed-to-seed spread of that score at one fraction,
 pooled over its fractions: a rerun of the same cell at another seed fails about 2.5% of the time. The
 private holdout differs from the public one in its subjects and its judges, so its SD adds the
 holdout's sampling error: the binomial SD of the cell's rate on its slices, and for MAE
@@ -40,7 +43,7 @@ from benchbias.data.protocol import paired_domains, unpaired_domains
 from benchbias.data.sources import cache_dir
 from benchbias.foundation.config import Benchmark, ConfigError, ModelConfig
 from benchbias.foundation.registry import PluginError, Registry, foreign_plugin_dirs
-from benchbias.leaderboard.seed_spread import COUNTS, factor, pooled_sd
+from benchbias.leaderboard.seed_spread import COUNTS, factor, pooled_sd, same_machine
 from benchbias.nets.scale import to_network, unit_images
 from benchbias.records.provenance import git_commit, machine
 from benchbias.records.signatures import canonical
@@ -48,12 +51,14 @@ from benchbias.run.cells import CellJob
 from benchbias.run.compute import PluginFailure, check_translations, score, stored_form
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.isolation import isolated_registry
+from benchbias.run.keys import program_of
 from benchbias.run.options import select_device
 from benchbias.verification.private import derived, private_benchmark, season
 
 COMPARED = ("hallucination", "erasure", "mae")
 MAE_HOLDOUT_SHARE = 0.05  # how much a cell's MAE may differ between two holdouts of the same size, beside its seed spread
 DEFAULT_CELLS = 2
+EXACT = 1e-9  # scores computed in float64 from the same float16 translations: equal up to summation order
 
 
 class VerificationError(ConfigError):
@@ -79,6 +84,7 @@ class Verification:
     tolerances: dict[str, dict[str, float]]  # "public" / "private" -> score -> the largest difference allowed
     private_judges: dict[str, dict[str, Any]]
     seconds: float
+    exact: bool = False  # the entry was made on this machine kind and thread count: its public scores must be reproduced exactly
 
     @property
     def problems(self) -> list[str]:
@@ -98,6 +104,7 @@ class Verification:
             "machine": machine(1),
             "sampled_cells": [{"ratio": c.ratio, "seed": c.seed, "claimed": c.claimed, "public": c.public, "private": c.private} for c in self.cells],
             "tolerances": self.tolerances,
+            "public_exact": self.exact,
             "private_judges": self.private_judges,
             "seconds": round(self.seconds, 1),
         }
@@ -180,7 +187,7 @@ def verify_entry(
     say: Callable[[str], None] = lambda line: None,
 ) -> Verification:
     """Re-run ``cells`` sampled cells (all when None) of the entry ``method`` of ``board`` and compare."""
-    from benchbias.sandbox import IsolatedProgram, bubblewrap_binary, train_and_translate
+    from benchbias.sandbox import bubblewrap_binary, train_and_translate
     from benchbias.sandbox.isolated import SandboxFailure
 
     start = time.perf_counter()
@@ -203,46 +210,75 @@ def verify_entry(
     private, private_judges = inputs_of(private_benchmark(bench, secret, private_data), private_data, "private holdout")
     if public.data.holdout_source.shape[1:] != private.data.holdout_source.shape[1:]:
         raise VerificationError("the private holdout's slices are not the shape of the public ones")
-    chosen = sample_cells(entry, secret, cells)
-    limits = tolerances(entry, 2 * len(chosen) * len(COMPARED))
     config, (template, _) = bench.methods[0], public.plugins.translators[method]
+    programs = dict.fromkeys((seed, program_of(bench, template, ratio)) for ratio, seed in sample_cells(entry, secret, cells))
+    claimed = {(c["ratio"], c["seed"]): c["scores"] for c in entry["cells"]}
+    compared = sum(1 for seed, ratios in programs for r in ratios if (r, seed) in claimed)
+    limits = tolerances(entry, 2 * compared * len(COMPARED))
+    exact = same_machine(entry.get("machine"), machine(1))
+    if exact:  # the same models, bit for bit: the public scores must be the entry's
+        limits["public"] = dict.fromkeys(COMPARED, EXACT)
     hidden = tuple(Path(p) for p in (cache_dir(), data_path, private_data, bench.dataset.path) if p)
     checks = []
-    for ratio, seed in chosen:
-        where = f"methods.{method} (plugin {config.plugin}) at target fraction {ratio:g}, seed {seed}"
-        say(f"{where}: training in the sandbox ({config.steps} steps)")
-        d = (paired_domains if template.paired else unpaired_domains)(public.data.split.train, public.data.slices.is_tumor, bench.domains, ratio, seed)
-        m = public.network_max
-        job = IsolatedProgram(
-            plugin=config.plugin,
-            params=dict(template.hparams),
-            plugin_dirs=foreign_plugin_dirs(plugin_dirs),
-            sources=[to_network(unit_images(public.data.slices.source[d.source]), m).numpy()],
-            targets=[to_network(unit_images(public.data.slices.target[d.target]), m).numpy()],
-            holdout_source=public.data.holdout_source.numpy(),
-            extra_source=private.data.holdout_source.numpy(),
-            steps=config.steps,
-            seed=seed,
-            threads=1,  # as a run's worker processes train: on the same machine kind the public re-run is bit for bit the entry's
-            where=where,
+    for seed, ratios in programs:
+        where = (
+            f"methods.{method} (plugin {config.plugin}) at target fraction{'s' if len(ratios) > 1 else ''} {', '.join(f'{r:g}' for r in ratios)}, seed {seed}"
         )
+        say(f"{where}: training in the sandbox ({config.steps} steps)")
         try:
-            result = train_and_translate(job, hidden=hidden)
+            result = train_and_translate(program_job(public, private, bench, config, template, ratios, seed, plugin_dirs, where), hidden=hidden)
         except SandboxFailure as exc:
             raise PluginFailure(exc.where, exc.problem, exc.details) from None
-        claimed = next(c["scores"] for c in entry["cells"] if c["ratio"] == ratio and c["seed"] == seed)
-        check = CellCheck(ratio, seed, {k: claimed.get(k) for k in COMPARED}, {}, {})
-        for side, inputs, raw in (("public", public, result.translations[0]), ("private", private, result.extra_translations[0])):
-            check_translations(raw, inputs.data.holdout_source, where)
-            scores = scored(inputs, CellJob(method, seed, ratio, "", where), raw)
-            getattr(check, side).update({k: scores.get(k) for k in COMPARED})
-            for name in COMPARED:
-                a, b, allowed = check.claimed[name], scores.get(name), limits[side][name]
-                if a is None or b is None or not abs(a - b) <= allowed:
-                    check.problems.append(f"{name} {fmt(a)} claimed, {fmt(b)} on the {side} holdout (allowed difference {allowed:.4f})")
-        checks.append(check)
+        for i, ratio in enumerate(ratios):
+            if (ratio, seed) not in claimed:
+                continue
+            check = CellCheck(ratio, seed, {k: claimed[ratio, seed].get(k) for k in COMPARED}, {}, {})
+            for side, inputs, raw in (("public", public, result.translations[i]), ("private", private, result.extra_translations[i])):
+                check_translations(raw, inputs.data.holdout_source, where)
+                scores = scored(inputs, CellJob(method, seed, ratio, "", where), raw)
+                getattr(check, side).update({k: scores.get(k) for k in COMPARED})
+                for name in COMPARED:
+                    a, b, allowed = check.claimed[name], scores.get(name), limits[side][name]
+                    if a is None or b is None or not abs(a - b) <= allowed:
+                        check.problems.append(f"{name} {fmt(a)} claimed, {fmt(b)} on the {side} holdout (allowed difference {allowed:.4f})")
+            checks.append(check)
     judges = {role: {"sha256": r["sha256"], **{k: r[k] for k in ("holdout_accuracy", "holdout_dice") if k in r}} for role, r in private_judges.items()}
-    return Verification(entry["method"], entry["version"], season(secret), checks, limits, judges, time.perf_counter() - start)
+    return Verification(entry["method"], entry["version"], season(secret), checks, limits, judges, time.perf_counter() - start, exact)
+
+
+def program_job(
+    public: RunInputs,
+    private: RunInputs,
+    bench: Benchmark,
+    config: ModelConfig,
+    template: Any,
+    ratios: tuple[float, ...],
+    seed: int,
+    plugin_dirs: Sequence[Path],
+    where: str,
+) -> Any:
+    """The sandboxed program that trains the models of ``ratios`` (the fractions that trained together
+    in the entry's run) and translates both holdouts with each."""
+    from benchbias.sandbox import IsolatedProgram
+
+    m, sources, targets = public.network_max, [], []
+    for ratio in ratios:
+        d = (paired_domains if template.paired else unpaired_domains)(public.data.split.train, public.data.slices.is_tumor, bench.domains, ratio, seed)
+        sources.append(to_network(unit_images(public.data.slices.source[d.source]), m).numpy())
+        targets.append(to_network(unit_images(public.data.slices.target[d.target]), m).numpy())
+    return IsolatedProgram(
+        plugin=config.plugin,
+        params=dict(template.hparams),
+        plugin_dirs=foreign_plugin_dirs(plugin_dirs),
+        sources=sources,
+        targets=targets,
+        holdout_source=public.data.holdout_source.numpy(),
+        extra_source=private.data.holdout_source.numpy(),
+        steps=config.steps,
+        seed=seed,
+        threads=1,  # as a run's worker processes train
+        where=where,
+    )
 
 
 def scored(inputs: RunInputs, job: CellJob, raw: torch.Tensor) -> dict[str, Any]:
