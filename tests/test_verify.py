@@ -219,3 +219,23 @@ def test_the_private_holdout_and_the_sample_come_from_the_secret():
     assert len(picked) == 3 and picked == sample_cells(entry, SECRET, 3)
     assert any(sample_cells(entry, SECRET + str(i), 3) != picked for i in range(5))
     assert len(sample_cells(entry, SECRET, None)) == 33
+
+
+@pytest.mark.slow
+def test_a_verified_entry_replaced_by_a_forged_submission_is_self_reported_again(board, verified, tmp_path):
+    """``submit --replace`` over a verified entry: the new entry carries no verification, so the board
+    ranks it with the self-reported ones, whatever its scores."""
+    assert "verification" in verified["after"]["l1"]
+    data = json.loads((board["root"] / "run" / "results.json").read_text())
+    method = data["methods"]["l1"]
+    for cell in method["cells"]:
+        cell["scores"]["mae"] /= 2
+    table = score_table(data, "forged")
+    method["summary"], method["per_fraction"] = method_summary(method["cells"], table), per_fraction(method["cells"], table)
+    forged = tmp_path / "results.json"
+    forged.write_text(json.dumps(data))
+    result = run_cli("leaderboard", "submit", str(forged), "--methods", "l1", "--replace", env=board["env"])
+    assert result.returncode == 0, result.stderr
+    assert "verification" not in entries(board["path"])["l1"]
+    ranked_verified, self_reported = board["path"].with_suffix(".md").read_text().split("## Verified entries")[1].split("## Self-reported entries")
+    assert "None yet" in ranked_verified and "| l1 " in self_reported

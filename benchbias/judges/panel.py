@@ -154,8 +154,6 @@ def resolve(j: Judge, bench: Benchmark, fingerprint: str, cache: Path, train_it:
     info = record(j, bench, fingerprint, info)
     pinned.store(cached, blob, info)
     what = "judge" if j.role == "classifier" else j.role.replace("_", " ")
-    print(
-        f"{what}: trained {info['sha256'][:12]} for this protocol and kept in {cached.weights}; pin it with: benchbias judge train {bench.source_file}",
-        file=sys.stderr,
-    )
+    pin = f"; pin it with: benchbias judge train {bench.source_file}" if Path(bench.source_file).is_file() else ""  # not a private holdout's
+    print(f"{what}: trained {info['sha256'][:12]} for this protocol and kept in {cached.weights}{pin}", file=sys.stderr)
     return {**info, "pinned": False, "file": str(cached.weights)}, True
