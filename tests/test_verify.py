@@ -105,6 +105,7 @@ def test_an_honest_entry_is_verified_signed_and_ranked_apart(board, verified):
     entry = verified["after"]["l1"]
     record = entry["verification"]
     assert {k: v for k, v in entry.items() if k != "verification"} == verified["before"]["l1"]  # the entry itself is untouched
+    assert entry["origin"]["code_sha256"]  # pinned by its classes' code identity too
     assert record["season"] == season(SECRET) and len(record["sampled_cells"]) == 1 and record["private_judges"]["classifier"]["sha256"]
     cell = record["sampled_cells"][0]
     assert cell["public"]["mae"] == pytest.approx(cell["claimed"]["mae"], abs=record["tolerances"]["public"]["mae"])

@@ -151,7 +151,10 @@ DEFS: dict[str, Any] = {
             "distribution": {"type": ["string", "null"]},
             "version": {"type": ["string", "null"]},
             "sha256": {"oneOf": [{"type": "null"}, _HASH]},
-        }
+            # a translator's code identity (its classes' modules), which leaderboard verify pins
+            "code_sha256": _TEXT,
+        },
+        optional=("code_sha256",),
     ),
     "classifier": _object(
         {

@@ -51,7 +51,7 @@ def results_of(
         methods[method.name] = {
             "plugin": method.plugin,
             "version": entry.origin.release,
-            "origin": entry.origin.to_dict(),
+            "origin": {**entry.origin.to_dict(), "code_sha256": entry.code_sha256},
             "paired": translator.paired,
             "params": translator.hparams,
             "steps": method.steps,

@@ -160,13 +160,14 @@ def entry_benchmark(bench: Benchmark, board: dict[str, Any], entry: dict[str, An
 
 def pinned_plugin(registry: Registry, entry: dict[str, Any]) -> None:
     """The installed plugin must be the code the entry was made with: its distribution and version,
-    and for a plugin file its sha256."""
+    for a plugin file its sha256, and the code identity of its classes where the entry records it."""
     try:
-        found = registry.get("translator", entry["plugin"]).origin.to_dict()
+        registered = registry.get("translator", entry["plugin"])
     except PluginError as exc:
         raise VerificationError(str(exc)) from None
+    found = {**registered.origin.to_dict(), "code_sha256": registered.code_sha256}
     claimed = entry["origin"]
-    for key in ("distribution", "version", "sha256"):
+    for key in ("distribution", "version", "sha256", "code_sha256")[: 4 if "code_sha256" in claimed else 3]:
         if claimed.get(key) != found.get(key):
             raise VerificationError(
                 f"entry {entry['method']!r}: made with plugin {entry['plugin']!r} {key} {claimed.get(key)!r}, the installed one has {found.get(key)!r}"
