@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +20,71 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BENCHBIAS_LEADERBOARDS", str(tmp_path_factory.getbasetemp() / "leaderboards"))
     monkeypatch.delenv("BENCHBIAS_PLUGIN_DIRS", raising=False)
     return cache
+
+
+ORACLES = Path(__file__).parent / "oracles"
+ORACLE_NAMES = ["oracle-cache", "oracle-stack-walker", "oracle-scorer-patcher", "oracle-network", "oracle-import-patcher", "oracle-lookup"]
+
+
+def sandbox_or_skip() -> None:
+    from benchbias.sandbox import IsolationUnavailable, bubblewrap_binary
+
+    try:
+        bubblewrap_binary()
+    except IsolationUnavailable as exc:
+        pytest.skip(f"this machine cannot isolate: {exc}")
+
+
+def public_holdout(cache: Path) -> dict:
+    """The smoke benchmark's holdout source slices and real targets as translators see them: what an
+    author can regenerate from the public recipe (oracle-lookup ships them)."""
+    from dataclasses import replace
+
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.registry import load_registry
+    from benchbias.nets.scale import to_network, unit_images
+    from benchbias.run.inputs import plugins_of, read_data
+
+    bench = load_benchmark(find_benchmark("synthetic-smoke"))
+    registry = load_registry(own_only=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHBIAS_CACHE", str(cache))
+        data = read_data(bench, plugins_of(replace(bench, methods=()), registry), registry, show_progress=False)
+    m = bench.slices.network_max
+    return {"source": data.holdout_source.numpy(), "target": to_network(unit_images(data.holdout.target), m).numpy()}
+
+
+@pytest.fixture(scope="session")
+def oracle_runs(tmp_path_factory):
+    """The smoke benchmark's l1 and every oracle of tests/oracles/ (seed 0), once in the runner's
+    process and once isolated (``runs[False]``, ``runs[True]``); ``runs["plugins"]`` is the plugin
+    folder they ran from (a copy, with the public holdout oracle-lookup ships). tests/test_sandbox.py
+    and tests/test_verify.py share them."""
+    import shutil
+    import socket
+
+    import numpy as np
+    from support import run_cli
+
+    sandbox_or_skip()
+    cache = tmp_path_factory.getbasetemp() / "benchbias-cache"  # the tests' shared cache (isolated_cache above)
+    plugins = tmp_path_factory.mktemp("oracles") / "plugins"
+    shutil.copytree(ORACLES, plugins)
+    np.savez(plugins / "lookup.npz", **public_holdout(cache))
+    server = socket.create_server(("127.0.0.1", 0))  # accepts connections into its backlog: connecting succeeds
+    runs: dict = {"plugins": plugins}
+    try:
+        for isolate in (False, True):
+            out = tmp_path_factory.mktemp("isolated" if isolate else "in-process")
+            translators = [arg for name in ORACLE_NAMES for arg in ("--translator", name)]
+            result = run_cli(
+                "run", "synthetic-smoke", "--methods", "l1", *translators, "--plugin-dir", str(plugins), "--out", str(out), "--no-progress",
+                "--param", f"look_in={cache}", "--param", f"address=127.0.0.1:{server.getsockname()[1]}", "--threads", "1",
+                *(["--isolate", "--jobs", "2"] if isolate else []),  # isolated: also in worker processes
+                env={"BENCHBIAS_CACHE": str(cache), "BENCHBIAS_LEADERBOARDS": str(tmp_path_factory.getbasetemp() / "leaderboards")},
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            runs[isolate] = out
+    finally:
+        server.close()
+    return runs

@@ -10,43 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ORACLE_NAMES, sandbox_or_skip
 from support import run_cli
 
-from benchbias.sandbox import IsolationUnavailable, bubblewrap_binary, sandboxed_command
+from benchbias.sandbox import sandboxed_command
 
 ORACLES = Path(__file__).parent / "oracles"
-NAMES = ["oracle-cache", "oracle-stack-walker", "oracle-scorer-patcher", "oracle-network", "oracle-import-patcher"]
-
-
-def sandbox_or_skip() -> None:
-    try:
-        bubblewrap_binary()
-    except IsolationUnavailable as exc:
-        pytest.skip(f"this machine cannot isolate: {exc}")
-
-
-@pytest.fixture(scope="module")
-def oracle_runs(tmp_path_factory):
-    """The smoke benchmark's l1 and every oracle, once in the runner's process and once isolated."""
-    sandbox_or_skip()
-    cache = tmp_path_factory.getbasetemp() / "benchbias-cache"  # the tests' shared cache (conftest.py)
-    server = socket.create_server(("127.0.0.1", 0))  # accepts connections into its backlog: connecting succeeds
-    runs = {}
-    try:
-        for isolate in (False, True):
-            out = tmp_path_factory.mktemp("isolated" if isolate else "in-process")
-            translators = [arg for name in NAMES for arg in ("--translator", name)]
-            result = run_cli(
-                "run", "synthetic-smoke", "--methods", "l1", *translators, "--plugin-dir", str(ORACLES), "--out", str(out), "--no-progress",
-                "--param", f"look_in={cache}", "--param", f"address=127.0.0.1:{server.getsockname()[1]}", "--threads", "1",
-                *(["--isolate", "--jobs", "2"] if isolate else []),  # isolated: also in worker processes
-                env={"BENCHBIAS_CACHE": str(cache)},
-            )  # fmt: skip
-            assert result.returncode == 0, result.stderr
-            runs[isolate] = out
-    finally:
-        server.close()
-    return runs
 
 
 def translations(out: Path, name: str) -> np.ndarray:
@@ -86,7 +55,7 @@ def test_a_plugin_module_that_patches_the_scorer_at_import_is_never_imported_by_
 
 @pytest.mark.slow
 def test_isolated_cells_say_where_they_ran_and_in_process_ones_do_not(oracle_runs):
-    for name in NAMES:
+    for name in ORACLE_NAMES:
         assert {c.get("isolation", "").split(" ")[0] for c in results(oracle_runs[True])["methods"][name]["cells"]} == {"bubblewrap"}
         assert all("isolation" not in c for c in results(oracle_runs[False])["methods"][name]["cells"])
 

@@ -12,10 +12,8 @@ kept as canaries:
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 from support import run_cli
 
@@ -24,55 +22,25 @@ from benchbias.records.validation import score_table
 from benchbias.scoring.summary import method_summary, per_fraction
 from benchbias.verification import private_benchmark, sample_cells, season
 
-ORACLES = Path(__file__).parent / "oracles"
 SECRET = "a test secret, not the maintainers'"
 
 
-def sandbox_or_skip() -> None:
-    from benchbias.sandbox import IsolationUnavailable, bubblewrap_binary
-
-    try:
-        bubblewrap_binary()
-    except IsolationUnavailable as exc:
-        pytest.skip(f"this machine cannot isolate: {exc}")
-
-
-def public_holdout(cache: Path) -> dict[str, np.ndarray]:
-    """The smoke benchmark's holdout source slices and real targets as translators see them: what an
-    author can regenerate from the public recipe."""
-    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
-    from benchbias.foundation.registry import load_registry
-    from benchbias.nets.scale import to_network, unit_images
-    from benchbias.run.inputs import plugins_of, read_data
-
-    bench = load_benchmark(find_benchmark("synthetic-smoke"))
-    registry = load_registry(own_only=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BENCHBIAS_CACHE", str(cache))
-        data = read_data(bench, plugins_of(replace(bench, methods=()), registry), registry, show_progress=False)
-    m = bench.slices.network_max
-    return {"source": data.holdout_source.numpy(), "target": to_network(unit_images(data.holdout.target), m).numpy()}
-
-
 @pytest.fixture(scope="module")
-def board(tmp_path_factory):
-    """A board of the smoke benchmark with l1 and oracle-lookup (seed 0, isolated runs), a
-    maintainers' key pair, and the environment every command of these tests runs with."""
-    sandbox_or_skip()
+def board(oracle_runs, tmp_path_factory):
+    """A board of the smoke benchmark with l1 and oracle-lookup from the shared isolated run (seed 0,
+    conftest.py's ``oracle_runs``), a maintainers' key pair, and the environment every command of
+    these tests runs with."""
     root = tmp_path_factory.mktemp("verify")
     cache = tmp_path_factory.getbasetemp() / "benchbias-cache"  # the tests' shared cache (conftest.py)
-    plugins = root / "plugins"
-    shutil.copytree(ORACLES, plugins)
-    np.savez(plugins / "lookup.npz", **public_holdout(cache))
     env = {"BENCHBIAS_CACHE": str(cache), "BENCHBIAS_LEADERBOARDS": str(root / "boards"), "BENCHBIAS_HOLDOUT_SECRET": SECRET}
-    result = run_cli(
-        "run", "synthetic-smoke", "--methods", "l1", "--translator", "oracle-lookup", "--plugin-dir", str(plugins), "--seeds", "0",
-        "--isolate", "--jobs", "2", "--threads", "1", "--out", str(root / "run"), "--no-progress", "--submit", env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    results = oracle_runs[True] / "results.json"
+    assert run_cli("leaderboard", "submit", str(results), "--methods", "l1", "oracle-lookup", env=env).returncode == 0
     assert run_cli("leaderboard", "keygen", str(root / "keys" / "maintainers.pem"), env=env).returncode == 0
     shutil.copy(root / "keys" / "maintainers.pub", root / "boards" / "maintainers.pub")
-    return {"root": root, "plugins": plugins, "env": env, "path": root / "boards" / "synthetic-smoke.json", "key": root / "keys" / "maintainers.pem"}
+    return {
+        "results": results, "plugins": oracle_runs["plugins"], "env": env,
+        "path": root / "boards" / "synthetic-smoke.json", "key": root / "keys" / "maintainers.pem",
+    }  # fmt: skip
 
 
 def entries(path: Path) -> dict[str, dict]:
@@ -232,10 +200,10 @@ def test_a_verified_entry_replaced_by_a_new_submission_is_self_reported_again(bo
     path = signed_board(board, tmp_path, method="oracle-lookup")
     env = {**board["env"], "BENCHBIAS_LEADERBOARDS": str(path.parent)}
     assert "verification" in entries(path)["oracle-lookup"]
-    result = run_cli("leaderboard", "submit", str(board["root"] / "run" / "results.json"), "--methods", "oracle-lookup", "--replace", env=env)
+    result = run_cli("leaderboard", "submit", str(board["results"]), "--methods", "oracle-lookup", "--replace", env=env)
     assert result.returncode == 0, result.stderr
     assert "verification" not in entries(path)["oracle-lookup"]
     self_reported = path.with_suffix(".md").read_text().split("## Self-reported entries")[1]
     assert "| oracle-lookup " in self_reported
-    refused = run_cli("leaderboard", "submit", str(board["root"] / "run" / "results.json"), "--methods", "l1", "--replace", env=env)
+    refused = run_cli("leaderboard", "submit", str(board["results"]), "--methods", "l1", "--replace", env=env)
     assert refused.returncode != 0 and "baseline shipped with benchbias" in refused.stderr
