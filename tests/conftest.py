@@ -1,5 +1,4 @@
 import os
-from pathlib import Path
 
 import pytest
 
@@ -22,38 +21,6 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     return cache
 
 
-ORACLES = Path(__file__).parent / "oracles"
-ORACLE_NAMES = ["oracle-cache", "oracle-stack-walker", "oracle-scorer-patcher", "oracle-network", "oracle-import-patcher", "oracle-lookup"]
-
-
-def sandbox_or_skip() -> None:
-    from benchbias.sandbox import IsolationUnavailable, bubblewrap_binary
-
-    try:
-        bubblewrap_binary()
-    except IsolationUnavailable as exc:
-        pytest.skip(f"this machine cannot isolate: {exc}")
-
-
-def public_holdout(cache: Path) -> dict:
-    """The smoke benchmark's holdout source slices and real targets as translators see them: what an
-    author can regenerate from the public recipe (oracle-lookup ships them)."""
-    from dataclasses import replace
-
-    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
-    from benchbias.foundation.registry import load_registry
-    from benchbias.nets.scale import to_network, unit_images
-    from benchbias.run.inputs import plugins_of, read_data
-
-    bench = load_benchmark(find_benchmark("synthetic-smoke"))
-    registry = load_registry(own_only=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BENCHBIAS_CACHE", str(cache))
-        data = read_data(bench, plugins_of(replace(bench, methods=()), registry), registry, show_progress=False)
-    m = bench.slices.network_max
-    return {"source": data.holdout_source.numpy(), "target": to_network(unit_images(data.holdout.target), m).numpy()}
-
-
 @pytest.fixture(scope="session")
 def oracle_runs(tmp_path_factory):
     """The smoke benchmark's l1 and every oracle of tests/oracles/ (seed 0), once in the runner's
@@ -64,7 +31,7 @@ def oracle_runs(tmp_path_factory):
     import socket
 
     import numpy as np
-    from support import run_cli
+    from support import ORACLE_NAMES, ORACLES, public_holdout, run_cli, sandbox_or_skip
 
     sandbox_or_skip()
     cache = tmp_path_factory.getbasetemp() / "benchbias-cache"  # the tests' shared cache (isolated_cache above)

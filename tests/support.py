@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -36,3 +38,35 @@ def core_scores(translated, real, tumor_mask, source_is_tumor, p_translated, p_r
         p_tumor_real=np.asarray(p_real),
     )
     return score_cell([JudgeCalls(), PixelDifference()], evidence)[0]
+
+
+ORACLES = Path(__file__).parent / "oracles"
+ORACLE_NAMES = ["oracle-cache", "oracle-stack-walker", "oracle-scorer-patcher", "oracle-network", "oracle-import-patcher", "oracle-lookup"]
+
+
+def sandbox_or_skip() -> None:
+    from benchbias.sandbox import IsolationUnavailable, bubblewrap_binary
+
+    try:
+        bubblewrap_binary()
+    except IsolationUnavailable as exc:
+        pytest.skip(f"this machine cannot isolate: {exc}")
+
+
+def public_holdout(cache: Path) -> dict:
+    """The smoke benchmark's holdout source slices and real targets as translators see them: what an
+    author can regenerate from the public recipe (oracle-lookup ships them)."""
+    from dataclasses import replace
+
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.registry import load_registry
+    from benchbias.nets.scale import to_network, unit_images
+    from benchbias.run.inputs import plugins_of, read_data
+
+    bench = load_benchmark(find_benchmark("synthetic-smoke"))
+    registry = load_registry(own_only=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHBIAS_CACHE", str(cache))
+        data = read_data(bench, plugins_of(replace(bench, methods=()), registry), registry, show_progress=False)
+    m = bench.slices.network_max
+    return {"source": data.holdout_source.numpy(), "target": to_network(unit_images(data.holdout.target), m).numpy()}

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ORACLE_NAMES, sandbox_or_skip
-from support import run_cli
+from support import ORACLE_NAMES, run_cli, sandbox_or_skip
 
 from benchbias.sandbox import sandboxed_command
 
