@@ -53,12 +53,12 @@ from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judge
 from benchbias.run.isolation import isolated_registry
 from benchbias.run.keys import program_of
 from benchbias.run.options import select_device
+from benchbias.run.rescoring import TOLERANCE as EXACT  # the same translations scored twice
 from benchbias.verification.private import derived, private_benchmark, season
 
 COMPARED = ("hallucination", "erasure", "mae")
 MAE_HOLDOUT_SHARE = 0.05  # how much a cell's MAE may differ between two holdouts of the same size, beside its seed spread
 DEFAULT_CELLS = 2
-EXACT = 1e-9  # scores computed in float64 from the same float16 translations: equal up to summation order
 
 
 class VerificationError(ConfigError):
