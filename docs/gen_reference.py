@@ -275,6 +275,10 @@ MEANINGS: dict[str, str] = {
     "methods.NAME.optional": "Trained only when named (`benchbias run --methods NAME`): a further baseline of the leaderboard that a plain run leaves out.",
     "seeds": "Translator seeds (replicates); `run --seeds` overrides them without changing the protocol.",
     "paper_claims": "Check the paper's Figure 2 claims on runs and leaderboards of this benchmark.",
+    "precision": "The arithmetic of CUDA runs, when the benchmark pins it (CPU runs are float32). A run asking for other settings is "
+    "refused unless `--override-precision`, which results.json records. In the benchmark's hash, not in the protocol.",
+    "precision.amp": "bfloat16 autocast of the forward passes (`run --amp/--no-amp`); null: the run's choice (on).",
+    "precision.tf32": "TF32 convolutions and matrix products in float32 (`run --tf32/--no-tf32`); null: torch's defaults.",
 }
 
 METHOD = "NAME"
@@ -288,7 +292,20 @@ MINIMAL = {
 }
 # Keys read into a field of another shape (a method's flag into the benchmark's list of such methods).
 FLAGS = {f"methods.{METHOD}.optional": ("boolean", "`false`")}
-SECTIONS = ["", "dataset", "dataset.synthetic", "slices", "split", "domains", "training", "classifier", "segmenter", "second_judge", f"methods.{METHOD}"]
+SECTIONS = [
+    "",
+    "dataset",
+    "dataset.synthetic",
+    "slices",
+    "split",
+    "domains",
+    "training",
+    "classifier",
+    "segmenter",
+    "second_judge",
+    f"methods.{METHOD}",
+    "precision",
+]
 # Keys that hold a whole section or are stored under another name in the Benchmark dataclass.
 # (`training` has no field of its own: it is listed where training_steps is.)
 STORED_AS = {

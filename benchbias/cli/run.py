@@ -51,7 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
     run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     executor_options(run)
-    run.add_argument("--no-amp", action="store_true", help="disable bfloat16 autocast on CUDA")
+    precision_options(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument(
         "--isolate", action="store_true",
@@ -102,6 +102,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     plan.set_defaults(handler=cmd_plan)
 
 
+def precision_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("precision on CUDA (a benchmark may pin it; CPU runs are float32)")
+    group.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=None,
+        help="bfloat16 autocast of the forward passes (default: as the benchmark pins it, else on)",
+    )  # fmt: skip
+    group.add_argument(
+        "--tf32", action=argparse.BooleanOptionalAction, default=None,
+        help="TF32 convolutions and matrix products (default: as the benchmark pins it, else torch's defaults)",
+    )  # fmt: skip
+    group.add_argument("--override-precision", action="store_true", help="run at other settings than the benchmark pins (results.json records which)")
+
+
 def parse_params(items: list[str]) -> dict:
     import yaml
 
@@ -148,7 +161,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.submit:  # a leaderboard that cannot take the results is found now, not after every cell
         check_before_run(bench.name, bench.protocol_hash())
     options = RunOptions(
-        out=out, device=args.device, methods=methods, data_path=args.data, amp=not args.no_amp, progress=not args.no_progress, isolate=args.isolate, **executor
+        out=out,
+        device=args.device,
+        methods=methods,
+        data_path=args.data,
+        amp=args.amp,
+        tf32=args.tf32,
+        override_precision=args.override_precision,
+        progress=not args.no_progress,
+        isolate=args.isolate,
+        **executor,
     )
     results = Run(bench, registry, options).execute()
     prov = results["provenance"]

@@ -24,6 +24,7 @@ from benchbias.foundation.config import (
     DatasetConfig,
     DomainConfig,
     ModelConfig,
+    PrecisionConfig,
     SliceConfig,
     SplitConfig,
     SynthSpec,
@@ -189,6 +190,12 @@ def _segmenter(r: _Reader, raw: Any) -> ModelConfig:
     return ModelConfig(SEGMENTER, SEGMENTER, dict(params), r.integer(raw["steps"], "segmenter.steps", 1))
 
 
+def _precision(r: _Reader, raw: Any) -> PrecisionConfig:
+    p = r.mapping(raw or {}, "precision", {"amp", "tf32"})
+    pinned = {key: None if p.get(key) is None else r.boolean(p[key], f"precision.{key}") for key in ("amp", "tf32")}
+    return PrecisionConfig(**pinned)
+
+
 TOP_LEVEL = {
     "name",
     "description",
@@ -203,6 +210,7 @@ TOP_LEVEL = {
     "methods",
     "seeds",
     "paper_claims",
+    "precision",
 }
 
 
@@ -309,6 +317,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         segmenter=_segmenter(r, raw["segmenter"]) if raw.get("segmenter") is not None else None,
         second_judge=_classifier(r, raw["second_judge"], "second_judge") if raw.get("second_judge") is not None else None,
         paper_claims=r.boolean(given(raw, "paper_claims", Benchmark), "paper_claims"),
+        precision=_precision(r, raw.get("precision")),
         source_file=source,
     )
 

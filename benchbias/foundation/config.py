@@ -117,6 +117,18 @@ class ModelConfig:
     steps: int = 0
 
 
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """The arithmetic a benchmark pins for CUDA runs (None: the run chooses). A run that asks for other
+    settings is refused unless it overrides them, which its results record. CPU runs are float32."""
+
+    amp: bool | None = None  # bfloat16 autocast of the forward passes
+    tf32: bool | None = None  # TF32 tensor-core convolutions and matrix products inside float32
+
+    def is_pinned(self) -> bool:
+        return self.amp is not None or self.tf32 is not None
+
+
 CLASSIFIER_POPULATIONS = ("train_targets", "fraction_extremes")
 
 
@@ -158,6 +170,9 @@ class Benchmark:
     # Whether the paper's Figure 2 claims are checked on runs and leaderboards of this benchmark
     # (benchbias.scoring.claims). Not protocol; a benchmark that does not set it keeps its hashes.
     paper_claims: bool = False
+    # What precision the benchmark's numbers are computed in on CUDA (``precision``): in the benchmark's
+    # hash when pinned, not in the protocol (like threads, it changes how numbers round, not what is asked).
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
     source_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,6 +187,8 @@ class Benchmark:
             del data["optional_methods"]
         if not data["paper_claims"]:  # added later: benchmarks that do not set it keep their hashes
             del data["paper_claims"]
+        if not self.precision.is_pinned():  # added later: benchmarks that do not pin it keep their hashes
+            del data["precision"]
         for section, key, default in ADDED_LATER:
             if data[section][key] == default:  # so that benchmarks that do not use it keep their hashes
                 del data[section][key]
@@ -196,7 +213,18 @@ ADDED_LATER = (
     ("classifier", "image_size", None),
 )
 
-NOT_PROTOCOL = ("methods", "description", "seeds", "training_steps", "models_per_program", "optional_methods", "segmenter", "second_judge", "paper_claims")
+NOT_PROTOCOL = (
+    "methods",
+    "description",
+    "seeds",
+    "training_steps",
+    "models_per_program",
+    "optional_methods",
+    "segmenter",
+    "second_judge",
+    "paper_claims",
+    "precision",
+)
 
 
 def protocol_of(config: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,9 @@ def device_description(device: torch.device, amp: bool = False, threads: int | N
     """What computed the numbers, in words that end up on leaderboards: mixed precision, and on the
     CPU the torch threads per cell and the cells computed at once."""
     if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}, {'bfloat16 autocast' if amp else 'float32'}"
+        # cuDNN runs float32 convolutions in TF32 unless told not to: say which float32 ran.
+        tf32 = "TF32 on" if torch.backends.cudnn.allow_tf32 else "TF32 off"
+        return f"cuda: {torch.cuda.get_device_name(device)}, {'bfloat16 autocast' if amp else 'float32'} ({tf32})"
     threads = threads or torch.get_num_threads()
     per_cell = f"{threads} thread{'s' if threads > 1 else ''}"
     return f"cpu: {platform.processor() or platform.machine()}, {f'{jobs} jobs x {per_cell} each' if jobs > 1 else per_cell}"

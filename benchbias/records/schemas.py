@@ -173,7 +173,18 @@ DEFS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": _object({"name": _TEXT, "sha256": _HASH, "pinned": {"type": "boolean"}}, extra=True),
     },
-    "compute_settings": _object({"device": _TEXT, "threads": {"type": ["integer", "null"], "minimum": 1}, "amp": {"type": "boolean"}}),
+    # ``tf32`` (CUDA runs) and ``precision_override`` (the benchmark's pinned precision settings a run
+    # overrode) were added later: optional.
+    "compute_settings": _object(
+        {
+            "device": _TEXT,
+            "threads": {"type": ["integer", "null"], "minimum": 1},
+            "amp": {"type": "boolean"},
+            "tf32": {"type": "boolean"},
+            "precision_override": {"type": "array", "items": {"enum": ["amp", "tf32"]}, "minItems": 1},
+        },
+        optional=("tf32", "precision_override"),
+    ),
     "packages": {"type": "object", "additionalProperties": {"type": "string"}},
     # The CPU behind a run (benchbias.records.provenance.machine): where two runs share it, their cells
     # are bit for bit the same (``check`` compares them exactly). Added after results/4 and leaderboard/3

@@ -39,7 +39,7 @@ from benchbias.run.cells import CellJob, CellOutcome, Program, cell_path
 from benchbias.run.compute import Report, compute_program
 from benchbias.run.inputs import RunInputs, plugins_of, read_data
 from benchbias.run.isolation import add_described
-from benchbias.run.options import RunOptions, select_device
+from benchbias.run.options import RunOptions, apply_tf32, select_device
 from benchbias.run.progress import Board
 
 EXECUTORS = ("local", "ray")
@@ -77,7 +77,9 @@ def worker_inputs(spec: WorkerSpec) -> RunInputs:
         registry = load_registry(options.plugin_dirs)
     plugins = plugins_of(spec.bench, registry, options.methods)
     data = read_data(spec.bench, plugins, registry, options.data_path, show_progress=False)
-    return RunInputs.with_judges(spec.bench, plugins, data, select_device(options.device), options.amp, spec.judge_weights).isolated_as(options)
+    device = select_device(options.device)
+    apply_tf32(device, options.tf32)
+    return RunInputs.with_judges(spec.bench, plugins, data, device, options.amp, spec.judge_weights).isolated_as(options)
 
 
 # ---- in this process -----------------------------------------------------------------------------

@@ -53,14 +53,21 @@ def protocol_key(bench: Benchmark, data: BenchmarkData) -> str:
     )
 
 
-def compute_settings(device: torch.device, threads: int, amp: bool) -> dict[str, Any]:
-    """Device kind, CPU threads per cell and mixed precision: each changes a trained network's numbers."""
+def compute_settings(device: torch.device, threads: int, amp: bool, precision_override: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Device kind, CPU threads per cell and the precision on CUDA (autocast, TF32 as set in this
+    process): each changes a trained network's numbers. ``precision_override``: the benchmark's
+    pinned precision settings the run overrode (recorded only when there are some)."""
     cuda = device.type == "cuda"
-    return {
+    settings: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if cuda else "cpu",
         "threads": None if cuda else threads,
         "amp": bool(amp and cuda),
     }
+    if cuda:  # added later: CPU runs keep their cell keys
+        settings["tf32"] = bool(torch.backends.cudnn.allow_tf32)
+    if precision_override:
+        settings["precision_override"] = list(precision_override)
+    return settings
 
 
 def programs(bench: Benchmark, translator: Translator) -> list[tuple[float, ...]]:

@@ -27,7 +27,7 @@ from benchbias.run.compute import PluginFailure, rescore, save_examples
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.keys import cell_key, compute_settings, program_of, scoring_key
 from benchbias.run.lock import holding
-from benchbias.run.options import RunOptions, select_device, warn
+from benchbias.run.options import RunOptions, apply_tf32, resolve_precision, select_device, warn
 from benchbias.run.pixel_check import pixel_error_warnings
 from benchbias.run.results import kept_methods, results_of
 
@@ -39,9 +39,12 @@ class Run:
     parameter (:func:`~benchbias.run.inputs.plugins_of`); :meth:`execute` does the work."""
 
     def __init__(self, bench: Benchmark, registry: Registry, options: RunOptions) -> None:
+        self.precision = resolve_precision(bench, options.amp, options.tf32, options.override_precision)
+        options = replace(options, amp=self.precision.amp, tf32=self.precision.tf32)
         self.bench, self.registry, self.options = bench, registry, options
         self.out = Path(options.out)
         self.device = select_device(options.device)
+        apply_tf32(self.device, options.tf32)
         self.plugins = plugins_of(bench, registry, tuple(options.methods))
 
     def cells(self) -> list[tuple[ModelConfig, int, float]]:
@@ -64,7 +67,7 @@ class Run:
         return self.options.threads or 1
 
     def compute_settings(self) -> dict[str, Any]:
-        return compute_settings(self.device, self.cell_threads, self.options.amp)
+        return compute_settings(self.device, self.cell_threads, self.options.amp, self.precision.overridden)
 
     def cell_key(self, method: ModelConfig, seed: int, ratio: float, protocol: str) -> str:
         translator, entry = self.plugins.translators[method.name]
