@@ -31,7 +31,7 @@ What the names are:
   (:class:`TrainContext`, :class:`PairedSlices`, :class:`UnpairedDomains`, :class:`Evidence`,
   :class:`Case`) and what a metric declares (:class:`Score`);
 * network translators: :class:`NetworkTranslator` and :class:`AdversarialTranslator` (the shared
-  training loop), :func:`adversarial_params`, :data:`GENERATOR_PARAMS`, :class:`OwnParams` and
+  training loop), :func:`adversarial_params`, :data:`GENERATOR_PARAMS`, :data:`SERIAL_BATCHES`, :class:`OwnParams` and
   :func:`shared_params` (a plugin that declares only the parameters it uses), :func:`frozen`,
   :func:`optimise`, :func:`l1_loss`, :class:`ModelStack` (models trained together), GAN losses and
   history pools, and the networks of the baselines;
@@ -77,6 +77,7 @@ from benchbias.nets.own_params import OwnParams, shared_params
 from benchbias.nets.scale import to_network, to_unit
 from benchbias.nets.translation import (
     GENERATOR_PARAMS,
+    SERIAL_BATCHES,
     AdversarialTranslator,
     ModelStack,
     NetworkTranslator,
@@ -109,6 +110,7 @@ __all__ = [
     "AdversarialTranslator",
     "ModelStack",
     "GENERATOR_PARAMS",
+    "SERIAL_BATCHES",
     "adversarial_params",
     "OwnParams",
     "shared_params",

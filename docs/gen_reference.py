@@ -232,7 +232,9 @@ MEANINGS: dict[str, str] = {
     "slices.drop_ambiguous": "Drop slices holding some tumor below `min_tumor_fraction` rather than calling them healthy.",
     "slices.half": "`left` / `right`: keep that half of the patient (RAS orientation), before fractions and resizing.",
     "slices.normalization": "`percentile`: per volume, 0 to 99.5th percentile to [0, 1]; `max`: per volume, divided by its maximum; "
-    "`dataset_max`: each modality divided by its maximum over the data set.",
+    "`dataset_max`: each modality divided by its maximum over the data set; `per_slice`: each slice stretched to [0, 1] by its own "
+    "minimum and maximum (the paper's code).",
+    "slices.resize_mode": "`area` (averages when shrinking, repeats pixels when enlarging) or `bilinear` (the paper's loader).",
     "slices.network_max": "The range translators see: [0, 1] slices enter the networks as [-1, -1 + 2 x network_max]. "
     "Not part of the prepared slices' identity.",
     "split": "Which subjects are held out; the split is made before any slice is drawn.",
@@ -248,6 +250,8 @@ MEANINGS: dict[str, str] = {
     "domains.holdout_tumor_fraction": "Tumor share of the holdout set (0.5: balanced).",
     "domains.target_overlaps_source": "false: the target domain is drawn from training slices outside the source domain; "
     "true: from all training slices (the paper's notebook).",
+    "domains.paired_from_target": "true: the pairs of paired methods are the unpaired target domain's slices at the same fraction "
+    "(the paper's code); false: drawn on their own.",
     "training": "Defaults for every method.",
     "training.steps": "Default step budget of a method (required for `run --translator`); 0: each method gives its own `steps`.",
     "training.models_per_program": "Target fractions whose models train as one program, for translators that support it. "

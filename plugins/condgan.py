@@ -15,7 +15,7 @@ pairs (``pool_size=50``): the ``brats2013-paper`` benchmark sets both.
 
 import torch
 
-from benchbias.api import AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
+from benchbias.api import SERIAL_BATCHES, AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
 
 
 class CondGAN(AdversarialTranslator):
@@ -27,6 +27,7 @@ class CondGAN(AdversarialTranslator):
         "vanilla",
         lambda_l1=Param(0.0, "weight of an added L1 term (paper: 0)", minimum=0.0),
         pool_size=Param(0, "generated (source, image) pairs kept for the discriminator (0: none; the paper's run: 50)", minimum=0),
+        serial_batches=SERIAL_BATCHES,
     )
 
     def build(self) -> None:

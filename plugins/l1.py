@@ -6,7 +6,7 @@ Generator loss:     E_(a,b) || f_ab(a) - b ||_1
 
 import torch
 
-from benchbias.api import NetworkTranslator, hookimpl, l1_loss, optimise
+from benchbias.api import GENERATOR_PARAMS, SERIAL_BATCHES, NetworkTranslator, hookimpl, l1_loss, optimise
 
 
 class L1(NetworkTranslator):
@@ -14,6 +14,7 @@ class L1(NetworkTranslator):
     description = "paired; pixel-wise L1 only, no distribution matching (Cohen et al. 2018, Table 1)"
     paired = True
     trains_together = True  # training_step works on one model or a stack (translation.py)
+    params = {**GENERATOR_PARAMS, "serial_batches": SERIAL_BATCHES}
 
     def build(self) -> None:
         self.generator = self.new_generator()

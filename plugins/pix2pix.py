@@ -11,7 +11,7 @@ ResNet generator (the pix2pix code defaults to a U-Net).
 
 import torch
 
-from benchbias.api import AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
+from benchbias.api import SERIAL_BATCHES, AdversarialTranslator, Param, adversarial_params, frozen, hookimpl, l1_loss, optimise
 
 
 class Pix2Pix(AdversarialTranslator):
@@ -19,7 +19,7 @@ class Pix2Pix(AdversarialTranslator):
     description = "paired; conditional GAN on (source, image) pairs + 100 x L1"
     paired = True
     trains_together = True  # training_step works on one model or a stack (translation.py)
-    params = adversarial_params("vanilla", lambda_l1=Param(100.0, "weight of the L1 term", minimum=0.0))
+    params = adversarial_params("vanilla", lambda_l1=Param(100.0, "weight of the L1 term", minimum=0.0), serial_batches=SERIAL_BATCHES)
 
     def build(self) -> None:
         self.generator = self.new_generator()

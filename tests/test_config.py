@@ -74,7 +74,7 @@ def mutate(path, value):
         (("seeds",), [0, True], "seeds[1]: must be an integer, got bool True"),
         (("name",), KeyError, "name: is required"),
         (("slices", "half"), "top", "slices.half: must be one of null, left, right, got 'top'"),
-        (("slices", "normalization"), "zscore", "slices.normalization: must be one of percentile, max, dataset_max, got 'zscore'"),
+        (("slices", "normalization"), "zscore", "slices.normalization: must be one of percentile, max, dataset_max, per_slice, got 'zscore'"),
         (("split", "method"), "alphabetical", "split.method: must be one of random, ordered, got 'alphabetical'"),
         (("split", "order"), "ordered", "split.order: unknown key"),
         (("domains", "holdout_tumor_fraction"), 1.5, "domains.holdout_tumor_fraction: must be a fraction in [0, 1], got 1.5"),

@@ -87,7 +87,12 @@ def unpaired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainCon
 
 
 def paired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, ratio: float, seed: int) -> Domains:
-    """Pairs (the same slices in both modalities) whose tumor fraction is ``ratio``."""
+    """Pairs (the same slices in both modalities) whose tumor fraction is ``ratio``: the unpaired target
+    domain's slices with ``paired_from_target`` (in the data set's order, as the paper's loader read its
+    sorted files), else drawn on their own."""
+    if domains.paired_from_target:
+        pairs = np.sort(unpaired_domains(train, is_tumor, domains, ratio, seed).target)
+        return Domains(source=pairs, target=pairs)
     rng = np.random.default_rng([seed, 3, int(round(ratio * 1000))])
     pairs = sample_with_fraction(train, is_tumor, domains.target_size, ratio, rng, "domains.target_size")
     return Domains(source=pairs, target=pairs)

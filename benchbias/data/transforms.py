@@ -16,6 +16,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
+import torch
 from monai.config import KeysCollection
 from monai.transforms import Compose, MapTransform, Orientationd, Resized, ScaleIntensityRangePercentilesd
 
@@ -168,6 +169,21 @@ class VolumeMaxd(MapTransform):
         return d
 
 
+class PerSliceRanged(MapTransform):
+    """``normalization: per_slice``: every axial slice stretched to [0, 1] by its own minimum and
+    maximum, as the byte scaling of ``scipy.misc.imresize`` did to each slice the paper's code wrote; a
+    constant slice becomes 0."""
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = torch.as_tensor(d[key], dtype=torch.float32)  # (channel, x, y, z): one slice per z
+            low, high = image.amin(dim=(1, 2), keepdim=True), image.amax(dim=(1, 2), keepdim=True)
+            span = high - low
+            d[key] = torch.where(span > 0, (image - low) / span.clamp(min=torch.finfo(torch.float32).tiny), torch.zeros_like(image))
+        return d
+
+
 def normalisation(keys: list[str], method: str) -> MapTransform:
     if method == "percentile":
         # Robust per-volume scaling: background stays 0, the 99.5th percentile maps to 1.
@@ -176,6 +192,8 @@ def normalisation(keys: list[str], method: str) -> MapTransform:
         return DivideByMaxd(keys=keys)
     if method == "dataset_max":
         return VolumeMaxd(keys=keys)
+    if method == "per_slice":
+        return PerSliceRanged(keys=keys)
     raise ValueError(f"unknown normalization {method!r}")
 
 
@@ -197,7 +215,7 @@ def case_transform(layout, source: str, target: str, options: SliceConfig | int)
         LayoutMasksd(layout, images),
         AxialFractionsd(keys=images),
         normalisation(images, options.normalization),
-        Resized(keys=images, spatial_size=size, mode="area"),
+        Resized(keys=images, spatial_size=size, mode=options.resize_mode),
         Resized(keys=["tumor"], spatial_size=size, mode="nearest"),
     ]
     return Compose(steps)

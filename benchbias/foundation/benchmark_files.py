@@ -11,12 +11,11 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchbias.foundation.config import (
     CLASSIFIER_POPULATIONS,
     HALVES,
     NORMALIZATIONS,
+    RESIZE_MODES,
     SPLIT_METHODS,
     Benchmark,
     ClassifierConfig,
@@ -29,6 +28,7 @@ from benchbias.foundation.config import (
     SplitConfig,
     SynthSpec,
 )
+from benchbias.foundation.yaml_files import read_yaml
 
 
 def given(raw: dict, key: str, owner: type) -> Any:
@@ -227,7 +227,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     s = r.mapping(
         raw.get("slices", {}),
         "slices",
-        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization", "network_max"},
+        {"image_size", "min_brain_fraction", "min_tumor_fraction", "drop_ambiguous", "half", "normalization", "resize_mode", "network_max"},
     )
     network_max = r.fraction(given(s, "network_max", SliceConfig), "slices.network_max")
     if network_max <= 0:
@@ -239,6 +239,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         drop_ambiguous=r.boolean(given(s, "drop_ambiguous", SliceConfig), "slices.drop_ambiguous"),
         half=r.choice(given(s, "half", SliceConfig), "slices.half", HALVES),
         normalization=r.choice(given(s, "normalization", SliceConfig), "slices.normalization", NORMALIZATIONS),
+        resize_mode=r.choice(given(s, "resize_mode", SliceConfig), "slices.resize_mode", RESIZE_MODES),
         network_max=network_max,
     )
 
@@ -259,7 +260,16 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
     d = r.mapping(
         raw.get("domains", {}),
         "domains",
-        {"source_size", "target_size", "source_tumor_fraction", "holdout_size", "holdout_tumor_fraction", "target_fractions", "target_overlaps_source"},
+        {
+            "source_size",
+            "target_size",
+            "source_tumor_fraction",
+            "holdout_size",
+            "holdout_tumor_fraction",
+            "target_fractions",
+            "target_overlaps_source",
+            "paired_from_target",
+        },
     )
     fractions = tuple(
         r.fraction(v, f"domains.target_fractions[{i}]")
@@ -275,6 +285,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         target_fractions=fractions,
         holdout_tumor_fraction=r.fraction(given(d, "holdout_tumor_fraction", DomainConfig), "domains.holdout_tumor_fraction"),
         target_overlaps_source=r.boolean(given(d, "target_overlaps_source", DomainConfig), "domains.target_overlaps_source"),
+        paired_from_target=r.boolean(given(d, "paired_from_target", DomainConfig), "domains.paired_from_target"),
     )
     if domains.holdout_size % 2 and domains.holdout_tumor_fraction == 0.5:
         raise r.fail("domains.holdout_size", f"must be even (the holdout set is balanced), got {domains.holdout_size}")
@@ -320,47 +331,6 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         precision=_precision(r, raw.get("precision")),
         source_file=source,
     )
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing duplicate keys (PyYAML silently keeps the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                mark = key_node.start_mark
-                raise ConfigError(f"line {mark.line + 1}, column {mark.column + 1}: duplicate key {key!r}")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file strictly: UTF-8 text, valid syntax, no duplicate keys, not empty.
-    Every problem is one line naming the file (and the line and column where YAML says)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); a benchmark file is YAML") from None
-    if "\x00" in text:
-        raise ConfigError(f"{path}: is not a text file (contains NUL bytes); a benchmark file is YAML")
-    if not text.strip() or all(line.lstrip().startswith("#") for line in text.splitlines() if line.strip()):
-        raise ConfigError(f"{path}: is empty")
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{path}: invalid YAML: {where}{exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
 
 
 def load_benchmark(path: Path) -> Benchmark:

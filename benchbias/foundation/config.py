@@ -49,7 +49,8 @@ class DatasetConfig:
 
 
 HALVES = (None, "left", "right")
-NORMALIZATIONS = ("percentile", "max", "dataset_max")
+NORMALIZATIONS = ("percentile", "max", "dataset_max", "per_slice")
+RESIZE_MODES = ("area", "bilinear")
 SPLIT_METHODS = ("random", "ordered")
 
 
@@ -67,7 +68,11 @@ class SliceConfig:
     min_tumor_fraction: float = 0.01
     drop_ambiguous: bool = True
     half: str | None = None  # keep one half of the axial plane: "left" / "right" of the patient (RAS)
-    normalization: str = "percentile"  # "percentile" (per volume 0..99.5th), "max" (per volume), "dataset_max"
+    # "percentile" (per volume 0..99.5th), "max" (per volume), "dataset_max", "per_slice" (each slice's min..max)
+    normalization: str = "percentile"
+    # How slices are resized in plane: "area" (averages when shrinking, repeats pixels when enlarging) or
+    # "bilinear" (what the paper's loader did when it enlarged its slices).
+    resize_mode: str = "area"
     # What the translators see: slices in [0, 1] enter (and leave) the networks as
     # [-1, -1 + 2 * network_max]; 1.0 is the full [-1, 1]. How slices are presented, not which slices:
     # it is not part of the prepared-slice cache key or the data identity (see :func:`slice_options`).
@@ -85,8 +90,10 @@ PRESENTATION_ONLY = ("network_max",)
 
 def slice_options(options: SliceConfig) -> dict[str, Any]:
     """The slice options that define the prepared slices (the cache key, the data identity and its
-    description): every field but the presentation-only ones."""
-    return {k: v for k, v in asdict(options).items() if k not in PRESENTATION_ONLY}
+    description): every field but the presentation-only ones, and the ones added later at their default
+    (so that slices prepared before keep their keys)."""
+    later = {key: default for section, key, default in ADDED_LATER if section == "slices"}
+    return {k: v for k, v in asdict(options).items() if k not in PRESENTATION_ONLY and not (k in later and v == later[k])}
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,9 @@ class DomainConfig:
     # False: the target domain is drawn from training slices outside the source domain (disjoint).
     # True: from all training slices, as the paper's notebook drew domain B independently of A.
     target_overlaps_source: bool = False
+    # True: the pairs of paired methods are the slices of the unpaired target domain at the same fraction
+    # (as the paper's code wrote both from the same rows); False: drawn on their own.
+    paired_from_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,7 +218,9 @@ class Benchmark:
 # hashes) only when set to something other than their default.
 ADDED_LATER = (
     ("domains", "target_overlaps_source", False),
+    ("domains", "paired_from_target", False),
     ("slices", "network_max", 1.0),
+    ("slices", "resize_mode", "area"),
     ("classifier", "population", "train_targets"),
     ("classifier", "image_size", None),
 )

@@ -134,10 +134,11 @@ class TrainContext:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def batches(self, n: int, batch_size: int) -> Iterator[torch.Tensor]:
-        """Endless seeded index batches over ``n`` items, reshuffled each epoch."""
+    def batches(self, n: int, batch_size: int, serial: bool = False) -> Iterator[torch.Tensor]:
+        """Endless seeded index batches over ``n`` items, reshuffled each epoch (``serial``: in their
+        order, every epoch)."""
         while True:
-            order = torch.randperm(n, generator=self.generator)
+            order = torch.arange(n) if serial else torch.randperm(n, generator=self.generator)
             for start in range(0, n - batch_size + 1, batch_size):
                 yield order[start : start + batch_size]
             if n < batch_size:

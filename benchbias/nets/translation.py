@@ -46,6 +46,8 @@ GENERATOR_PARAMS: dict[str, Param] = {
     "dropout": Param(0.0, "dropout in every residual block of the generator (the paper's runs: 0.5)", minimum=0.0, maximum=0.95),
     "dropout_at_translation": Param(False, "keep dropout active when translating the holdout (the paper's test.py did)"),
 }
+# For paired methods: the CycleGAN code's --serial_batches, which the paper's paired runs passed.
+SERIAL_BATCHES = Param(False, "take every epoch's batches in the pairs' fixed order (the paper's paired runs); false: reshuffled each epoch")
 
 
 def linear_decay(steps: int, decay_fraction: float):
@@ -183,7 +185,7 @@ class NetworkTranslator(Translator):
         schedule = linear_decay(ctx.steps, self.hparams["decay_fraction"])
         schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, schedule) for opt in self.optimizers]
         batch = self.hparams["batch_size"]
-        sources = Batches([d.source for d in data], contexts, batch, self.device)
+        sources = Batches([d.source for d in data], contexts, batch, self.device, serial=bool(self.hparams.get("serial_batches", False)))
         # Paired: the targets of the very slices drawn (one index stream); unpaired: their own stream.
         targets = Batches([d.target for d in data], contexts, batch, self.device, draws=not self.paired)
         for _ in lockstep([c.loop() for c in contexts]):
@@ -229,9 +231,11 @@ class Batches:
     """Each model's seeded stream of index batches (:meth:`TrainContext.batches`) over its images,
     and the images of a draw: ``(N, C, H, W)`` for one model, ``(models, N, C, H, W)`` for several."""
 
-    def __init__(self, images: Sequence[torch.Tensor], contexts: Sequence[TrainContext], batch: int, device: torch.device, draws: bool = True) -> None:
+    def __init__(
+        self, images: Sequence[torch.Tensor], contexts: Sequence[TrainContext], batch: int, device: torch.device, draws: bool = True, serial: bool = False
+    ) -> None:
         # draws=False: indexed by another's draws (a paired method's targets by their sources').
-        self.streams = [c.batches(len(x), batch) for x, c in zip(images, contexts)] if draws else []
+        self.streams = [c.batches(len(x), batch, serial) for x, c in zip(images, contexts)] if draws else []
         self.device = device
         sizes = {len(x) for x in images}
         # Models whose image sets have one size share one stacked tensor, indexed in one operation.
