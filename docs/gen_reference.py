@@ -241,6 +241,8 @@ MEANINGS: dict[str, str] = {
     "split.holdout_subjects": "How many subjects to hold out, or the list of their case ids.",
     "split.seed": "Seed of the random split (and of the judge's training).",
     "split.method": "`random` (seeded) or `ordered` (sorted case ids, the last ones held out).",
+    "split.subject_order": "The order of the subjects in the pools domains are drawn from (slices follow by index); empty: the data set's. "
+    "Draws with replacement pick by position, so it decides which slices; every subject of the data must be listed.",
     "domains": "The training domains at each target tumor fraction, and the holdout set.",
     "domains.source_size": "Slices in the unpaired source domain.",
     "domains.target_size": "Slices in the target domain (unpaired), or number of pairs (paired).",
@@ -252,6 +254,9 @@ MEANINGS: dict[str, str] = {
     "true: from all training slices (the paper's notebook).",
     "domains.paired_from_target": "true: the pairs of paired methods are the unpaired target domain's slices at the same fraction "
     "(the paper's code); false: drawn on their own.",
+    "domains.sampling": "`exact`: round(size x fraction) tumor slices, without replacement; `with_replacement`: the paper's code, "
+    "a generator reseeded with the seed for every domain draws the tumor slices, then the healthy ones, with replacement, and each "
+    "slice drawn is kept once (fewer slices than draws, at about the fraction). Needs `target_overlaps_source: true`.",
     "training": "Defaults for every method.",
     "training.steps": "Default step budget of a method (required for `run --translator`); 0: each method gives its own `steps`.",
     "training.models_per_program": "Target fractions whose models train as one program, for translators that support it. "

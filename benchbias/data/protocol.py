@@ -17,7 +17,7 @@ class ProtocolError(BenchbiasError, ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    train: np.ndarray  # slice indices of training subjects
+    train: np.ndarray  # slice indices of training subjects, in the order domains are drawn from (pool_order)
     holdout: np.ndarray  # balanced holdout slice indices (from holdout subjects only)
     train_subjects: tuple[str, ...]
     holdout_subjects: tuple[str, ...]
@@ -33,6 +33,36 @@ def sample_with_fraction(pool: np.ndarray, is_tumor: np.ndarray, size: int, frac
         )
     chosen = np.concatenate([rng.choice(tumor, n_tumor, replace=False), rng.choice(healthy, size - n_tumor, replace=False)])
     return rng.permutation(chosen)
+
+
+def redraw_unique(pool: np.ndarray, is_tumor: np.ndarray, size: int, fraction: float, seed: int, field: str) -> np.ndarray:
+    """``domains.sampling: with_replacement``, as the paper's code drew a domain: numpy's legacy generator
+    reseeded with ``seed``, ``round(size * fraction)`` tumor slices drawn by position in ``pool`` (its
+    order matters), then ``round(size * (1 - fraction))`` healthy ones, both with replacement; each slice
+    drawn is kept once (the code wrote one file per slice, so a repeat overwrote it). Sorted."""
+    n_tumor, n_healthy = int(round(size * fraction)), int(round(size * (1 - fraction)))
+    tumor, healthy = pool[is_tumor[pool]], pool[~is_tumor[pool]]
+    if (n_tumor and not len(tumor)) or (n_healthy and not len(healthy)):
+        raise ProtocolError(
+            f"{field}: asks for {n_tumor} tumor + {n_healthy} healthy draws, but the pool has {len(tumor)} tumor + {len(healthy)} healthy slices"
+        )
+    legacy = np.random.RandomState(seed)
+    drawn = [legacy.choice(group, n) for group, n in ((tumor, n_tumor), (healthy, n_healthy)) if n]
+    return np.unique(np.concatenate(drawn))
+
+
+def pool_order(slices: SliceSet, split: SplitConfig) -> np.ndarray:
+    """Every slice index, in the order domains are drawn from: ``split.subject_order`` then slice index,
+    or the data set's order when it is empty."""
+    if not split.subject_order:
+        return np.arange(len(slices))
+    rank = {subject: i for i, subject in enumerate(split.subject_order)}
+    missing = sorted(set(slices.case_id.tolist()) - set(rank))
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise ProtocolError(f"split.subject_order: {len(missing)} subject(s) of the data not listed: {shown}")
+    ranks = np.array([rank[c] for c in slices.case_id.tolist()])
+    return np.lexsort((slices.slice_index, ranks))
 
 
 def held_out_subjects(subjects: np.ndarray, split: SplitConfig, rng: np.random.Generator) -> np.ndarray:
@@ -60,11 +90,17 @@ def split_subjects(slices: SliceSet, split: SplitConfig, domains: DomainConfig) 
     rng = np.random.default_rng([split.seed, 0])
     held = held_out_subjects(subjects, split, rng)
     in_holdout = np.isin(slices.case_id, held)
-    holdout = sample_with_fraction(
-        np.flatnonzero(in_holdout), slices.is_tumor, domains.holdout_size, domains.holdout_tumor_fraction, rng, "domains.holdout_size"
-    )
+    order = pool_order(slices, split)
+    if domains.sampling == "with_replacement":
+        holdout = redraw_unique(
+            order[in_holdout[order]], slices.is_tumor, domains.holdout_size, domains.holdout_tumor_fraction, split.seed, "domains.holdout_size"
+        )
+    else:
+        holdout = sample_with_fraction(
+            np.flatnonzero(in_holdout), slices.is_tumor, domains.holdout_size, domains.holdout_tumor_fraction, rng, "domains.holdout_size"
+        )
     return Split(
-        train=np.flatnonzero(~in_holdout),
+        train=order[~in_holdout[order]],
         holdout=np.sort(holdout),
         train_subjects=tuple(sorted(set(subjects) - set(held))),
         holdout_subjects=tuple(held),
@@ -78,7 +114,11 @@ class Domains:
 
 
 def unpaired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfig, ratio: float, seed: int) -> Domains:
-    """Source fixed per seed at ``source_tumor_fraction``; target drawn at ``ratio`` from the other slices."""
+    """Source fixed per seed at ``source_tumor_fraction``; target drawn at ``ratio`` from the other slices
+    (or from all of them with ``target_overlaps_source``)."""
+    if domains.sampling == "with_replacement":  # the same draw at 0.5 and at the source's fraction: the paper's A and B
+        source = redraw_unique(train, is_tumor, domains.source_size, domains.source_tumor_fraction, seed, "domains.source_size")
+        return Domains(source=source, target=redraw_unique(train, is_tumor, domains.target_size, ratio, seed, "domains.target_size"))
     source = sample_with_fraction(train, is_tumor, domains.source_size, domains.source_tumor_fraction, np.random.default_rng([seed, 1]), "domains.source_size")
     rest = train if domains.target_overlaps_source else np.setdiff1d(train, source)
     target_rng = np.random.default_rng([seed, 2, int(round(ratio * 1000))])
@@ -92,6 +132,9 @@ def paired_domains(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
     sorted files), else drawn on their own."""
     if domains.paired_from_target:
         pairs = np.sort(unpaired_domains(train, is_tumor, domains, ratio, seed).target)
+        return Domains(source=pairs, target=pairs)
+    if domains.sampling == "with_replacement":
+        pairs = redraw_unique(train, is_tumor, domains.target_size, ratio, seed, "domains.target_size")
         return Domains(source=pairs, target=pairs)
     rng = np.random.default_rng([seed, 3, int(round(ratio * 1000))])
     pairs = sample_with_fraction(train, is_tumor, domains.target_size, ratio, rng, "domains.target_size")
@@ -164,6 +207,14 @@ def check_capacity(train: np.ndarray, is_tumor: np.ndarray, domains: DomainConfi
     """Fail before any training when some fraction of the sweep cannot be drawn."""
     tumor = int(is_tumor[train].sum())
     healthy = len(train) - tumor
+    if domains.sampling == "with_replacement":  # any non-empty pool can be drawn from as often as asked
+        for need in fraction_needs(domains, unpaired):
+            for kind, asked, have in (("tumor", need.target_tumor, tumor), ("healthy", need.target_healthy, healthy)):
+                if asked and not have:
+                    raise ProtocolError(
+                        f"domains.target_size: at target fraction {need.ratio} the protocol draws {kind} slices, but the training subjects have none"
+                    )
+        return
     src_tumor, src_healthy = source_need(domains, unpaired)
     if unpaired and (src_tumor > tumor or src_healthy > healthy):
         raise ProtocolError(

@@ -16,6 +16,7 @@ from benchbias.foundation.config import (
     HALVES,
     NORMALIZATIONS,
     RESIZE_MODES,
+    SAMPLINGS,
     SPLIT_METHODS,
     Benchmark,
     ClassifierConfig,
@@ -190,6 +191,15 @@ def _segmenter(r: _Reader, raw: Any) -> ModelConfig:
     return ModelConfig(SEGMENTER, SEGMENTER, dict(params), r.integer(raw["steps"], "segmenter.steps", 1))
 
 
+def _subject_order(r: _Reader, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    order = tuple(r.string(v, f"split.subject_order[{i}]") for i, v in enumerate(r.sequence(raw, "split.subject_order")))
+    if len(set(order)) != len(order):
+        raise r.fail("split.subject_order", "contains duplicates")
+    return order
+
+
 def _precision(r: _Reader, raw: Any) -> PrecisionConfig:
     p = r.mapping(raw or {}, "precision", {"amp", "tf32"})
     pinned = {key: None if p.get(key) is None else r.boolean(p[key], f"precision.{key}") for key in ("amp", "tf32")}
@@ -243,7 +253,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         network_max=network_max,
     )
 
-    sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method"})
+    sp = r.mapping(raw.get("split", {}), "split", {"holdout_subjects", "seed", "method", "subject_order"})
     held = given(sp, "holdout_subjects", SplitConfig)
     if isinstance(held, list):
         held = tuple(r.string(v, f"split.holdout_subjects[{i}]") for i, v in enumerate(r.sequence(held, "split.holdout_subjects")))
@@ -255,6 +265,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         holdout_subjects=held,
         seed=r.integer(given(sp, "seed", SplitConfig), "split.seed", 0),
         method=r.choice(given(sp, "method", SplitConfig), "split.method", SPLIT_METHODS),
+        subject_order=_subject_order(r, sp.get("subject_order")),
     )
 
     d = r.mapping(
@@ -269,6 +280,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
             "target_fractions",
             "target_overlaps_source",
             "paired_from_target",
+            "sampling",
         },
     )
     fractions = tuple(
@@ -286,7 +298,10 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         holdout_tumor_fraction=r.fraction(given(d, "holdout_tumor_fraction", DomainConfig), "domains.holdout_tumor_fraction"),
         target_overlaps_source=r.boolean(given(d, "target_overlaps_source", DomainConfig), "domains.target_overlaps_source"),
         paired_from_target=r.boolean(given(d, "paired_from_target", DomainConfig), "domains.paired_from_target"),
+        sampling=r.choice(given(d, "sampling", DomainConfig), "domains.sampling", SAMPLINGS),
     )
+    if domains.sampling == "with_replacement" and not domains.target_overlaps_source:
+        raise r.fail("domains.sampling", "with_replacement draws every domain from all training slices: set target_overlaps_source: true")
     if domains.holdout_size % 2 and domains.holdout_tumor_fraction == 0.5:
         raise r.fail("domains.holdout_size", f"must be even (the holdout set is balanced), got {domains.holdout_size}")
 

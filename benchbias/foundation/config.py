@@ -52,6 +52,7 @@ HALVES = (None, "left", "right")
 NORMALIZATIONS = ("percentile", "max", "dataset_max", "per_slice")
 RESIZE_MODES = ("area", "bilinear")
 SPLIT_METHODS = ("random", "ordered")
+SAMPLINGS = ("exact", "with_replacement")
 
 
 def image_shape(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -101,6 +102,9 @@ class SplitConfig:
     holdout_subjects: int | tuple[str, ...] = 10  # how many subjects to hold out, or their case ids
     seed: int = 0
     method: str = "random"  # "random" (seeded) or "ordered" (sorted case ids, the last ones held out)
+    # The order of the subjects in the pools that domains are drawn from (slices follow by index); empty:
+    # the data set's order. Draws with replacement pick by position, so the order decides which slices.
+    subject_order: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,11 @@ class DomainConfig:
     # True: the pairs of paired methods are the slices of the unpaired target domain at the same fraction
     # (as the paper's code wrote both from the same rows); False: drawn on their own.
     paired_from_target: bool = False
+    # "exact": each domain has exactly round(size x fraction) tumor slices, drawn without replacement.
+    # "with_replacement": the paper's code: a generator reseeded with the seed for every domain draws
+    # round(size x fraction) tumor slices, then the healthy ones, with replacement, and each slice
+    # drawn is kept once (so a domain holds fewer slices than it drew, at about the fraction).
+    sampling: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,8 @@ class Benchmark:
 ADDED_LATER = (
     ("domains", "target_overlaps_source", False),
     ("domains", "paired_from_target", False),
+    ("domains", "sampling", "exact"),
+    ("split", "subject_order", ()),
     ("slices", "network_max", 1.0),
     ("slices", "resize_mode", "area"),
     ("classifier", "population", "train_targets"),

@@ -8,7 +8,6 @@ computes, under logical names, so moving or reformatting a file changes no key.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -42,13 +41,14 @@ def core_code_sha256() -> str:
 
 def protocol_key(bench: Benchmark, data: BenchmarkData) -> str:
     """What every cell of a run depends on: its data and the protocol that samples from it."""
+    resolved = bench.to_dict()  # options added later enter only when set
     return stable_hash(
         {
             "data": data.identity,  # these very prepared slices
-            "dataset": asdict(bench.dataset),
-            "slices": bench.to_dict()["slices"],  # options added later enter only when set
-            "split": asdict(bench.split),
-            "domains": {k: v for k, v in asdict(bench.domains).items() if k != "target_fractions"},
+            "dataset": resolved["dataset"],
+            "slices": resolved["slices"],
+            "split": resolved["split"],
+            "domains": {k: v for k, v in resolved["domains"].items() if k != "target_fractions"},
         }
     )
 
