@@ -288,6 +288,19 @@ MEANINGS: dict[str, str] = {
     "refused unless `--override-precision`, which results.json records. In the benchmark's hash, not in the protocol.",
     "precision.amp": "bfloat16 autocast of the forward passes (`run --amp/--no-amp`); null: the run's choice (on).",
     "precision.tf32": "TF32 convolutions and matrix products in float32 (`run --tf32/--no-tf32`); null: torch's defaults.",
+    "reference": "What the code a benchmark reproduces printed for its data set (or re-running its sampling gave): `benchbias plan` "
+    "prints each beside the user's data and flags a mismatch. Checks only: not in the protocol.",
+    "reference.slices": "Slices kept (enough brain).",
+    "reference.tumor_slices": "Of them, tumor slices.",
+    "reference.train_tumor": "Tumor slices of the training subjects.",
+    "reference.train_healthy": "Healthy slices of the training subjects.",
+    "reference.holdout_tumor": "Tumor slices of the holdout subjects.",
+    "reference.holdout_healthy": "Healthy slices of the holdout subjects.",
+    "reference.holdout_set": "Slices of the holdout set.",
+    "reference.domain_slices": "Slices of the target domain at each target fraction (seed 0), one count per fraction.",
+    "reference.judge_slices": "Slices the judge trains on.",
+    "reference.source_max": "The source modality's maximum over the data set (raw intensities).",
+    "reference.target_max": "The target modality's maximum over the data set.",
 }
 
 METHOD = "NAME"
@@ -314,6 +327,7 @@ SECTIONS = [
     "second_judge",
     f"methods.{METHOD}",
     "precision",
+    "reference",
 ]
 # Keys that hold a whole section or are stored under another name in the Benchmark dataclass.
 # (`training` has no field of its own: it is listed where training_steps is.)

@@ -155,9 +155,34 @@ def test_new_slice_split_and_domain_options_default_to_the_old_behaviour():
     assert bench.domains.holdout_size == 15 and bench.domains.holdout_tumor_fraction == 0.53
 
 
-def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
+def test_paper_benchmark_encodes_the_code_behind_the_figures(monkeypatch):
     monkeypatch.delenv("BRATS2013_DIR", raising=False)  # validating needs no data
     bench = load_benchmark(find_benchmark("brats2013-paper"))
+    code = load_benchmark(find_benchmark("brats2013-paper-code"))
+    s = bench.slices
+    # Every slice stretched to its own range by imresize, enlarged bilinearly, on [-1, 1].
+    assert (s.normalization, s.resize_mode, s.network_max, s.image_size) == ("per_slice", "bilinear", 1.0, (256, 512))
+    assert (s.half, s.drop_ambiguous, s.min_brain_fraction) == ("left", False, code.slices.min_brain_fraction)
+    d = bench.domains
+    # Draws with replacement, numpy reseeded per draw, over the notebook's dict order of the subjects.
+    assert (d.sampling, d.target_overlaps_source, d.paired_from_target) == ("with_replacement", True, True)
+    assert (d.source_size, d.target_size, d.holdout_size, d.holdout_tumor_fraction) == (700, 700, 350, 0.5)
+    order = bench.split.subject_order
+    assert len(order) == 50 and set(order[30:]) == set(bench.split.holdout_subjects) == set(code.split.holdout_subjects)
+    assert order[:3] == ("HG/0018", "HG/0019", "HG/0012")
+    # The April judge: the deduplicated extreme domains, 12 batches of 64 an epoch for 200 epochs.
+    assert (bench.classifier.population, bench.classifier.steps, bench.classifier.image_size) == ("fraction_extremes", 2400, (100, 200))
+    assert bench.reference.judge_slices == 1008 and bench.reference.holdout_set == 301 and len(bench.reference.domain_slices) == 11
+    for method in bench.methods:
+        assert method.steps == 200 * 607  # 200 epochs of the unaligned loader's max(|A|, |B|) = |A|
+        assert method.params["dropout"] == 0.5 and method.params.get("serial_batches", method.name == "cyclegan") is not False
+    assert bench.precision.amp is False and bench.precision.tf32 is False
+    assert bench.protocol_hash() != code.protocol_hash()
+
+
+def test_paper_code_benchmark_encodes_the_cleaned_up_notebooks(monkeypatch):
+    monkeypatch.delenv("BRATS2013_DIR", raising=False)  # validating needs no data
+    bench = load_benchmark(find_benchmark("brats2013-paper-code"))
     assert bench.dataset.path == "${BRATS2013_DIR}/Synthetic_Data" and bench.dataset.layout == "brats2013"
     assert (bench.dataset.source, bench.dataset.target) == ("flair", "t1")
     s = bench.slices
@@ -167,8 +192,9 @@ def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
     held = bench.split.holdout_subjects
     assert len(held) == 20 and sum(h.startswith("HG/") for h in held) == 8 and "LG/0023" in held and "HG/0002" not in held
     assert bench.domains.target_overlaps_source  # the notebook drew domain B from all training slices
+    assert bench.domains.paired_from_target and s.resize_mode == "bilinear" and bench.domains.sampling == "exact"
     condgan = next(m for m in bench.methods if m.name == "condgan")
-    assert (condgan.params["gan_mode"], condgan.params["pool_size"]) == ("lsgan", 50)  # run-cond.sh via pix2pix_model.py
+    assert (condgan.params["gan_mode"], condgan.params["pool_size"], condgan.params["serial_batches"]) == ("lsgan", 50, True)
     d = bench.domains
     assert (d.source_size, d.target_size, d.source_tumor_fraction, d.holdout_size, d.holdout_tumor_fraction) == (700, 700, 0.5, 300, 0.53)
     assert d.target_fractions == tuple(round(0.1 * i, 1) for i in range(11))
@@ -185,11 +211,12 @@ def test_paper_benchmark_encodes_the_papers_protocol(monkeypatch):
     assert (c.population, c.image_size, c.params["batch_size"], c.params["lr"]) == ("fraction_extremes", (100, 200), 64, 0.001)
 
 
-def test_paper_benchmark_parameters_fit_the_plugins():
+@pytest.mark.parametrize("name", ["brats2013-paper", "brats2013-paper-code"])
+def test_paper_benchmark_parameters_fit_the_plugins(name):
     from benchbias.foundation.registry import load_registry
 
     registry = load_registry()
-    bench = load_benchmark(find_benchmark("brats2013-paper"))
+    bench = load_benchmark(find_benchmark(name))
     for method in bench.methods:
         if method.plugin not in registry.names("translator"):
             pytest.skip(f"translator plugin {method.plugin} is not installed")

@@ -113,7 +113,7 @@ def test_plan_counts_programs_and_workers_and_leaves_optional_methods_out(tmp_pa
     path.write_text(yaml.safe_dump(raw))
     timed = []
 
-    def fake_step(translator, image_size, device, steps, together=1, warmup=2):
+    def fake_step(translator, image_size, device, steps, together=1, warmup=2, amp=True):
         timed.append((translator.name, steps, together, __import__("torch").get_num_threads()))
         return 0.05 * together  # a fake time per step: 50 ms per model
 
@@ -136,3 +136,61 @@ def test_plan_counts_programs_and_workers_and_leaves_optional_methods_out(tmp_pa
     assert code == 0, err
     assert [name for name, *_ in timed] == ["l1", "pix2pix"]
     assert "estimated wall time of training: 6s on 1 worker " in out, out  # l1 3 s + pix2pix 3 s, one after another
+
+
+# ---- the paper benchmarks on a BRATS2013 folder with the paper's 50 case ids ------------------
+
+
+@pytest.fixture(scope="module")
+def paper_cases(tmp_path_factory):
+    """The 50 simulated BRATS2013 case ids of the paper, each a small synthetic case, and both paper
+    benchmarks at a small slice size (geometry only; every other setting as committed)."""
+    root = tmp_path_factory.mktemp("brats2013")
+    order = yaml.safe_load((REPO / "benchmarks" / "brats2013-paper.yaml").read_text())["split"]["subject_order"]
+    for i, case in enumerate(order):
+        write_brats2013(root / "Synthetic_Data" / case, n4=False, start=100 + 20 * i)
+    files = {}
+    for name in ("brats2013-paper", "brats2013-paper-code"):
+        raw = yaml.safe_load((REPO / "benchmarks" / f"{name}.yaml").read_text())
+        raw["slices"]["image_size"], raw["classifier"]["image_size"] = [32, 64], [16, 32]
+        files[name] = root / f"{name}.yaml"
+        files[name].write_text(yaml.safe_dump(raw, sort_keys=False))
+    return root / "Synthetic_Data", files
+
+
+def test_plan_answers_before_it_measures_and_checks_the_data_against_the_papers_counts(paper_cases, capsys):
+    data, files = paper_cases
+    code = main(["plan", str(files["brats2013-paper"]), "--data", str(data), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "300 slices of 50 subjects" in out and "holdout subjects: HG/0001, HG/0003" in out
+    # Drawn with replacement, each slice kept once: the slices kept and, in brackets, the draws.
+    assert "drawn with replacement, each slice kept once: tumor + healthy slices of seed 0 (draws in brackets)" in out
+    assert re.search(r"^0\s+90 \+ \d+ \(350 \+ 350\)\s+0 \+ 90 \(0 \+ 700\)\s+yes$", out, re.MULTILINE), out
+    assert "precision on CUDA: float32, TF32 off (pinned by the benchmark); on the CPU: float32" in out
+    assert re.search(r"^memory: [\d.]+ MB of prepared slices", out, re.MULTILINE) and re.search(r"^disk: [\d.]+ kB of translations per cell", out, re.MULTILINE)
+    # The notebook's counts beside this data's: a folder that is not the paper's data is flagged.
+    assert re.search(r"^slices kept\s+3540\s+300\s+DIFFERS$", out, re.MULTILINE), out
+    assert re.search(r"^target domain slices per fraction\s+459 495 532 557 582 607 603 603 592 574 549\s+90 ", out, re.MULTILINE), out
+    assert "WARNING: this preparation differs from the reference in: slices kept," in out
+    assert "compute: not measured" in out and "GFLOP/step" not in out
+
+    # Exact draws of 300 holdout slices cannot come from this folder: the split and the counts first, then one line.
+    code = main(["plan", str(files["brats2013-paper-code"]), "--data", str(data), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert re.search(r"^holdout subjects\s+20\s+60\s+60$", out, re.MULTILINE) and "holdout set" not in out
+    assert re.search(r"^train: healthy slices\s+704\s+90\s+DIFFERS$", out, re.MULTILINE), out
+    assert err.strip() == "benchbias: error: domains.holdout_size: asks for 159 tumor + 141 healthy slices, but only 60 tumor + 60 healthy are available"
+
+
+def test_a_matching_preparation_says_so(paper_cases, capsys, tmp_path):
+    data, files = paper_cases
+    raw = yaml.safe_load(files["brats2013-paper"].read_text())
+    raw["reference"] = {"slices": 300, "tumor_slices": 150, "train_tumor": 90, "train_healthy": 90, "judge_slices": 180}
+    path = tmp_path / "matching.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    code = main(["plan", str(path), "--data", str(data), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "this preparation matches every reference count" in out and "DIFFERS" not in out

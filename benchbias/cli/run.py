@@ -94,8 +94,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     plan.add_argument("--jobs", type=int, metavar="N", help="worker processes of the run to plan for (default as run: $BENCHBIAS_JOBS, else one per CPU core)")
     plan.add_argument("--threads", type=int, help="torch threads per worker of the run to plan for (default as run: 1; with --jobs 1, torch's choice)")
     plan.add_argument(
-        "--measure-steps", type=int, default=5, metavar="N",
-        help="training steps timed per method after 2 warm-up steps; the median counts (0: no compute estimate)",
+        "--measure-steps", type=int, default=0, metavar="N",
+        help="also estimate the compute: N training steps timed per method after 2 warm-up steps, the median counts "
+        "(default 0: no estimate; the rest of the plan needs no measuring)",
     )  # fmt: skip
     plan.add_argument("--no-progress", action="store_true", help="no progress bars")
     plugin_dir_option(plan)
@@ -247,7 +248,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     import torch
 
-    from benchbias.data.protocol import split_subjects
+    from benchbias.data.protocol import ProtocolError, hold_out, split_subjects
     from benchbias.data.sources import benchmark_data
     from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
     from benchbias.foundation.registry import load_registry
@@ -255,7 +256,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from benchbias.run.executors import default_jobs
     from benchbias.run.inputs import plugins_of
     from benchbias.run.keys import programs
-    from benchbias.run.options import select_device
+    from benchbias.run.options import apply_tf32, select_device
 
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: must be a positive number of CPU threads")
@@ -269,29 +270,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
     translators = {m.name: chosen.translators[m.name][0] for m in chosen.methods}
     data = benchmark_data(bench.dataset, bench.slices, registry, args.data, not args.no_progress)
     slices = data.slices
-    split = split_subjects(slices, bench.split, bench.domains)
+    try:
+        split = split_subjects(slices, bench.split, bench.domains)
+    except ProtocolError:  # the holdout set cannot be drawn: say what the data holds, then why
+        print(f"data: {data.root} (layout {data.layout})")
+        print("\n".join(plan.split_only(bench, slices.case_id, slices.is_tumor, hold_out(slices.case_id, bench.split)[0])), flush=True)
+        raise
     unpaired = any(not t.paired for t in translators.values())
     sizes = {name: [len(chunk) for chunk in programs(bench, t)] * len(bench.seeds) for name, t in translators.items()}
     jobs = jobs or default_jobs(device.type, sum(sum(s) for s in sizes.values()))
     workers = max(1, min(jobs, sum(len(s) for s in sizes.values())))
     # The run's threads per cell: one per worker process, or this process's with one job.
     threads = args.threads or (torch.get_num_threads() if jobs == 1 else 1)
-    costs = []
-    if args.measure_steps:
+    names = tuple(m.name for m in chosen.methods)
+    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, names, data.dataset_max)
+    print(f"data: {data.root} (layout {data.layout})")
+    print("\n".join(lines), flush=True)  # what needs no measuring comes first
+    if not args.measure_steps:
+        print("\ncompute: not measured (--measure-steps N times N training steps of each method here)")
+    elif infeasible is None:
+        amp = bench.precision.amp is not False
+        apply_tf32(device, bench.precision.tf32)
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
+        costs = []
         try:
             for method in chosen.methods:
                 t = translators[method.name]
-                flops = plan.measure_flops(t, bench.slices.image_size, device)
-                seconds = plan.measure_step(t, bench.slices.image_size, device, args.measure_steps, together=max(sizes[method.name]))
+                flops = plan.measure_flops(t, bench.slices.image_size, device, amp)
+                seconds = plan.measure_step(t, bench.slices.image_size, device, args.measure_steps, together=max(sizes[method.name]), amp=amp)
                 costs.append(plan.Cost(method.name, flops, seconds, method.steps, tuple(sizes[method.name]), max(sizes[method.name])))
         finally:
             torch.set_num_threads(previous)
-    where = f"cpu, {threads} torch thread{'s' if threads > 1 else ''} per worker" if device.type == "cpu" else torch.cuda.get_device_name(device)
-    names = tuple(m.name for m in chosen.methods)
-    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, costs, where, names, workers)
-    print(f"data: {data.root} (layout {data.layout})")
-    print("\n".join(lines))
+        if device.type == "cpu":
+            where = f"cpu, {threads} torch thread{'s' if threads > 1 else ''} per worker, float32"
+        else:
+            where = f"{torch.cuda.get_device_name(device)}, {plan.precision_words(bench)}"
+        print("\n" + "\n".join(plan.cost_lines(costs, workers, where)))
     plan.check_feasible(infeasible)
     return 0

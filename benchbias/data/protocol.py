@@ -84,11 +84,16 @@ def held_out_subjects(subjects: np.ndarray, split: SplitConfig, rng: np.random.G
     return np.sort(rng.choice(subjects, split.holdout_subjects, replace=False))
 
 
+def hold_out(case_id: np.ndarray, split: SplitConfig) -> tuple[np.ndarray, np.random.Generator]:
+    """The held-out subjects of slices with these case ids, and the generator the holdout set is then
+    drawn with (the subjects are drawn from it first)."""
+    rng = np.random.default_rng([split.seed, 0])
+    return held_out_subjects(np.unique(case_id), split, rng), rng
+
+
 def split_subjects(slices: SliceSet, split: SplitConfig, domains: DomainConfig) -> Split:
     """Hold out whole subjects, then draw the holdout set (``holdout_tumor_fraction`` tumor) from their slices."""
-    subjects = np.unique(slices.case_id)
-    rng = np.random.default_rng([split.seed, 0])
-    held = held_out_subjects(subjects, split, rng)
+    held, rng = hold_out(slices.case_id, split)
     in_holdout = np.isin(slices.case_id, held)
     order = pool_order(slices, split)
     if domains.sampling == "with_replacement":
@@ -102,7 +107,7 @@ def split_subjects(slices: SliceSet, split: SplitConfig, domains: DomainConfig) 
     return Split(
         train=order[~in_holdout[order]],
         holdout=np.sort(holdout),
-        train_subjects=tuple(sorted(set(subjects) - set(held))),
+        train_subjects=tuple(sorted(set(np.unique(slices.case_id)) - set(held))),
         holdout_subjects=tuple(held),
     )
 

@@ -37,6 +37,7 @@ class BenchmarkData:
     layout: str
     skipped: tuple[tuple[str, str], ...] = ()  # (case id, reason) of cases left out by `data prepare --skip-bad`
     generated: bool = False  # benchbias generated the data from a recipe (the synthetic data set)
+    dataset_max: dict[str, float] | None = None  # each modality's maximum over the data set (normalization dataset_max)
 
     @property
     def identity(self) -> str:
@@ -148,4 +149,5 @@ def benchmark_data(dataset: DatasetConfig, options: SliceConfig, registry: Regis
         layout=layout.name,
         skipped=prepared.skipped,
         generated=generated,
+        dataset_max=prepared.meta.get("dataset_max"),
     )

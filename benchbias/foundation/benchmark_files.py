@@ -25,6 +25,7 @@ from benchbias.foundation.config import (
     DomainConfig,
     ModelConfig,
     PrecisionConfig,
+    ReferenceCounts,
     SliceConfig,
     SplitConfig,
     SynthSpec,
@@ -200,6 +201,25 @@ def _subject_order(r: _Reader, raw: Any) -> tuple[str, ...]:
     return order
 
 
+def _reference(r: _Reader, raw: Any, fractions: int) -> ReferenceCounts:
+    names = {f.name for f in fields(ReferenceCounts)}
+    given_counts = r.mapping(raw or {}, "reference", names)
+    values: dict[str, Any] = {}
+    for key, value in given_counts.items():
+        where = f"reference.{key}"
+        if key == "domain_slices":
+            values[key] = tuple(r.integer(v, f"{where}[{i}]", 0) for i, v in enumerate(r.sequence(value, where)))
+            if len(values[key]) != fractions:
+                raise r.fail(where, f"must give one count per target fraction ({fractions}), got {len(values[key])}")
+        elif key.endswith("_max"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise r.fail(where, f"must be a positive number, got {value!r}")
+            values[key] = float(value)
+        else:
+            values[key] = r.integer(value, where, 0)
+    return ReferenceCounts(**values)
+
+
 def _precision(r: _Reader, raw: Any) -> PrecisionConfig:
     p = r.mapping(raw or {}, "precision", {"amp", "tf32"})
     pinned = {key: None if p.get(key) is None else r.boolean(p[key], f"precision.{key}") for key in ("amp", "tf32")}
@@ -221,6 +241,7 @@ TOP_LEVEL = {
     "seeds",
     "paper_claims",
     "precision",
+    "reference",
 }
 
 
@@ -344,6 +365,7 @@ def parse_benchmark(raw: Any, source: str) -> Benchmark:
         second_judge=_classifier(r, raw["second_judge"], "second_judge") if raw.get("second_judge") is not None else None,
         paper_claims=r.boolean(given(raw, "paper_claims", Benchmark), "paper_claims"),
         precision=_precision(r, raw.get("precision")),
+        reference=_reference(r, raw.get("reference"), len(fractions)),
         source_file=source,
     )
 

@@ -148,6 +148,28 @@ class PrecisionConfig:
         return self.amp is not None or self.tf32 is not None
 
 
+@dataclass(frozen=True)
+class ReferenceCounts:
+    """What the code a benchmark reproduces printed for its data set (or what re-running that code's
+    sampling gave): ``benchbias plan`` prints them beside the user's and flags a mismatch. None (or an
+    empty list): not known."""
+
+    slices: int | None = None  # slices kept (enough brain)
+    tumor_slices: int | None = None  # of them, tumor slices
+    train_tumor: int | None = None  # tumor slices of the training subjects
+    train_healthy: int | None = None
+    holdout_tumor: int | None = None  # tumor slices of the holdout subjects
+    holdout_healthy: int | None = None
+    holdout_set: int | None = None  # slices of the holdout set
+    domain_slices: tuple[int, ...] = ()  # slices of the target domain at each target fraction (seed 0)
+    judge_slices: int | None = None  # slices the judge trains on
+    source_max: float | None = None  # the source modality's maximum over the data set
+    target_max: float | None = None
+
+    def is_known(self) -> bool:
+        return self != ReferenceCounts()
+
+
 CLASSIFIER_POPULATIONS = ("train_targets", "fraction_extremes")
 
 
@@ -192,6 +214,8 @@ class Benchmark:
     # What precision the benchmark's numbers are computed in on CUDA (``precision``): in the benchmark's
     # hash when pinned, not in the protocol (like threads, it changes how numbers round, not what is asked).
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    # The counts the reproduced code printed for this data (``reference``): checks, not protocol.
+    reference: ReferenceCounts = field(default_factory=ReferenceCounts)
     source_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,6 +232,8 @@ class Benchmark:
             del data["paper_claims"]
         if not self.precision.is_pinned():  # added later: benchmarks that do not pin it keep their hashes
             del data["precision"]
+        if not self.reference.is_known():  # added later: benchmarks without it keep their hashes
+            del data["reference"]
         for section, key, default in ADDED_LATER:
             if data[section][key] == default:  # so that benchmarks that do not use it keep their hashes
                 del data[section][key]
@@ -247,6 +273,7 @@ NOT_PROTOCOL = (
     "second_judge",
     "paper_claims",
     "precision",
+    "reference",
 )
 
 

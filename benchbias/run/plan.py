@@ -2,7 +2,9 @@
 
 From the prepared slices (read once, or the cache) and without training anything: the split's slices
 per class and subjects, every target fraction's domain sizes and tumor counts with feasibility, the
-number of cells, and a compute estimate per method computed the way the run computes: FLOPs per
+number of cells, memory and disk, the precision, and the benchmark's reference counts beside the
+data's. Then, only when asked (``--measure-steps N``), a compute estimate per method computed the way
+the run computes: FLOPs per
 training step counted by torch's FLOP counter on one real step at the benchmark's slice size; the
 median time of a few steps of a program (the fractions a method trains together) at the torch
 threads of one of the run's workers; programs per method; and the wall time of all programs spread
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchbias.data.protocol import ProtocolError, Split, fraction_needs, judge_population
+from benchbias.data.protocol import ProtocolError, Split, fraction_needs, judge_population, unpaired_domains
 from benchbias.foundation.config import Benchmark, DomainConfig, image_shape
 from benchbias.foundation.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
 from benchbias.nets.scale import to_network
@@ -43,6 +45,8 @@ def fraction_plans(tumor: int, healthy: int, domains: DomainConfig, unpaired: bo
     for need in fraction_needs(domains, unpaired):
         need_tumor, need_healthy = need.total
         short = []
+        if domains.sampling == "with_replacement":  # any non-empty pool can be drawn from as often as asked
+            need_tumor, need_healthy = min(need_tumor, 1), min(need_healthy, 1)
         if need_tumor > tumor:
             short.append(f"{need_tumor - tumor} tumor")
         if need_healthy > healthy:
@@ -104,25 +108,27 @@ def readable(seconds: float) -> str:
     return f"{seconds:.2g}s" if seconds < 10 else duration(seconds)
 
 
-def measure_flops(translator: Translator, image_size: int | tuple[int, int], device: torch.device) -> float:
+def measure_flops(translator: Translator, image_size: int | tuple[int, int], device: torch.device, amp: bool = True) -> float:
     """FLOPs of one model's training step, by torch's FLOP counter on one real step."""
     counter = FlopCounterMode(display=False)
     with counter:
-        _fit(type(translator)(**translator.hparams), image_size, device, 1, 1)
+        _fit(type(translator)(**translator.hparams), image_size, device, 1, 1, amp)
     return float(counter.get_total_flops())
 
 
-def measure_step(translator: Translator, image_size: int | tuple[int, int], device: torch.device, steps: int, together: int = 1, warmup: int = 2) -> float:
+def measure_step(
+    translator: Translator, image_size: int | tuple[int, int], device: torch.device, steps: int, together: int = 1, warmup: int = 2, amp: bool = True
+) -> float:
     """Seconds per training step of a program of ``together`` models (``fit_together``, as the run
     trains them), at the torch threads now set: the median of ``steps`` steps timed one by one after
     ``warmup`` steps (first calls, allocations). A median of single steps, not a difference of fits:
     one slow step on a busy machine does not move it."""
-    stamps = _fit(type(translator)(**translator.hparams), image_size, device, warmup + steps, together)
+    stamps = _fit(type(translator)(**translator.hparams), image_size, device, warmup + steps, together, amp)
     times = np.diff(stamps)[warmup:]  # the first difference holds building the networks
     return max(float(np.median(times)), 1e-6)
 
 
-def _fit(translator: Translator, image_size: int | tuple[int, int], device: torch.device, steps: int, together: int) -> list[float]:
+def _fit(translator: Translator, image_size: int | tuple[int, int], device: torch.device, steps: int, together: int, amp: bool = True) -> list[float]:
     """Train ``together`` models (one: ``fit``) on random slices of the benchmark's size for ``steps``
     steps; the time at the start and after each step."""
     batch = int(translator.hparams.get("batch_size", 1))
@@ -136,7 +142,9 @@ def _fit(translator: Translator, image_size: int | tuple[int, int], device: torc
             torch.cuda.synchronize(device)
         stamps.append(time.perf_counter())
 
-    contexts = [TrainContext(seed=i, device=device, steps=steps, workdir=Path("unused"), on_step=stamp if i == 0 else lambda *_: None) for i in range(together)]
+    contexts = [
+        TrainContext(seed=i, device=device, steps=steps, workdir=Path("unused"), amp=amp, on_step=stamp if i == 0 else lambda *_: None) for i in range(together)
+    ]
     stamps.append(time.perf_counter())
     if together > 1:
         translator.fit_together([data] * together, contexts)
@@ -174,25 +182,17 @@ def describe(
     case_id: np.ndarray,
     is_tumor: np.ndarray,
     unpaired: bool,
-    costs: list[Cost],
-    device: str,
     methods: tuple[str, ...] | None = None,
-    workers: int = 1,
+    maxima: dict[str, float] | None = None,
 ) -> tuple[list[str], str | None]:
-    """The plan's lines, and the first infeasible fraction's message (None when all fit). ``methods``:
-    those the run trains (default: every method of ``bench``)."""
+    """The plan's lines before anything is measured, and the first infeasible fraction's message (None
+    when all fit). ``methods``: those the run trains (default: every method of ``bench``); ``maxima``:
+    each modality's maximum over the data set, where the preparation computed them."""
     methods = methods if methods is not None else tuple(m.name for m in bench.methods)
-    lines = [f"benchmark {bench.name}: protocol {bench.protocol_hash()[:12]}; {len(case_id)} slices of {len(np.unique(case_id))} subjects"]
+    lines = subject_lines(bench, case_id, is_tumor, np.array(split.holdout_subjects), split.holdout)
     train_tumor = int(is_tumor[split.train].sum())
     train_healthy = len(split.train) - train_tumor
     held = np.isin(case_id, split.holdout_subjects)
-    rows = [["split", "subjects", "tumor slices", "healthy slices"]]
-    rows.append(["train", str(len(split.train_subjects)), str(train_tumor), str(train_healthy)])
-    rows.append(["holdout subjects", str(len(split.holdout_subjects)), str(int(is_tumor[held].sum())), str(int((~is_tumor[held]).sum()))])
-    rows.append(["holdout set", "", str(int(is_tumor[split.holdout].sum())), str(int((~is_tumor[split.holdout]).sum()))])
-    lines += ["", *text_table(rows).splitlines()]
-    lines.append(f"train subjects:   {', '.join(split.train_subjects)}")
-    lines.append(f"holdout subjects: {', '.join(split.holdout_subjects)}")
     height, width = bench.slices.shape
     lines.append(f"slices: {height} x {width} (rows x columns); translators see them on [-1, {-1.0 + 2.0 * bench.slices.network_max:.3g}]")
 
@@ -200,13 +200,20 @@ def describe(
     mode = ("target may overlap the source" if d.target_overlaps_source else "source and target disjoint") if unpaired else "paired methods only"
     lines += ["", f"domains: source {d.source_size} at {d.source_tumor_fraction:g} tumor (unpaired), target / pairs {d.target_size}; {mode}"]
     plans = fraction_plans(train_tumor, train_healthy, d, unpaired)
+    drawn = drawn_domains(bench, split, is_tumor) if d.sampling == "with_replacement" else {}
     rows = [["fraction", "source tumor + healthy", "target tumor + healthy", "feasible"]]
+    if drawn:
+        lines.append(f"drawn with replacement, each slice kept once: tumor + healthy slices of seed {bench.seeds[0]} (draws in brackets)")
     for p in plans:
         source = f"{p.source_tumor} + {p.source_healthy}" if unpaired else "-"
-        rows.append([f"{p.ratio:g}", source, f"{p.target_tumor} + {p.target_healthy}", "yes" if p.shortfall is None else "NO: " + p.shortfall.split(": ")[-1]])
+        target = f"{p.target_tumor} + {p.target_healthy}"
+        if drawn:
+            source = f"{drawn['source'][0]} + {drawn['source'][1]} ({source})" if unpaired else source
+            target = f"{drawn[p.ratio][0]} + {drawn[p.ratio][1]} ({target})"
+        rows.append([f"{p.ratio:g}", source, target, "yes" if p.shortfall is None else "NO: " + p.shortfall.split(": ")[-1]])
     lines += text_table(rows).splitlines()
 
-    judge, judge_problem = judge_plan(bench, split, is_tumor)
+    judge, judge_problem, judged = judge_plan(bench, split, is_tumor)
     lines += ["", judge]
 
     n_cells = len(methods) * len(d.target_fractions) * len(bench.seeds)
@@ -214,24 +221,160 @@ def describe(
     skipped = [m.name for m in bench.methods if m.name not in methods]
     if skipped:
         lines.append(f"not planned: {', '.join(skipped)} (optional or not named; name them with --methods)")
-    if costs:
-        lines += ["", *cost_lines(costs, workers, device)]
+    lines += storage_lines(len(case_id), len(split.holdout), (height, width), n_cells, len(bench.seeds))
+    lines.append(f"precision on CUDA: {precision_words(bench)}; on the CPU: float32")
+    if bench.reference.is_known():
+        ours = {
+            "slices": len(case_id),
+            "tumor_slices": int(is_tumor.sum()),
+            "train_tumor": train_tumor,
+            "train_healthy": train_healthy,
+            "holdout_tumor": int(is_tumor[held].sum()),
+            "holdout_healthy": int((~is_tumor[held]).sum()),
+            "holdout_set": len(split.holdout),
+            "domain_slices": tuple(sum(drawn[r]) for r in d.target_fractions) if drawn else (d.target_size,) * len(d.target_fractions),
+            "judge_slices": judged,
+            "source_max": (maxima or {}).get(bench.dataset.source),
+            "target_max": (maxima or {}).get(bench.dataset.target),
+        }
+        lines += ["", *reference_lines(bench, ours)]
     infeasible = next((p.shortfall for p in plans if p.shortfall), None)
     return lines, (f"domains.target_size: {infeasible}" if infeasible else judge_problem)
 
 
-def judge_plan(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> tuple[str, str | None]:
+def subject_lines(bench: Benchmark, case_id: np.ndarray, is_tumor: np.ndarray, held_subjects: np.ndarray, holdout: np.ndarray | None) -> list[str]:
+    """The data and its split by subject: slices per class on each side, and of the holdout set when
+    it could be drawn (``holdout`` None: it could not)."""
+    lines = [f"benchmark {bench.name}: protocol {bench.protocol_hash()[:12]}; {len(case_id)} slices of {len(np.unique(case_id))} subjects"]
+    held = np.isin(case_id, held_subjects)
+    rows = [["split", "subjects", "tumor slices", "healthy slices"]]
+    rows.append(["train", str(len(np.unique(case_id[~held]))), str(int(is_tumor[~held].sum())), str(int((~is_tumor[~held]).sum()))])
+    rows.append(["holdout subjects", str(len(held_subjects)), str(int(is_tumor[held].sum())), str(int((~is_tumor[held]).sum()))])
+    if holdout is not None:
+        rows.append(["holdout set", "", str(int(is_tumor[holdout].sum())), str(int((~is_tumor[holdout]).sum()))])
+    lines += ["", *text_table(rows).splitlines()]
+    lines.append(f"train subjects:   {', '.join(np.unique(case_id[~held]))}")
+    lines.append(f"holdout subjects: {', '.join(held_subjects)}")
+    return lines
+
+
+def split_only(bench: Benchmark, case_id: np.ndarray, is_tumor: np.ndarray, held_subjects: np.ndarray) -> list[str]:
+    """What the plan can say when the holdout set cannot be drawn: the split by subject, and the
+    reference counts of the data itself."""
+    lines = subject_lines(bench, case_id, is_tumor, held_subjects, None)
+    if bench.reference.is_known():
+        held = np.isin(case_id, held_subjects)
+        ours = {
+            "slices": len(case_id),
+            "tumor_slices": int(is_tumor.sum()),
+            "train_tumor": int(is_tumor[~held].sum()),
+            "train_healthy": int((~is_tumor[~held]).sum()),
+            "holdout_tumor": int(is_tumor[held].sum()),
+            "holdout_healthy": int((~is_tumor[held]).sum()),
+        }
+        lines += ["", *reference_lines(bench, ours)]
+    return lines
+
+
+def drawn_domains(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> dict:
+    """Tumor and healthy slices of the source (``"source"``) and of the target at every fraction, as
+    drawn for the benchmark's first seed (draws with replacement keep fewer slices than they draw)."""
+    seed, counts = bench.seeds[0], {}
+    try:
+        for ratio in bench.domains.target_fractions:
+            domains = unpaired_domains(split.train, is_tumor, bench.domains, ratio, seed)
+            counts[ratio] = (int(is_tumor[domains.target].sum()), int((~is_tumor[domains.target]).sum()))
+            counts["source"] = (int(is_tumor[domains.source].sum()), int((~is_tumor[domains.source]).sum()))
+    except ProtocolError:
+        return {}
+    return counts
+
+
+def storage_lines(slices: int, holdout: int, shape: tuple[int, int], cells: int, seeds: int) -> list[str]:
+    """Memory for the prepared slices and disk for the translations (float16, one array per cell)."""
+    pixels = shape[0] * shape[1]
+    memory = slices * pixels * 4 * 3  # source, target and tumor mask, float32
+    per_cell = holdout * pixels * 2
+    return [
+        f"memory: {size_words(memory)} of prepared slices (source, target and tumor mask as float32) in the runner and in each worker",
+        f"disk: {size_words(per_cell)} of translations per cell (the holdout in float16), "
+        f"{size_words(per_cell * cells / max(seeds, 1))} per seed, {size_words(per_cell * cells)} in all",
+    ]
+
+
+def size_words(size: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{int(size)} B"
+
+
+def precision_words(bench: Benchmark) -> str:
+    """What a run does on CUDA, as the benchmark pins it (or a plain run's default)."""
+    p = bench.precision
+    amp = p.amp if p.amp is not None else True
+    tf32 = {None: "TF32 as torch's defaults set it", True: "TF32 on", False: "TF32 off"}[p.tf32]
+    pinned = "pinned by the benchmark" if p.is_pinned() else "the run's default; the benchmark pins none"
+    return f"{'bfloat16 autocast' if amp else 'float32'}, {tf32} ({pinned})"
+
+
+REFERENCE_LABELS = {
+    "slices": "slices kept",
+    "tumor_slices": "tumor slices",
+    "train_tumor": "train: tumor slices",
+    "train_healthy": "train: healthy slices",
+    "holdout_tumor": "holdout subjects: tumor slices",
+    "holdout_healthy": "holdout subjects: healthy slices",
+    "holdout_set": "holdout set",
+    "domain_slices": "target domain slices per fraction",
+    "judge_slices": "judge's training slices",
+    "source_max": "source maximum",
+    "target_max": "target maximum",
+}
+
+
+def reference_lines(bench: Benchmark, ours: dict) -> list[str]:
+    """The reference counts of ``bench`` beside this data's, each marked as matching or not."""
+    rows = [["", "reference", "this data", ""]]
+    differ = []
+    for key, label in REFERENCE_LABELS.items():
+        expected = getattr(bench.reference, key)
+        if expected in (None, ()) or key not in ours:
+            continue
+        mine = ours[key]
+        if mine is None:
+            rows.append([label, _shown(expected), "-", "not computed with this normalization"])
+            continue
+        same = tuple(mine) == tuple(expected) if key == "domain_slices" else abs(float(mine) - float(expected)) <= 1e-3 * max(1.0, abs(float(expected)))
+        rows.append([label, _shown(expected), _shown(mine), "matches" if same else "DIFFERS"])
+        if not same:
+            differ.append(label)
+    verdict = (
+        "this preparation matches every reference count"
+        if not differ
+        else f"WARNING: this preparation differs from the reference in: {', '.join(differ)} (another data version, half, label map or file set?)"
+    )
+    return ["reference counts (what the reproduced code printed, or re-running its sampling gave):", *text_table(rows).splitlines(), verdict]
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def judge_plan(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> tuple[str, str | None, int | None]:
     """What the judge trains on and the size it reads (``classifier.population``, ``classifier.image_size``),
-    and why that population cannot be drawn (None when it can)."""
+    why that population cannot be drawn (None when it can), and how many slices it is."""
     c = bench.classifier
     rows, columns = image_shape(c.image_size) if c.image_size is not None else bench.slices.shape
     what = {"train_targets": "every training subject's slices", "fraction_extremes": "the target domains at fractions 0 and 1"}[c.population]
     try:
         judged = judge_population(split, is_tumor, bench.domains, c.population, bench.split.seed)
     except ProtocolError as exc:
-        return f"judge: {c.plugin} on {what}: NO: {exc}", str(exc)
+        return f"judge: {c.plugin} on {what}: NO: {exc}", str(exc), None
     counts = f"{int(is_tumor[judged].sum())} tumor + {int((~is_tumor[judged]).sum())} healthy real {bench.dataset.target} slices"
-    return f"judge: {c.plugin}, {c.steps} steps on {counts} ({what}), read at {rows} x {columns}", None
+    return f"judge: {c.plugin}, {c.steps} steps on {counts} ({what}), read at {rows} x {columns}", None, len(judged)
 
 
 def check_feasible(message: str | None) -> None:
