@@ -16,7 +16,7 @@ METHODS = ["l1", "cyclegan", "condgan", "gan", "pix2pix"]
 SCALES = {
     # synthetic-quick's settings
     "quick": {"size": 32, "params": {"filters": 8, "blocks": 2, "batch_size": 4}, "disc": {"disc_filters": 8}},
-    # the paper's: 256 px, 64 filters, 9 residual blocks, batch 1
+    # the CycleGAN reference code's defaults (the paper states no sizes): 256 px, 64 filters, 9 residual blocks, batch 1
     "paper": {"size": 256, "params": {"filters": 64, "blocks": 9, "batch_size": 1}, "disc": {}},
 }
 REGISTRY = load_registry()
