@@ -3,6 +3,7 @@ listed holdout patients are not the last sorted ids, and the target domain at r 
 healthy training slices, which only the notebook's overlapping draw can supply."""
 
 import re
+import shutil
 
 import pytest
 import yaml
@@ -194,3 +195,22 @@ def test_a_matching_preparation_says_so(paper_cases, capsys, tmp_path):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "this preparation matches every reference count" in out and "DIFFERS" not in out
+
+
+def test_plan_names_cases_whose_headers_put_the_half_elsewhere_than_the_notebooks_crop(paper_cases, capsys, tmp_path):
+    data, files = paper_cases
+    copy = tmp_path / "Synthetic_Data"
+    shutil.copytree(data, copy)
+    for path in (copy / "HG" / "0018").rglob("*.mha"):  # a first axis that runs the other way
+        blob = path.read_bytes()
+        path.write_bytes(blob.replace(b"TransformMatrix = 1 0 0 0 1 0 0 0 1", b"TransformMatrix = -1 0 0 0 1 0 0 0 1", 1))
+    code = main(["plan", str(files["brats2013-paper"]), "--data", str(copy), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert (
+        "WARNING: half: in 1 case(s) the patient's left half is not the upper half of the file's first axis as stored "
+        "(other headers than the paper's data): HG/0018"
+    ) in out
+    code = main(["plan", str(files["brats2013-paper"]), "--data", str(data), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert "half: the patient's left half; in every case the upper half of the file's first axis as stored (headers checked)" in out

@@ -283,7 +283,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # The run's threads per cell: one per worker process, or this process's with one job.
     threads = args.threads or (torch.get_num_threads() if jobs == 1 else 1)
     names = tuple(m.name for m in chosen.methods)
-    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, names, data.dataset_max)
+    lines, infeasible = plan.describe(bench, split, slices.case_id, slices.is_tumor, unpaired, names, data.dataset_max, data.half_not_as_stored)
     print(f"data: {data.root} (layout {data.layout})")
     print("\n".join(lines), flush=True)  # what needs no measuring comes first
     if not args.measure_steps:

@@ -16,7 +16,7 @@ from monai.transforms import LoadImaged
 
 from benchbias.data.errors import DataError
 from benchbias.data.slice_set import SliceSet
-from benchbias.data.transforms import CHANNEL_SUFFIX, MAX_SUFFIX, case_transform, label_rules
+from benchbias.data.transforms import CHANNEL_SUFFIX, HALF_AS_STORED, MAX_SUFFIX, case_transform, label_rules
 from benchbias.foundation.config import SliceConfig
 from benchbias.foundation.contract import Case, DatasetLayout
 
@@ -86,7 +86,8 @@ def load_volumes(case: Case, keys: dict[str, Path | tuple[Path, int]]) -> dict:
 
 def read_case(case: Case, layout: DatasetLayout, source: str, target: str, options: SliceConfig) -> tuple[SliceSet, dict[str, float]]:
     """All kept axial slices of one case, and each modality's volume maximum (for ``dataset_max``,
-    whose slices are returned unnormalised)."""
+    whose slices are returned unnormalised); ``half_as_stored`` is there, at 0, when the case's header
+    puts the kept half elsewhere than the upper half of the file's first axis."""
     for modality in (source, target):
         if modality not in case.images:
             raise DataError(f"case {case.case_id}: has no {modality} image")
@@ -120,6 +121,8 @@ def read_case(case: Case, layout: DatasetLayout, source: str, target: str, optio
         slice_index=z.astype(np.int32),
     )
     maxima = {key: d[f"{key}{MAX_SUFFIX}"] for key in (source, target) if f"{key}{MAX_SUFFIX}" in d}
+    if d.get(HALF_AS_STORED) is False:  # the kept half is not the stored columns the paper's notebook kept
+        maxima[HALF_AS_STORED] = 0.0
     return slices, maxima
 
 

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from benchbias.data.cases import divide_by, read_case, scan_cases
 from benchbias.data.errors import DataError
 from benchbias.data.slice_set import SliceSet, SliceSpill
+from benchbias.data.transforms import HALF_AS_STORED
 from benchbias.foundation.config import SliceConfig, slice_options, stable_hash
 from benchbias.foundation.contract import Case, DatasetLayout
 
@@ -195,7 +196,10 @@ def prepare_slices(
     if options.normalization == "dataset_max":
         dataset_max = {m: max(p[m] for p in maxima) for m in (source, target)}
         divide_by(slices, dataset_max[source], dataset_max[target])
+    # Cases whose kept half is not the upper half of their first axis as stored (their headers differ).
+    off_half = [case for case, peaks in zip(read, maxima) if HALF_AS_STORED in peaks]
     meta = {
+        "half_not_as_stored": off_half,
         "cache_key": key,
         "version": SLICE_CACHE_VERSION,
         "root": str(root.resolve()),

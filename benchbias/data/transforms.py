@@ -104,9 +104,29 @@ class KeepHalfd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             image = d[key]
+            if HALF_AS_STORED not in d:
+                d[HALF_AS_STORED] = half_as_stored(image, self.half)
             middle = image.shape[1] // 2
             d[key] = image[:, :middle] if self.half == "left" else image[:, middle:]
         return d
+
+
+HALF_AS_STORED = "half_as_stored"
+
+
+def half_as_stored(image: Any, half: str) -> bool | None:
+    """Whether the patient's ``half`` is the upper half of the file's first array axis as stored (the
+    columns x >= 128 the paper's notebook kept), by the header as loaded (before RAS orientation): the
+    first axis must run along left-right, towards the patient's left for ``left``. None: no header."""
+    meta = getattr(image, "meta", None) or {}
+    affine = meta.get("original_affine")
+    if affine is None:
+        return None
+    first_axis = np.asarray(affine, np.float64)[:3, 0]  # where index 0 -> 1 moves, in RAS millimetres
+    if int(np.argmax(np.abs(first_axis))) != 0:
+        return False
+    towards = "left" if first_axis[0] < 0 else "right"  # RAS: x grows towards the patient's right
+    return towards == half
 
 
 class LayoutMasksd(MapTransform):

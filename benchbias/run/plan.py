@@ -26,6 +26,7 @@ from benchbias.foundation.config import Benchmark, DomainConfig, image_shape
 from benchbias.foundation.contract import PairedSlices, TrainContext, Translator, UnpairedDomains
 from benchbias.nets.scale import to_network
 from benchbias.report.tables import text_table
+from benchbias.run.data_checks import half_line, reference_lines
 from benchbias.run.progress import duration
 
 
@@ -184,6 +185,7 @@ def describe(
     unpaired: bool,
     methods: tuple[str, ...] | None = None,
     maxima: dict[str, float] | None = None,
+    half_not_as_stored: tuple[str, ...] = (),
 ) -> tuple[list[str], str | None]:
     """The plan's lines before anything is measured, and the first infeasible fraction's message (None
     when all fit). ``methods``: those the run trains (default: every method of ``bench``); ``maxima``:
@@ -195,6 +197,8 @@ def describe(
     held = np.isin(case_id, split.holdout_subjects)
     height, width = bench.slices.shape
     lines.append(f"slices: {height} x {width} (rows x columns); translators see them on [-1, {-1.0 + 2.0 * bench.slices.network_max:.3g}]")
+    if bench.slices.half:
+        lines.append(half_line(bench.slices.half, half_not_as_stored))
 
     d = bench.domains
     mode = ("target may overlap the source" if d.target_overlaps_source else "source and target disjoint") if unpaired else "paired methods only"
@@ -316,51 +320,6 @@ def precision_words(bench: Benchmark) -> str:
     tf32 = {None: "TF32 as torch's defaults set it", True: "TF32 on", False: "TF32 off"}[p.tf32]
     pinned = "pinned by the benchmark" if p.is_pinned() else "the run's default; the benchmark pins none"
     return f"{'bfloat16 autocast' if amp else 'float32'}, {tf32} ({pinned})"
-
-
-REFERENCE_LABELS = {
-    "slices": "slices kept",
-    "tumor_slices": "tumor slices",
-    "train_tumor": "train: tumor slices",
-    "train_healthy": "train: healthy slices",
-    "holdout_tumor": "holdout subjects: tumor slices",
-    "holdout_healthy": "holdout subjects: healthy slices",
-    "holdout_set": "holdout set",
-    "domain_slices": "target domain slices per fraction",
-    "judge_slices": "judge's training slices",
-    "source_max": "source maximum",
-    "target_max": "target maximum",
-}
-
-
-def reference_lines(bench: Benchmark, ours: dict) -> list[str]:
-    """The reference counts of ``bench`` beside this data's, each marked as matching or not."""
-    rows = [["", "reference", "this data", ""]]
-    differ = []
-    for key, label in REFERENCE_LABELS.items():
-        expected = getattr(bench.reference, key)
-        if expected in (None, ()) or key not in ours:
-            continue
-        mine = ours[key]
-        if mine is None:
-            rows.append([label, _shown(expected), "-", "not computed with this normalization"])
-            continue
-        same = tuple(mine) == tuple(expected) if key == "domain_slices" else abs(float(mine) - float(expected)) <= 1e-3 * max(1.0, abs(float(expected)))
-        rows.append([label, _shown(expected), _shown(mine), "matches" if same else "DIFFERS"])
-        if not same:
-            differ.append(label)
-    verdict = (
-        "this preparation matches every reference count"
-        if not differ
-        else f"WARNING: this preparation differs from the reference in: {', '.join(differ)} (another data version, half, label map or file set?)"
-    )
-    return ["reference counts (what the reproduced code printed, or re-running its sampling gave):", *text_table(rows).splitlines(), verdict]
-
-
-def _shown(value) -> str:
-    if isinstance(value, tuple):
-        return " ".join(str(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def judge_plan(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> tuple[str, str | None, int | None]:
