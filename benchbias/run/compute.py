@@ -25,6 +25,7 @@ from benchbias.foundation.jsonio import write_atomically
 from benchbias.nets.scale import to_network, to_unit, unit_images
 from benchbias.run.cells import JUDGED, TRANSLATIONS, CellJob, CellOutcome, Program, npz_bytes, translations_sha256
 from benchbias.run.losses import RecordingContext
+from benchbias.scoring.metrics import score_cell
 
 if TYPE_CHECKING:  # the sandboxed child imports this module without the data pipeline behind RunInputs
     from benchbias.run.inputs import RunInputs
@@ -230,8 +231,6 @@ def score(inputs: RunInputs, job: CellJob, translated: torch.Tensor, out_of_rang
         second_p_tumor=read.get("second_judge"), second_p_tumor_real=real.get("second_judge"),
         segmented=read.get("segmenter"), segmented_real=real.get("segmenter"),
     )  # fmt: skip
-    from benchbias.scoring.metrics import score_cell  # here: MONAI's metrics stay out of the sandboxed child
-
     scores, intervals = score_cell(inputs.plugins.metrics, evidence, seed=job.seed)
     examples = example_indices(h)
     judged = {"p_tumor": read["classifier"].astype(np.float32), "example_index": examples, "example_translated": translated[examples, 0].half().numpy()}
