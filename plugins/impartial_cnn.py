@@ -5,13 +5,19 @@ are flipped and, by default, perturbed in intensity, contrast, sharpness and noi
 transforms), so that a global drift of a translation's brightness or blur is not read as a tumor.
 Square or not: the network is built for the size of the images it is trained on.
 
+Opt-in adversarial training (``adversarial_eps`` > 0) trains it on gradient attacks made with its own
+weights, to resist them: in each batch a share of the slices (of each class alike) is replaced by PGD examples
+(:func:`benchbias.api.gradient_attack` from a seeded random start) pushed toward the wrong call, the
+attack a translator author holding the pinned weights would make. Off by default: the judge then
+trains exactly as before.
+
 The notebook's own CNN (``train_classifier.ipynb``) is ``channels: 64, growth: 0.5, padding: 0``
 (64, 32, 16, 8 filters, no padding), ``lr: 0.001, weight_decay: 0.0``, no augmentation."""
 
 import torch
 import torch.nn.functional as F
 
-from benchbias.api import Classifier, IntensityAugmentation, Param, hookimpl, impartial_cnn
+from benchbias.api import Classifier, IntensityAugmentation, Param, gradient_attack, hookimpl, impartial_cnn
 
 
 def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -21,13 +27,26 @@ def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return torch.where(flips[1, :, None, None, None], images.flip(-2), images)
 
 
+def first_of_each_class(labels: torch.Tensor, share: float) -> torch.Tensor:
+    """A mask of the first ``share`` (rounded) of each class's slices in ``labels``' order."""
+    chosen = torch.zeros(len(labels), dtype=torch.bool, device=labels.device)
+    for c in (0, 1):
+        where = torch.nonzero(labels == c).flatten()
+        chosen[where[: round(share * len(where))]] = True
+    return chosen
+
+
 class ImpartialCNN(Classifier):
     name = "impartial-cnn"
     description = "4 stride-2 conv + ReLU, 1 linear layer, 2-way softmax (Cohen et al. 2018)"
     # Code identities (sha256 of earlier versions of this file) whose pinned judges this version loads
     # and scores unchanged: at the default params a square judge is built, trained and stored exactly as
-    # before (retraining the synthetic-smoke, -mini and -quick judges gives their committed sha256).
-    same_results_as = ("ace6e2e21796e0c7dabc0d7ce4063f3dd445afa0526f15ac04c3da614da981da",)
+    # before (retraining the synthetic-smoke, -mini and -quick judges gives their committed sha256), and
+    # with adversarial training off (its default) exactly as the version before it was added.
+    same_results_as = (
+        "ace6e2e21796e0c7dabc0d7ce4063f3dd445afa0526f15ac04c3da614da981da",
+        "1e79041c9fee036e28413064e577fac4a383ec06e050323800da4c681a071487",
+    )
     params = {
         "channels": Param(32, "filters of the first conv layer; times `growth` at each of the 4 layers", minimum=1),
         "growth": Param(2.0, "filters of each conv layer relative to the one before (the notebook's CNN: 0.5)", minimum=0.1),
@@ -37,6 +56,9 @@ class ImpartialCNN(Classifier):
         "weight_decay": Param(1e-4, "Adam weight decay", minimum=0.0),
         "augment": Param(True, "random left-right and up-down flips of training batches"),
         "intensity_augment": Param(True, "random intensity scale, gamma, Gaussian blur and noise on training batches"),
+        "adversarial_eps": Param(0.0, "adversarial training: PGD examples move each pixel by at most this on [-1, 1] (0: off)", minimum=0.0, maximum=2.0),
+        "adversarial_steps": Param(7, "adversarial training: PGD steps per batch", minimum=1),
+        "adversarial_share": Param(0.5, "adversarial training: share of each class in a batch replaced by PGD examples", minimum=0.0, maximum=1.0),
     }
 
     def __init__(self, **params) -> None:
@@ -61,6 +83,9 @@ class ImpartialCNN(Classifier):
         by_class = [torch.nonzero(labels == c).flatten() for c in (0, 1)]
         draws = [ctx.batches(len(idx), min(half, len(idx))) for idx in by_class]
         perturb = IntensityAugmentation(seed=ctx.seed) if self.hparams["intensity_augment"] else None
+        eps = self.hparams["adversarial_eps"]
+        # Its own generator, so the batches and augmentations drawn are the same with and without it.
+        attack_start = torch.Generator().manual_seed(ctx.seed) if eps > 0 else None
         self.network.train()
         for _ in ctx.loop():
             batch = torch.cat([idx[next(draw).to(idx.device)] for idx, draw in zip(by_class, draws)])
@@ -69,12 +94,27 @@ class ImpartialCNN(Classifier):
                 x = random_flips(x, ctx.generator)
             if perturb is not None:
                 x = perturb(x)
+            if attack_start is not None:
+                x = self._with_adversarial_examples(x, labels[batch], attack_start)
             with ctx.autocast():
                 loss = F.cross_entropy(self.network(x), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             ctx.report({"ce": loss})
+
+    def _with_adversarial_examples(self, x: torch.Tensor, labels: torch.Tensor, attack_start: torch.Generator) -> torch.Tensor:
+        """``x`` with ``adversarial_share`` of each class replaced by PGD examples made toward the wrong call."""
+        attacked = first_of_each_class(labels, self.hparams["adversarial_share"])
+        if not attacked.any():
+            return x
+        wanted_tumor = labels[attacked] == 0
+        steps, eps = self.hparams["adversarial_steps"], self.hparams["adversarial_eps"]
+        moved = gradient_attack(self.network, x[attacked], wanted_tumor, steps, eps, random_start=attack_start)
+        self.network.train()  # gradient_attack leaves it in eval mode
+        x = x.clone()
+        x[attacked] = moved
+        return x
 
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:

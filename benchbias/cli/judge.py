@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from benchbias.cli.common import EXIT_BAD_INPUT, benchmark_argument, fmt_or_na, plugin_dir_option, set_threads
+
+if TYPE_CHECKING:
+    from benchbias.foundation.config import Benchmark
+    from benchbias.foundation.registry import Registry
+    from benchbias.run.inputs import RunData
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +35,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     stress = judge.add_parser("stress", help="the pinned judges' tumor-called rates on the real holdout under perturbations beyond their training augmentation")
     benchmark_argument(stress)
     stress.add_argument("--data", metavar="PATH", help="data folder, overriding dataset.path")
+    stress.add_argument(
+        "--retrain", action="store_true",
+        help="train the first judge here with the benchmark's recipe (not pinned) and stress it in place of the pinned one",
+    )  # fmt: skip
+    stress.add_argument(
+        "--judge-param", action="append", default=[], metavar="KEY=VALUE",
+        help="a parameter of the retrained first judge over its recipe (repeatable; implies --retrain; VALUE is read as YAML, "
+        "e.g. adversarial_eps=0.25)",
+    )  # fmt: skip
+    stress.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    stress.add_argument("--no-progress", action="store_true", help="no progress bar while retraining")
     plugin_dir_option(stress)
     stress.set_defaults(handler=cmd_stress)
 
@@ -118,6 +135,59 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def judge_params(items: list[str]) -> dict[str, Any]:
+    """``--judge-param KEY=VALUE`` items as a dict, each VALUE read as YAML."""
+    import yaml
+
+    from benchbias.foundation.config import ConfigError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--judge-param {item}: expected KEY=VALUE")
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--judge-param {item}: VALUE is not valid YAML") from None
+    return params
+
+
+def with_judge_params(bench: Benchmark, registry: Registry, params: dict[str, Any]) -> Benchmark:
+    """``bench`` with ``params`` over its first judge's recipe, checked (a bad one names --judge-param)."""
+    from dataclasses import replace
+
+    from benchbias.foundation.config import ConfigError
+    from benchbias.foundation.contract import ParamError
+
+    config = replace(bench.classifier, params={**bench.classifier.params, **params})
+    try:
+        registry.get("classifier", config.plugin).cls(**config.params)
+    except ParamError as exc:
+        raise ConfigError(f"--judge-param: {exc}") from None
+    return replace(bench, classifier=config)
+
+
+def retrain_classifier(retrained: Benchmark, registry: Registry, data: RunData, show_progress: bool) -> tuple[Any, dict[str, Any]]:
+    """The benchmark's first judge trained on the CPU with its recipe, unpinned: its model (weights
+    loaded as stored) and its record."""
+    import tempfile
+    import time
+
+    import torch
+
+    from benchbias.run.inputs import plugins_of, train_judge
+
+    plugins = plugins_of(retrained, registry)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="benchbias-judge-") as workdir:
+        _, info = train_judge(retrained, plugins, data, "classifier", Path(workdir), torch.device("cpu"), True, show_progress)
+    print("\n".join(judge_summary(info)))
+    print(f"retrained here, not pinned: {time.perf_counter() - start:.0f} s with {torch.get_num_threads()} threads; params {info['params']}")
+    print()
+    return plugins.judges["classifier"].model, info
+
+
 def cmd_stress(args: argparse.Namespace) -> int:
     from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
     from benchbias.foundation.registry import load_registry
@@ -126,28 +196,37 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from benchbias.report.tables import text_table
     from benchbias.run.inputs import plugins_of, read_data
 
+    set_threads(args.threads)
+    params = judge_params(args.judge_param)
     path = find_benchmark(args.benchmark)
     bench = load_benchmark(path)
     registry = load_registry(args.plugin_dir)
+    retrained = with_judge_params(bench, registry, params) if args.retrain or params else None
     plugins = plugins_of(bench, registry)
     data = read_data(bench, plugins, registry, args.data, False)
     classifiers, inputs = {}, {}
     for role, j in plugins.judges.items():
         if role == "segmenter":
             continue
-        files = j.pinned_files(bench)
-        if not files.exist():
-            what = role.replace("_", " ")
-            print(f"benchbias: error: {files.weights}: no pinned {what} for {path}; pin it with: benchbias judge train {path}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        info = pinned.load(files, j.model, j.trained_for(bench), data.data.fingerprint, j.code_sha256, j.same_results_as)
+        if role == "classifier" and retrained is not None:
+            model, info = retrain_classifier(retrained, registry, data, not args.no_progress)
+            info["name"] += " (retrained)"
+        else:
+            files = j.pinned_files(bench)
+            if not files.exist():
+                what = role.replace("_", " ")
+                print(f"benchbias: error: {files.weights}: no pinned {what} for {path}; pin it with: benchbias judge train {path}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            model = j.model
+            info = pinned.load(files, model, j.trained_for(bench), data.data.fingerprint, j.code_sha256, j.same_results_as)
         images = pinned.inputs(panel.unit_images(data.holdout.target), j.shape)
-        table = robustness_table(j.model.predict_proba, images, data.holdout.is_tumor, perturbations=stress_perturbations())
+        table = robustness_table(model.predict_proba, images, data.holdout.is_tumor, perturbations=stress_perturbations())
         print(f"{'judge' if role == 'classifier' else 'second judge'} {info['name']} {info['sha256'][:12]}: perturbations beyond its training augmentation")
         print("\n".join(table_lines(table)))
+        print(f"largest change {table['max_shift']:.2f}")
         print()
         if j.shape is None:
-            classifiers[info["name"]], inputs[info["name"]] = j.model, images
+            classifiers[info["name"]], inputs[info["name"]] = model, images
     if classifiers:
         # The strongest informed attacker: the untranslated source, moved until a judge makes the call
         # the real target deserves (which the attacker is assumed to know).

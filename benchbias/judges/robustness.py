@@ -108,14 +108,26 @@ def stress_perturbations(seed: int = 0) -> list[Perturbation]:
     ]
 
 
-def gradient_attack(network: torch.nn.Module, images: torch.Tensor, wanted: torch.Tensor, steps: int = 40, eps: float = 0.25) -> torch.Tensor:
+def gradient_attack(
+    network: torch.nn.Module,
+    images: torch.Tensor,
+    wanted: torch.Tensor,
+    steps: int = 40,
+    eps: float = 0.25,
+    random_start: torch.Generator | None = None,
+) -> torch.Tensor:
     """``images`` (N, 1, H, W) on [-1, 1] moved by at most ``eps`` per pixel so that ``network`` (a
     judge's network: 2-way logits, healthy then tumor) calls tumor where ``wanted`` is True and healthy
     elsewhere: projected gradient descent with signed steps of 2.5 x eps / steps. This is what anyone
-    holding a pinned judge's weights can do; the canaries and ``benchbias judge stress`` use it."""
+    holding a pinned judge's weights can do; the canaries and ``benchbias judge stress`` use it.
+    ``random_start``: start from a uniform draw of this generator in the eps-ball instead of the
+    images themselves (adversarial training's attack); the network is left in eval mode."""
     step = 2.5 * eps / steps
     images, labels = images.detach(), wanted.long()
     x = images.clone()
+    if random_start is not None:
+        noise = (torch.rand(images.shape, generator=random_start) * 2.0 - 1.0) * eps
+        x = (images + noise.to(images.device, images.dtype)).clamp(-1.0, 1.0)
     network.eval()
     with torch.enable_grad():
         for _ in range(steps):
