@@ -44,6 +44,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="a parameter of the retrained first judge over its recipe (repeatable; implies --retrain; VALUE is read as YAML, "
         "e.g. adversarial_eps=0.25)",
     )  # fmt: skip
+    stress.add_argument(
+        "--attack-eps", type=float, default=0.25, metavar="E",
+        help="the gradient attack's budget: at most E per pixel on [-1, 1] (default 0.25)",
+    )  # fmt: skip
     stress.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     stress.add_argument("--no-progress", action="store_true", help="no progress bar while retraining")
     plugin_dir_option(stress)
@@ -190,6 +194,7 @@ def retrain_classifier(retrained: Benchmark, registry: Registry, data: RunData, 
 
 def cmd_stress(args: argparse.Namespace) -> int:
     from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.config import ConfigError
     from benchbias.foundation.registry import load_registry
     from benchbias.judges import panel, pinned
     from benchbias.judges.robustness import attack_table, robustness_table, stress_perturbations
@@ -197,6 +202,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from benchbias.run.inputs import plugins_of, read_data
 
     set_threads(args.threads)
+    if not 0.0 < args.attack_eps <= 2.0:
+        raise ConfigError(f"--attack-eps {args.attack_eps}: must be in (0, 2] (a budget per pixel on [-1, 1])")
     params = judge_params(args.judge_param)
     path = find_benchmark(args.benchmark)
     bench = load_benchmark(path)
@@ -231,9 +238,10 @@ def cmd_stress(args: argparse.Namespace) -> int:
         # The strongest informed attacker: the untranslated source, moved until a judge makes the call
         # the real target deserves (which the attacker is assumed to know).
         source = pinned.inputs(panel.unit_images(data.holdout.source))
-        rows = attack_table(classifiers, source, data.holdout.is_tumor)
+        rows = attack_table(classifiers, source, data.holdout.is_tumor, eps=args.attack_eps)
         names = list(classifiers)
-        lines = [["gradient attack on the untranslated source (40 steps, at most 0.25 per pixel on [-1, 1])", *(f"{n}: right calls" for n in names)]]
+        budget = f"40 steps, at most {args.attack_eps:g} per pixel on [-1, 1]"
+        lines = [[f"gradient attack on the untranslated source ({budget})", *(f"{n}: right calls" for n in names)]]
         lines += [["no attack" if r["attacked"] == "none" else f"with {r['attacked']}'s weights", *(f"{r[n]:.2f}" for n in names)] for r in rows]
         print(text_table(lines))
     return 0

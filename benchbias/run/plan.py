@@ -229,12 +229,7 @@ def describe(
     lines.append(f"precision on CUDA: {precision_words(bench)}; on the CPU: float32")
     if bench.reference.is_known():
         ours = {
-            "slices": len(case_id),
-            "tumor_slices": int(is_tumor.sum()),
-            "train_tumor": train_tumor,
-            "train_healthy": train_healthy,
-            "holdout_tumor": int(is_tumor[held].sum()),
-            "holdout_healthy": int((~is_tumor[held]).sum()),
+            **subject_counts(is_tumor, held),
             "holdout_set": len(split.holdout),
             "domain_slices": tuple(sum(drawn[r]) for r in d.target_fractions) if drawn else (d.target_size,) * len(d.target_fractions),
             "judge_slices": judged,
@@ -267,17 +262,20 @@ def split_only(bench: Benchmark, case_id: np.ndarray, is_tumor: np.ndarray, held
     reference counts of the data itself."""
     lines = subject_lines(bench, case_id, is_tumor, held_subjects, None)
     if bench.reference.is_known():
-        held = np.isin(case_id, held_subjects)
-        ours = {
-            "slices": len(case_id),
-            "tumor_slices": int(is_tumor.sum()),
-            "train_tumor": int(is_tumor[~held].sum()),
-            "train_healthy": int((~is_tumor[~held]).sum()),
-            "holdout_tumor": int(is_tumor[held].sum()),
-            "holdout_healthy": int((~is_tumor[held]).sum()),
-        }
-        lines += ["", *reference_lines(bench, ours)]
+        lines += ["", *reference_lines(bench, subject_counts(is_tumor, np.isin(case_id, held_subjects)))]
     return lines
+
+
+def subject_counts(is_tumor: np.ndarray, held: np.ndarray) -> dict[str, int]:
+    """The data's slices per class, in all and on each side of the split (``held``: in a holdout subject)."""
+    return {
+        "slices": len(is_tumor),
+        "tumor_slices": int(is_tumor.sum()),
+        "train_tumor": int(is_tumor[~held].sum()),
+        "train_healthy": int((~is_tumor[~held]).sum()),
+        "holdout_tumor": int(is_tumor[held].sum()),
+        "holdout_healthy": int((~is_tumor[held]).sum()),
+    }
 
 
 def drawn_domains(bench: Benchmark, split: Split, is_tumor: np.ndarray) -> dict:
