@@ -214,3 +214,10 @@ def test_plan_names_cases_whose_headers_put_the_half_elsewhere_than_the_notebook
     code = main(["plan", str(files["brats2013-paper"]), "--data", str(data), "--no-progress"])
     out, err = capsys.readouterr()
     assert "half: the patient's left half; in every case the upper half of the file's first axis as stored (headers checked)" in out
+
+
+def test_slices_prepared_before_the_header_check_say_it_was_not_made():
+    from benchbias.run.data_checks import half_line
+
+    assert half_line("left", None) == ("half: the patient's left half; headers not checked (slices prepared before the check: prepare them again to check)")
+    assert half_line("left", ()).endswith("as stored (headers checked)")

@@ -38,8 +38,9 @@ class BenchmarkData:
     skipped: tuple[tuple[str, str], ...] = ()  # (case id, reason) of cases left out by `data prepare --skip-bad`
     generated: bool = False  # benchbias generated the data from a recipe (the synthetic data set)
     dataset_max: dict[str, float] | None = None  # each modality's maximum over the data set (normalization dataset_max)
-    # Cases whose kept half (slices.half) is not the upper half of the file's first axis as stored.
-    half_not_as_stored: tuple[str, ...] = ()
+    # Cases whose kept half (slices.half) is not the upper half of the file's first axis as stored;
+    # None: not checked (slices prepared before benchbias checked it).
+    half_not_as_stored: tuple[str, ...] | None = ()
 
     @property
     def identity(self) -> str:
@@ -152,5 +153,5 @@ def benchmark_data(dataset: DatasetConfig, options: SliceConfig, registry: Regis
         skipped=prepared.skipped,
         generated=generated,
         dataset_max=prepared.meta.get("dataset_max"),
-        half_not_as_stored=tuple(prepared.meta.get("half_not_as_stored", ())),
+        half_not_as_stored=tuple(prepared.meta["half_not_as_stored"]) if "half_not_as_stored" in prepared.meta else None,
     )

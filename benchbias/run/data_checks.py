@@ -8,9 +8,11 @@ from benchbias.foundation.config import Benchmark
 from benchbias.report.tables import text_table
 
 
-def half_line(half: str, not_as_stored: tuple[str, ...]) -> str:
+def half_line(half: str, not_as_stored: tuple[str, ...] | None) -> str:
     """Whether every case's kept half is the upper half of its file's first axis, as the paper's
-    notebook cut it (x >= 128 of the stored array), by each case's header."""
+    notebook cut it (x >= 128 of the stored array), by each case's header (None: not checked)."""
+    if not_as_stored is None:
+        return f"half: the patient's {half} half; headers not checked (slices prepared before the check: prepare them again to check)"
     if not not_as_stored:
         return f"half: the patient's {half} half; in every case the upper half of the file's first axis as stored (headers checked)"
     shown = ", ".join(not_as_stored[:5]) + (", ..." if len(not_as_stored) > 5 else "")

@@ -185,7 +185,7 @@ def describe(
     unpaired: bool,
     methods: tuple[str, ...] | None = None,
     maxima: dict[str, float] | None = None,
-    half_not_as_stored: tuple[str, ...] = (),
+    half_not_as_stored: tuple[str, ...] | None = (),
 ) -> tuple[list[str], str | None]:
     """The plan's lines before anything is measured, and the first infeasible fraction's message (None
     when all fit). ``methods``: those the run trains (default: every method of ``bench``); ``maxima``:
