@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 from benchbias.foundation.config import Benchmark, ConfigError
 
@@ -115,3 +116,20 @@ def check_results_folder(out: Path) -> None:
 
 def fmt_or_na(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def key_values(items: list[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items of the command-line ``option`` (e.g. ``--param``) as a dict, each VALUE read
+    as YAML; a malformed item is one line naming the option."""
+    import yaml
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{option} {item}: expected KEY=VALUE")
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"{option} {item}: VALUE is not valid YAML") from None
+    return params

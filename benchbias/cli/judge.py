@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchbias.cli.common import EXIT_BAD_INPUT, benchmark_argument, fmt_or_na, plugin_dir_option, set_threads
+from benchbias.cli.common import EXIT_BAD_INPUT, benchmark_argument, fmt_or_na, key_values, plugin_dir_option, set_threads
 
 if TYPE_CHECKING:
     from benchbias.foundation.config import Benchmark
@@ -141,20 +141,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def judge_params(items: list[str]) -> dict[str, Any]:
     """``--judge-param KEY=VALUE`` items as a dict, each VALUE read as YAML."""
-    import yaml
-
-    from benchbias.foundation.config import ConfigError
-
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--judge-param {item}: expected KEY=VALUE")
-        try:
-            params[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"--judge-param {item}: VALUE is not valid YAML") from None
-    return params
+    return key_values(items, "--judge-param")
 
 
 def with_judge_params(bench: Benchmark, registry: Registry, params: dict[str, Any]) -> Benchmark:

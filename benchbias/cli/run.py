@@ -11,6 +11,7 @@ from benchbias.cli.common import (
     executor_options,
     executor_settings,
     jobs_setting,
+    key_values,
     plugin_dir_option,
     set_threads,
     with_seeds,
@@ -117,18 +118,7 @@ def precision_options(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_params(items: list[str]) -> dict:
-    import yaml
-
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--param {item}: expected KEY=VALUE")
-        try:
-            params[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"--param {item}: VALUE is not valid YAML") from None
-    return params
+    return key_values(items, "--param")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
