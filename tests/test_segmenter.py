@@ -132,3 +132,15 @@ def test_segmentation_scores_count_exactly():
     np.testing.assert_allclose(scores["area_removed"], [np.nan, 3 / 4, np.nan, np.nan])
     # Dice(S_t, S_r): 2*2/(5+2) on slice 0, 2*1/(1+5) on slice 1; S_r empty on slices 2 and 3.
     np.testing.assert_allclose(scores["seg_dice"], [4 / 7, 2 / 6, np.nan, np.nan])
+
+
+def test_retraining_report_compares_a_segmenter_with_its_old_pin(first):
+    """``judge train`` prints what retraining changed; a segmenter's robustness is a list of sizes,
+    not a classifier's largest shift, and must not stop the report."""
+    _, _, info, _ = first
+    old = {**info, "sha256": "0" * 64, "holdout_dice": 0.5}
+    lines = pinned.differences(old, info)
+    assert any(line.startswith("holdout_dice: 0.500 ->") for line in lines)
+    assert not any("largest shift" in line for line in lines)
+    classifier = {"sha256": "a" * 64, "robustness": {"max_shift": 0.04}}
+    assert "largest shift under a benign perturbation: 0.04 -> 0.09" in pinned.differences(classifier, {"sha256": "b" * 64, "robustness": {"max_shift": 0.09}})

@@ -188,7 +188,14 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         a, b = old.get(key), new.get(key)
         if a is not None and b is not None:
             lines.append(f"{key}: {a:.3f} -> {b:.3f}")
-    a, b = old.get("robustness", {}).get("max_shift"), new.get("robustness", {}).get("max_shift")
+    a, b = largest_shift(old), largest_shift(new)
     if a is not None and b is not None:
         lines.append(f"largest shift under a benign perturbation: {a:.2f} -> {b:.2f}")
     return lines
+
+
+def largest_shift(info: dict[str, Any]) -> float | None:
+    """A classifier's largest tumor-called shift under a benign perturbation; None for a segmenter,
+    whose robustness is a list of per-perturbation sizes rather than one shift."""
+    robustness = info.get("robustness")
+    return robustness.get("max_shift") if isinstance(robustness, dict) else None
