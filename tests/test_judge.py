@@ -179,3 +179,25 @@ def test_stress_perturbations_reach_beyond_the_training_augmentation():
     assert torch.allclose(by_name["intensity x0.6"](unit), torch.full_like(unit, 0.3))
     assert torch.allclose(by_name["intensity x1.4"](unit), torch.full_like(unit, 0.7))
     assert {p.name for p in stress_perturbations()}.isdisjoint(p.name for p in benign_perturbations())
+
+
+def test_repinning_the_first_judge_keeps_the_extra_judges_but_a_data_change_does_not():
+    """An extra judge's record covers what its training reads: the data, split, slices and its own
+    config, not the first judge's section (whose change must not force the extra judges to retrain)."""
+    from dataclasses import replace
+
+    from benchbias.foundation.benchmark_files import load_benchmark
+    from benchbias.judges.panel import Judge
+
+    bench = load_benchmark(REPO / "benchmarks" / "synthetic-quick.yaml")
+    hardened = replace(bench, classifier=replace(bench.classifier, params={**bench.classifier.params, "adversarial_eps": 0.1}))
+    other_split = replace(bench, split=replace(bench.split, seed=bench.split.seed + 1))
+    first = Judge("classifier", bench.classifier, None, "code")
+    assert first.trained_for(hardened) != first.trained_for(bench)
+    for role, config in (("second_judge", bench.second_judge), ("segmenter", bench.segmenter)):
+        extra = Judge(role, config, None, "code")
+        assert extra.trained_for(hardened) == extra.trained_for(bench)
+        assert extra.trained_for(other_split) != extra.trained_for(bench)
+    for role in ("second_judge", "segmenter"):  # the committed records were made under this rule
+        info = read_json(REPO / "benchmarks" / "judges" / f"synthetic-quick-{role.replace('_', '-')}.json")
+        assert info["protocol_hash"] == Judge(role, getattr(bench, role), None, "code").trained_for(bench)

@@ -22,7 +22,7 @@ import torch
 
 from benchbias.data.protocol import Split, judge_population
 from benchbias.data.slice_set import SliceSet
-from benchbias.foundation.config import Benchmark, ClassifierConfig, ConfigError, ModelConfig, image_shape, stable_hash
+from benchbias.foundation.config import Benchmark, ClassifierConfig, ConfigError, ModelConfig, image_shape, protocol_of, stable_hash
 from benchbias.foundation.contract import ParamError, TrainContext
 from benchbias.foundation.registry import Registered, code_sha256
 from benchbias.judges import pinned, segmenter
@@ -61,10 +61,13 @@ class Judge:
 
     def trained_for(self, bench: Benchmark) -> str:
         """The protocol key its weights record: the classifier's is the protocol hash (it is part of the
-        protocol); an extra judge's also covers its own config, which the protocol hash does not."""
+        protocol). An extra judge's covers the protocol without the first judge's section, which its
+        training never reads, and its own config, which the protocol hash does not: repinning the first
+        judge keeps the extra judges' weights."""
         if self.role == "classifier":
             return bench.protocol_hash()
-        return stable_hash({"protocol": bench.protocol_hash(), self.role: asdict(self.config)})
+        protocol = {k: v for k, v in protocol_of(bench.to_dict()).items() if k != "classifier"}
+        return stable_hash({"protocol": stable_hash(protocol), self.role: asdict(self.config)})
 
     def read(self, unit: torch.Tensor) -> np.ndarray | torch.Tensor:
         """A classifier's tumor probabilities ``(N,)``, or the segmenter's masks ``(N, 1, H, W)``, of
