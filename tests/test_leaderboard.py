@@ -532,3 +532,16 @@ def test_the_checkout_s_leaderboards_are_found_from_any_working_directory(tmp_pa
     monkeypatch.delenv("BENCHBIAS_LEADERBOARDS", raising=False)
     monkeypatch.chdir(tmp_path)
     assert leaderboard_dir() == REPO / "leaderboards"
+
+
+def test_a_reference_board_without_baselines_takes_the_committed_board_s_seeds():
+    """A plugin's own reference board (``BENCHBIAS_LEADERBOARDS=reference``) has no baselines: its
+    entries take the seeds of the baselines on benchbias's committed board of the benchmark, as the
+    public board would, not the default run's single seed; without a committed board, the file's."""
+    from benchbias.leaderboard.board import board_seeds
+
+    quick = {"benchmark": {"name": "synthetic-quick"}, "methods": {}, "provenance": {"seeds": [0]}}
+    seeds, where = board_seeds(quick, None, [])
+    assert seeds == [0, 1, 2] and "committed synthetic-quick leaderboard" in where
+    smoke = {"benchmark": {"name": "synthetic-smoke"}, "methods": {}, "provenance": {"seeds": [3]}}
+    assert board_seeds(smoke, None, []) == ([0], "the seeds of the benchmark file 'synthetic-smoke'")

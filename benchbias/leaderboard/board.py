@@ -34,12 +34,14 @@ class LeaderboardError(BenchbiasError, ValueError):
     """A submission does not fit the leaderboard; the message names the field."""
 
 
+COMMITTED_BOARDS = Path(__file__).resolve().parents[2] / "leaderboards"  # benchbias/leaderboard/board.py -> the checkout
+
+
 def leaderboard_dir() -> Path:
     """``$BENCHBIAS_LEADERBOARDS``, else the checkout's ``leaderboards/``, else ``./leaderboards``."""
     if os.environ.get(LEADERBOARD_ENV):
         return Path(os.environ[LEADERBOARD_ENV])
-    checkout = Path(__file__).resolve().parents[2] / "leaderboards"  # benchbias/leaderboard/board.py -> the checkout
-    return checkout if checkout.is_dir() else Path.cwd() / "leaderboards"
+    return COMMITTED_BOARDS if COMMITTED_BOARDS.is_dir() else Path.cwd() / "leaderboards"
 
 
 def leaderboard_path(benchmark: str, folder: Path | None = None) -> Path:
@@ -143,19 +145,31 @@ def shipped(method: dict[str, Any]) -> bool:
 
 def board_seeds(results: dict[str, Any], board: dict[str, Any] | None, chosen: list[str]) -> tuple[list[int], str]:
     """The seeds every entry of the board must have, and where they come from: the seeds of the board's
-    shipped baselines; on a board without them, those of the shipped baselines submitted now; else the
-    benchmark file's ``seeds:``."""
+    shipped baselines; on a board without them, those of the shipped baselines submitted now; else
+    those of the baselines on benchbias's committed board of the benchmark (so a plugin's own
+    reference board takes the public board's seeds); else the benchmark file's ``seeds:``."""
     name = results["benchmark"]["name"]
     if board is not None:
-        seeds = {tuple(e["seeds"]) for e in board["entries"] if shipped(e)}
+        seeds = baseline_seeds(board)
         if seeds:
-            return list(min(seeds)), f"the seeds of the baselines on the {name} leaderboard"
+            return seeds, f"the seeds of the baselines on the {name} leaderboard"
     if any(shipped(results["methods"][m]) for m in chosen):
         return list(results["provenance"]["seeds"]), "the seeds of the baselines submitted with it"
+    committed = COMMITTED_BOARDS / f"{name}.json"
+    if committed.is_file():
+        seeds = baseline_seeds(load_leaderboard(committed))
+        if seeds:
+            return seeds, f"the seeds of the baselines on benchbias's committed {name} leaderboard"
     try:
         return list(load_benchmark(find_benchmark(name)).seeds), f"the seeds of the benchmark file '{name}'"
     except ConfigError:
         return list(results["provenance"]["seeds"]), "its own seeds (no benchmark file)"
+
+
+def baseline_seeds(board: dict[str, Any]) -> list[int]:
+    """The seeds of a board's shipped baselines (the smallest set, should they differ); [] without any."""
+    seeds = {tuple(e["seeds"]) for e in board["entries"] if shipped(e)}
+    return list(min(seeds)) if seeds else []
 
 
 def committed_steps(name: str, method: str) -> int | None:
