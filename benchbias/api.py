@@ -38,7 +38,8 @@ What the names are:
 * the image scale: :func:`to_network` and :func:`to_unit` convert images between the [0, 1] slice
   scale and the range networks see;
 * classifiers: :class:`IntensityAugmentation`, the judge's training-time augmentation, and
-  :func:`gradient_attack`, what anyone holding a judge's weights can do to its calls;
+  :func:`gradient_attack`, what anyone holding a judge's weights can do to its calls, and
+  :func:`with_adversarial_examples`, a training batch for a judge trained to resist it;
 * data layouts: :class:`ScanningLayout`, :class:`LabelRules` and their helpers, :class:`DataError`.
 """
 
@@ -69,7 +70,7 @@ from benchbias.foundation.contract import (
     UnpairedDomains,
 )
 from benchbias.foundation.scoretable import Score
-from benchbias.judges.robustness import IntensityAugmentation, gradient_attack
+from benchbias.judges.robustness import IntensityAugmentation, gradient_attack, with_adversarial_examples
 from benchbias.nets.image_pool import ImagePool, PoolStack
 from benchbias.nets.losses import GAN_MODES, GANLoss
 from benchbias.nets.networks import impartial_cnn, init_weights, patch_discriminator, resnet_generator
@@ -133,6 +134,7 @@ __all__ = [
     # classifiers
     "IntensityAugmentation",
     "gradient_attack",
+    "with_adversarial_examples",
     # data layouts
     "ScanningLayout",
     "LabelRules",

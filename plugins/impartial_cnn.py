@@ -7,7 +7,7 @@ Square or not: the network is built for the size of the images it is trained on.
 
 Opt-in adversarial training (``adversarial_eps`` > 0) trains it on gradient attacks made with its own
 weights, to resist them: in each batch a share of the slices (of each class alike) is replaced by PGD examples
-(:func:`benchbias.api.gradient_attack` from a seeded random start) pushed toward the wrong call, the
+(:func:`benchbias.api.with_adversarial_examples`, from a seeded random start) pushed toward the wrong call, the
 attack a translator author holding the pinned weights would make. Off by default: the judge then
 trains exactly as before.
 
@@ -17,7 +17,7 @@ The notebook's own CNN (``train_classifier.ipynb``) is ``channels: 64, growth: 0
 import torch
 import torch.nn.functional as F
 
-from benchbias.api import Classifier, IntensityAugmentation, Param, gradient_attack, hookimpl, impartial_cnn
+from benchbias.api import Classifier, IntensityAugmentation, Param, hookimpl, impartial_cnn, with_adversarial_examples
 
 
 def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -27,25 +27,18 @@ def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return torch.where(flips[1, :, None, None, None], images.flip(-2), images)
 
 
-def first_of_each_class(labels: torch.Tensor, share: float) -> torch.Tensor:
-    """A mask of the first ``share`` (rounded) of each class's slices in ``labels``' order."""
-    chosen = torch.zeros(len(labels), dtype=torch.bool, device=labels.device)
-    for c in (0, 1):
-        where = torch.nonzero(labels == c).flatten()
-        chosen[where[: round(share * len(where))]] = True
-    return chosen
-
-
 class ImpartialCNN(Classifier):
     name = "impartial-cnn"
     description = "4 stride-2 conv + ReLU, 1 linear layer, 2-way softmax (Cohen et al. 2018)"
     # Code identities (sha256 of earlier versions of this file) whose pinned judges this version loads
     # and scores unchanged: at the default params a square judge is built, trained and stored exactly as
     # before (retraining the synthetic-smoke, -mini and -quick judges gives their committed sha256), and
-    # with adversarial training off (its default) exactly as the version before it was added.
+    # with adversarial training off (its default) exactly as the version before it was added; the last
+    # one differs only in where the adversarial batch is made (now shared with timm-cnn).
     same_results_as = (
         "ace6e2e21796e0c7dabc0d7ce4063f3dd445afa0526f15ac04c3da614da981da",
         "1e79041c9fee036e28413064e577fac4a383ec06e050323800da4c681a071487",
+        "00d8af28d4cc5f834d6175937c17e33d366658563e6403a63fc7e8403a175639",
     )
     params = {
         "channels": Param(32, "filters of the first conv layer; times `growth` at each of the 4 layers", minimum=1),
@@ -105,16 +98,8 @@ class ImpartialCNN(Classifier):
 
     def _with_adversarial_examples(self, x: torch.Tensor, labels: torch.Tensor, attack_start: torch.Generator) -> torch.Tensor:
         """``x`` with ``adversarial_share`` of each class replaced by PGD examples made toward the wrong call."""
-        attacked = first_of_each_class(labels, self.hparams["adversarial_share"])
-        if not attacked.any():
-            return x
-        wanted_tumor = labels[attacked] == 0
-        steps, eps = self.hparams["adversarial_steps"], self.hparams["adversarial_eps"]
-        moved = gradient_attack(self.network, x[attacked], wanted_tumor, steps, eps, random_start=attack_start)
-        self.network.train()  # gradient_attack leaves it in eval mode
-        x = x.clone()
-        x[attacked] = moved
-        return x
+        h = self.hparams
+        return with_adversarial_examples(self.network, x, labels, h["adversarial_share"], h["adversarial_steps"], h["adversarial_eps"], attack_start)
 
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,11 @@ default, the benchmark's random intensity, contrast, blur and noise perturbation
 brightness or sharpness is not read as a tumor. AdamW with a cosine learning-rate decay to zero over
 the step budget, so the stored weights are the end of a settled run rather than of a noisy one.
 
+Opt-in adversarial training (``adversarial_eps`` > 0), as ``impartial-cnn``'s: in each batch a share of
+each class is replaced by PGD examples made with the judge's own weights toward the wrong call
+(:func:`benchbias.api.with_adversarial_examples`), so that a method author holding the weights cannot
+turn its calls with small changes. Off by default: the judge then trains exactly as before.
+
 The network is ``timm.create_model(model, pretrained=False, in_chans=1, num_classes=2)``: no
 pretrained weights (nothing is downloaded), any input size the architecture accepts (global pooling),
 randomly initialised from the run's seed."""
@@ -22,7 +27,7 @@ import difflib
 import torch
 import torch.nn.functional as F
 
-from benchbias.api import Classifier, IntensityAugmentation, Param, ParamError, hookimpl
+from benchbias.api import Classifier, IntensityAugmentation, Param, ParamError, hookimpl, with_adversarial_examples
 
 # Shown when a model name is unknown: small backbones that train on 32x32 slices on a CPU.
 SUGGESTED_MODELS = ("resnet10t", "resnet18", "regnetx_002", "mobilenetv3_small_100", "efficientnet_b0")
@@ -58,7 +63,13 @@ class TimmCNN(Classifier):
         "weight_decay": Param(0.05, "AdamW decoupled weight decay", minimum=0.0),
         "augment": Param(True, "random left-right and up-down flips of training batches"),
         "intensity_augment": Param(True, "random intensity scale, gamma, Gaussian blur and noise on training batches"),
+        "adversarial_eps": Param(0.0, "adversarial training: PGD examples move each pixel by at most this on [-1, 1] (0: off)", minimum=0.0, maximum=2.0),
+        "adversarial_steps": Param(3, "adversarial training: PGD steps per batch", minimum=1),
+        "adversarial_share": Param(0.5, "adversarial training: share of each class in a batch replaced by PGD examples", minimum=0.0, maximum=1.0),
     }
+    # The code identity of the version before adversarial training: with it off (the default) this
+    # version trains, stores and scores bit for bit as that one, so its pinned judges keep loading.
+    same_results_as = ("9b4cd7ea9ba35ab5b307152b0b810ef800db85d330f5b54550bc9fec758d46db",)
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -119,6 +130,8 @@ class TimmCNN(Classifier):
         by_class = [torch.nonzero(labels == c).flatten() for c in (0, 1)]
         draws = [ctx.batches(len(idx), min(half, len(idx))) for idx in by_class]
         perturb = IntensityAugmentation(seed=ctx.seed) if self.hparams["intensity_augment"] else None
+        # Its own generator, so the batches and augmentations drawn are the same with and without it.
+        attack_start = torch.Generator().manual_seed(ctx.seed) if self.hparams["adversarial_eps"] > 0 else None
         self.network.train()
         for _ in ctx.loop():
             batch = torch.cat([idx[next(draw).to(idx.device)] for idx, draw in zip(by_class, draws)])
@@ -127,6 +140,8 @@ class TimmCNN(Classifier):
                 x = random_flips(x, ctx.generator)
             if perturb is not None:
                 x = perturb(x)
+            if attack_start is not None:
+                x = self._with_adversarial_examples(x, labels[batch], attack_start)
             with ctx.autocast():
                 loss = F.cross_entropy(self.network(x), labels[batch])
             optimizer.zero_grad(set_to_none=True)
@@ -135,6 +150,11 @@ class TimmCNN(Classifier):
             schedule.step()
             ctx.report({"ce": loss})
         self.network.eval()
+
+    def _with_adversarial_examples(self, x: torch.Tensor, labels: torch.Tensor, attack_start: torch.Generator) -> torch.Tensor:
+        """``x`` with ``adversarial_share`` of each class replaced by PGD examples made toward the wrong call."""
+        h = self.hparams
+        return with_adversarial_examples(self.network, x, labels, h["adversarial_share"], h["adversarial_steps"], h["adversarial_eps"], attack_start)
 
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 import yaml
 from support import REPO, run_cli
 
+from benchbias.cli import main
 from benchbias.foundation.jsonio import read_json
 from benchbias.judges import pinned
 from benchbias.judges.robustness import IntensityAugmentation, benign_perturbations, robustness_table
@@ -169,6 +170,35 @@ def test_judge_stress_reads_the_pinned_judges_beyond_their_augmentation(tmp_path
     # A judge attacked with its own weights makes the call the attacker wants on (nearly) every slice.
     attacked = next(line for line in result.stdout.splitlines() if line.startswith("with impartial-cnn's weights")).split()
     assert float(attacked[-2]) >= 0.95, attacked
+
+
+def test_judge_stress_retrains_the_second_judge_with_a_recipe_and_attacks_at_each_budget(tmp_path):
+    """``--second-judge-param`` trains the second judge here with params (and steps) over its recipe, in
+    place of the pinned one; ``--attack-eps`` twice gives one attack table per budget."""
+    result = run_cli(
+        "judge", "stress", "synthetic-smoke", "--second-judge-param", "adversarial_eps=0.1", "--second-judge-param", "steps=10",
+        "--attack-eps", "0.05", "--attack-eps", "0.25", "--threads", "1", "--no-progress", env={"BENCHBIAS_CACHE": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "second judge timm-cnn (retrained)" in out and "trained 10 steps" in out and "'adversarial_eps': 0.1" in out
+    assert "judge impartial-cnn " in out and "impartial-cnn (retrained)" not in out  # the first judge stays the pinned one
+    tables = [line for line in out.splitlines() if line.startswith("gradient attack on the untranslated source")]
+    assert len(tables) == 2 and "at most 0.05 per pixel" in tables[0] and "at most 0.25 per pixel" in tables[1], tables
+    assert len([line for line in out.splitlines() if line.startswith("with timm-cnn (retrained)'s weights")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--second-judge-param", "adversarial_eps=-0.5", "--second-judge-param: timm-cnn: parameter 'adversarial_eps' must be >= 0.0, got -0.5"),
+        ("--judge-param", "steps=0", "--judge-param: steps must be a positive integer, got 0"),
+        ("--attack-eps", "3", "--attack-eps 3.0: must be in (0, 2] (a budget per pixel on [-1, 1])"),
+    ],
+)
+def test_judge_stress_names_a_bad_recipe_in_one_line(capsys, option, value, message):
+    assert main(["judge", "stress", "synthetic-smoke", option, value]) == 2
+    assert capsys.readouterr().err.strip() == f"benchbias: error: {message}"
 
 
 def test_stress_perturbations_reach_beyond_the_training_augmentation():

@@ -85,7 +85,11 @@ def test_discovered_in_the_plugins_folder(registry):
     assert entry.origin.source == "file" and entry.origin.location == "benchbias_plugins/timm_cnn.py"
     assert len(entry.code_sha256) == 64
     classifier = entry.cls()
-    assert set(classifier.hparams) == {"model", "model_args", "batch_size", "lr", "weight_decay", "augment", "intensity_augment"}
+    assert set(classifier.hparams) == {
+        "model", "model_args", "batch_size", "lr", "weight_decay", "augment", "intensity_augment",
+        "adversarial_eps", "adversarial_steps", "adversarial_share",
+    }  # fmt: skip
+    assert classifier.hparams["adversarial_eps"] == 0.0  # adversarial training is opt-in
     assert classifier.hparams["augment"] and classifier.hparams["intensity_augment"]
 
 

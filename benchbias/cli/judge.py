@@ -41,12 +41,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     stress.add_argument(
         "--judge-param", action="append", default=[], metavar="KEY=VALUE",
-        help="a parameter of the retrained first judge over its recipe (repeatable; implies --retrain; VALUE is read as YAML, "
-        "e.g. adversarial_eps=0.25)",
+        help="a parameter of the retrained first judge over its recipe, or its steps (repeatable; implies --retrain; VALUE is read "
+        "as YAML, e.g. adversarial_eps=0.25)",
     )  # fmt: skip
     stress.add_argument(
-        "--attack-eps", type=float, default=0.25, metavar="E",
-        help="the gradient attack's budget: at most E per pixel on [-1, 1] (default 0.25)",
+        "--second-judge-param", action="append", default=[], metavar="KEY=VALUE",
+        help="a parameter of the second judge, or its steps, retrained here over its recipe instead of the pinned one "
+        "(repeatable; e.g. adversarial_eps=0.05)",
+    )  # fmt: skip
+    stress.add_argument(
+        "--attack-eps", type=float, action="append", metavar="E",
+        help="the gradient attack's budget: at most E per pixel on [-1, 1] (repeatable: one table per budget; default 0.25)",
     )  # fmt: skip
     stress.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     stress.add_argument("--no-progress", action="store_true", help="no progress bar while retraining")
@@ -139,28 +144,37 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def judge_params(items: list[str]) -> dict[str, Any]:
+def judge_params(items: list[str], option: str = "--judge-param") -> dict[str, Any]:
     """``--judge-param KEY=VALUE`` items as a dict, each VALUE read as YAML."""
-    return key_values(items, "--judge-param")
+    return key_values(items, option)
 
 
-def with_judge_params(bench: Benchmark, registry: Registry, params: dict[str, Any]) -> Benchmark:
-    """``bench`` with ``params`` over its first judge's recipe, checked (a bad one names --judge-param)."""
+def with_judge_params(bench: Benchmark, registry: Registry, params: dict[str, Any], role: str = "classifier") -> Benchmark:
+    """``bench`` with ``params`` over the recipe of its judge ``role`` (``classifier`` or
+    ``second_judge``): the plugin's params, and ``steps``; checked (a bad one names its option)."""
     from dataclasses import replace
 
     from benchbias.foundation.config import ConfigError
     from benchbias.foundation.contract import ParamError
 
-    config = replace(bench.classifier, params={**bench.classifier.params, **params})
+    option = "--judge-param" if role == "classifier" else "--second-judge-param"
+    config = getattr(bench, role)
+    if config is None:
+        raise ConfigError(f"{option}: {bench.source_file} has no {role.replace('_', ' ')}")
+    params = dict(params)
+    steps = params.pop("steps", config.steps)  # the recipe's step budget, beside the plugin's params
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"{option}: steps must be a positive integer, got {steps!r}")
+    config = replace(config, params={**config.params, **params}, steps=steps)
     try:
         registry.get("classifier", config.plugin).cls(**config.params)
     except ParamError as exc:
-        raise ConfigError(f"--judge-param: {exc}") from None
-    return replace(bench, classifier=config)
+        raise ConfigError(f"{option}: {exc}") from None
+    return replace(bench, **{role: config})
 
 
-def retrain_classifier(retrained: Benchmark, registry: Registry, data: RunData, show_progress: bool) -> tuple[Any, dict[str, Any]]:
-    """The benchmark's first judge trained on the CPU with its recipe, unpinned: its model (weights
+def retrain_judge(retrained: Benchmark, registry: Registry, data: RunData, show_progress: bool, role: str = "classifier") -> tuple[Any, dict[str, Any]]:
+    """The benchmark's judge ``role`` trained on the CPU with its recipe, unpinned: its model (weights
     loaded as stored) and its record."""
     import tempfile
     import time
@@ -172,11 +186,11 @@ def retrain_classifier(retrained: Benchmark, registry: Registry, data: RunData, 
     plugins = plugins_of(retrained, registry)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="benchbias-judge-") as workdir:
-        _, info = train_judge(retrained, plugins, data, "classifier", Path(workdir), torch.device("cpu"), True, show_progress)
-    print("\n".join(judge_summary(info)))
+        _, info = train_judge(retrained, plugins, data, role, Path(workdir), torch.device("cpu"), True, show_progress)
+    print("\n".join(judge_summary(info, role)))
     print(f"retrained here, not pinned: {time.perf_counter() - start:.0f} s with {torch.get_num_threads()} threads; params {info['params']}")
     print()
-    return plugins.judges["classifier"].model, info
+    return plugins.judges[role].model, info
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -189,21 +203,28 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from benchbias.run.inputs import plugins_of, read_data
 
     set_threads(args.threads)
-    if not 0.0 < args.attack_eps <= 2.0:
-        raise ConfigError(f"--attack-eps {args.attack_eps}: must be in (0, 2] (a budget per pixel on [-1, 1])")
+    budgets = args.attack_eps or [0.25]
+    for eps in budgets:
+        if not 0.0 < eps <= 2.0:
+            raise ConfigError(f"--attack-eps {eps}: must be in (0, 2] (a budget per pixel on [-1, 1])")
     params = judge_params(args.judge_param)
+    second_params = judge_params(args.second_judge_param, "--second-judge-param")
     path = find_benchmark(args.benchmark)
     bench = load_benchmark(path)
     registry = load_registry(args.plugin_dir)
-    retrained = with_judge_params(bench, registry, params) if args.retrain or params else None
+    retrained = {}  # role -> the benchmark with that judge's recipe changed, for the judges trained here
+    if args.retrain or params:
+        retrained["classifier"] = with_judge_params(bench, registry, params)
+    if second_params:
+        retrained["second_judge"] = with_judge_params(bench, registry, second_params, "second_judge")
     plugins = plugins_of(bench, registry)
     data = read_data(bench, plugins, registry, args.data, False)
     classifiers, inputs = {}, {}
     for role, j in plugins.judges.items():
         if role == "segmenter":
             continue
-        if role == "classifier" and retrained is not None:
-            model, info = retrain_classifier(retrained, registry, data, not args.no_progress)
+        if role in retrained:
+            model, info = retrain_judge(retrained[role], registry, data, not args.no_progress, role)
             info["name"] += " (retrained)"
         else:
             files = j.pinned_files(bench)
@@ -225,10 +246,12 @@ def cmd_stress(args: argparse.Namespace) -> int:
         # The strongest informed attacker: the untranslated source, moved until a judge makes the call
         # the real target deserves (which the attacker is assumed to know).
         source = pinned.inputs(panel.unit_images(data.holdout.source))
-        rows = attack_table(classifiers, source, data.holdout.is_tumor, eps=args.attack_eps)
         names = list(classifiers)
-        budget = f"40 steps, at most {args.attack_eps:g} per pixel on [-1, 1]"
-        lines = [[f"gradient attack on the untranslated source ({budget})", *(f"{n}: right calls" for n in names)]]
-        lines += [["no attack" if r["attacked"] == "none" else f"with {r['attacked']}'s weights", *(f"{r[n]:.2f}" for n in names)] for r in rows]
-        print(text_table(lines))
+        for eps in budgets:
+            rows = attack_table(classifiers, source, data.holdout.is_tumor, eps=eps)
+            budget = f"40 steps, at most {eps:g} per pixel on [-1, 1]"
+            lines = [[f"gradient attack on the untranslated source ({budget})", *(f"{n}: right calls" for n in names)]]
+            lines += [["no attack" if r["attacked"] == "none" else f"with {r['attacked']}'s weights", *(f"{r[n]:.2f}" for n in names)] for r in rows]
+            print(text_table(lines))
+            print()
     return 0

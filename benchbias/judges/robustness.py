@@ -140,6 +140,32 @@ def gradient_attack(
     return x.detach()
 
 
+def first_of_each_class(labels: torch.Tensor, share: float) -> torch.Tensor:
+    """A mask of the first ``share`` (rounded) of each class's slices in ``labels``' order."""
+    chosen = torch.zeros(len(labels), dtype=torch.bool, device=labels.device)
+    for c in (0, 1):
+        where = torch.nonzero(labels == c).flatten()
+        chosen[where[: round(share * len(where))]] = True
+    return chosen
+
+
+def with_adversarial_examples(
+    network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, share: float, steps: int, eps: float, random_start: torch.Generator
+) -> torch.Tensor:
+    """A training batch for adversarial training: ``images`` with ``share`` of each class (labels 0
+    healthy, 1 tumor) replaced by :func:`gradient_attack` examples made with ``network``'s current
+    weights toward the wrong call, from a random start drawn from ``random_start``. The network is
+    left in training mode."""
+    attacked = first_of_each_class(labels, share)
+    if not attacked.any():
+        return images
+    moved = gradient_attack(network, images[attacked], labels[attacked] == 0, steps, eps, random_start=random_start)
+    network.train()  # gradient_attack leaves it in eval mode
+    images = images.clone()
+    images[attacked] = moved
+    return images
+
+
 def attack_table(judges: dict[str, object], images: torch.Tensor, wanted: np.ndarray, steps: int = 40, eps: float = 0.25) -> list[dict]:
     """For each judge attacked with its own weights (``judges``: name -> classifier with a
     ``network`` and ``predict_proba``): the share of ``images`` each judge calls as ``wanted``,
