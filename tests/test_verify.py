@@ -20,7 +20,7 @@ from support import run_cli
 from benchbias.records.signatures import new_key_pair, sign
 from benchbias.records.validation import score_table
 from benchbias.scoring.summary import method_summary, per_fraction
-from benchbias.verification import private_benchmark, sample_cells, season
+from benchbias.verification import PRIVATE_HARDENING, hardened_first_judge, private_benchmark, sample_cells, season
 
 SECRET = "a test secret, not the maintainers'"
 
@@ -75,6 +75,7 @@ def test_an_honest_entry_is_verified_signed_and_ranked_apart(board, verified):
     assert {k: v for k, v in entry.items() if k != "verification"} == verified["before"]["l1"]  # the entry itself is untouched
     assert entry["origin"]["code_sha256"]  # pinned by its classes' code identity too
     assert record["season"] == season(SECRET) and len(record["sampled_cells"]) == 1 and record["private_judges"]["classifier"]["sha256"]
+    assert record["private_judges"]["classifier"]["adversarial_training"] == PRIVATE_HARDENING  # the private first judge is hardened
     cell = record["sampled_cells"][0]
     assert cell["public"]["mae"] == pytest.approx(cell["claimed"]["mae"], abs=record["tolerances"]["public"]["mae"])
     markdown = board["path"].with_suffix(".md").read_text()
@@ -190,6 +191,25 @@ def test_the_private_holdout_and_the_sample_come_from_the_secret():
     assert len(picked) == 3 and picked == sample_cells(entry, SECRET, 3)
     assert any(sample_cells(entry, SECRET + str(i), 3) != picked for i in range(5))
     assert len(sample_cells(entry, SECRET, None)) == 33
+
+
+def test_the_private_first_judge_is_trained_against_gradient_attacks_where_its_plugin_can_be():
+    """The private judges' weights are nobody's: hardening the first of them makes an attack on the
+    public judges carry over less (docs/concepts/judges.md). A plugin without adversarial training is
+    left as it is, and the public benchmark is never changed."""
+    from types import SimpleNamespace
+
+    from benchbias.foundation.benchmark_files import find_benchmark, load_benchmark
+    from benchbias.foundation.registry import load_registry
+
+    bench = load_benchmark(find_benchmark("synthetic-quick"))
+    private = private_benchmark(bench, SECRET)
+    hardened = hardened_first_judge(private, load_registry())
+    assert hardened.classifier.params == {**bench.classifier.params, **PRIVATE_HARDENING}
+    assert PRIVATE_HARDENING["adversarial_eps"] > 0 and "adversarial_eps" not in bench.classifier.params
+    assert hardened.protocol_hash() != private.protocol_hash()  # its own cache entry, trained for the recipe
+    without_it = SimpleNamespace(get=lambda kind, name: SimpleNamespace(cls=type("Plain", (), {"params": {"lr": None}})))
+    assert hardened_first_judge(private, without_it) == private
 
 
 @pytest.mark.slow

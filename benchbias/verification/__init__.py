@@ -7,7 +7,7 @@ from benchbias.foundation.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "private": ["SECRET_VARIABLE", "private_benchmark", "read_secret", "season"],
+        "private": ["PRIVATE_HARDENING", "SECRET_VARIABLE", "hardened_first_judge", "private_benchmark", "read_secret", "season"],
         "verify": ["Verification", "VerificationError", "sample_cells", "tolerances", "verify_entry"],
     },
 )

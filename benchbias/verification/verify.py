@@ -54,7 +54,7 @@ from benchbias.run.isolation import isolated_registry
 from benchbias.run.keys import program_of
 from benchbias.run.options import select_device
 from benchbias.run.rescoring import TOLERANCE as EXACT  # the same translations scored twice
-from benchbias.verification.private import derived, private_benchmark, season
+from benchbias.verification.private import PRIVATE_HARDENING, derived, hardened_first_judge, private_benchmark, season
 
 COMPARED = ("hallucination", "erasure", "mae")
 MAE_HOLDOUT_SHARE = 0.05  # how much a cell's MAE may differ between two holdouts of the same size, beside its seed spread
@@ -208,7 +208,8 @@ def verify_entry(
         return RunInputs.with_judges(b, plugins, data, device, False, {role: Path(r["file"]).read_bytes() for role, r in judges.items()}), judges
 
     public, _ = inputs_of(bench, data_path, "public holdout")
-    private, private_judges = inputs_of(private_benchmark(bench, secret, private_data), private_data, "private holdout")
+    private_bench = hardened_first_judge(private_benchmark(bench, secret, private_data), registry)
+    private, private_judges = inputs_of(private_bench, private_data, "private holdout")
     if public.data.holdout_source.shape[1:] != private.data.holdout_source.shape[1:]:
         raise VerificationError("the private holdout's slices are not the shape of the public ones")
     config, (template, _) = bench.methods[0], public.plugins.translators[method]
@@ -244,6 +245,9 @@ def verify_entry(
                         check.problems.append(f"{name} {fmt(a)} claimed, {fmt(b)} on the {side} holdout (allowed difference {allowed:.4f})")
             checks.append(check)
     judges = {role: {"sha256": r["sha256"], **{k: r[k] for k in ("holdout_accuracy", "holdout_dice") if k in r}} for role, r in private_judges.items()}
+    hardening = {k: private_bench.classifier.params[k] for k in PRIVATE_HARDENING if k in private_bench.classifier.params}
+    if hardening:
+        judges["classifier"]["adversarial_training"] = hardening
     return Verification(entry["method"], entry["version"], season(secret), checks, limits, judges, time.perf_counter() - start, exact)
 
 
