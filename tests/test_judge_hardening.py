@@ -138,3 +138,29 @@ def test_judge_stress_names_a_bad_judge_param_in_one_line_before_reading_data(ca
     assert main(["judge", "stress", "synthetic-smoke", "--judge-param", "adversarial_eps=-0.5"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "benchbias: error: --judge-param: impartial-cnn: parameter 'adversarial_eps' must be >= 0.0, got -0.5"
+
+
+def test_an_attack_on_a_public_judge_carries_over_less_to_a_hardened_judge_of_other_weights(data, tmp_path):
+    """Why ``leaderboard verify`` hardens its private first judge: slices attacked with a public judge's
+    weights (which a method author holds) fool a plainly trained judge of the same recipe and other
+    weights nearly as well, and a hardened one far less."""
+    judge_class = load_registry().get("classifier", "impartial-cnn").cls
+    (images, labels), (holdout, holdout_labels) = data
+
+    def trained(seed: int, **params):
+        torch.manual_seed(seed)  # the initial weights too
+        judge = judge_class(**SMALL_RECIPES["impartial-cnn"], **params)
+        judge.fit(images, labels, TrainContext(seed=seed, device=torch.device("cpu"), steps=240, workdir=tmp_path))
+        return judge
+
+    public, plain, hardened = trained(0), trained(1), trained(1, **HARDENED_RECIPES["impartial-cnn"])
+    wanted = holdout_labels == 0  # the wrong call on every slice
+    moved = gradient_attack(public.network, holdout, wanted, steps=20, eps=0.25)
+
+    def fooled(judge) -> float:
+        return float(((judge.predict_proba(moved) > 0.5) == wanted).float().mean())
+
+    for judge in (plain, hardened):  # both read the unattacked slices right
+        assert float(((judge.predict_proba(holdout) > 0.5).long() == holdout_labels).float().mean()) >= 0.95
+    assert fooled(public) >= 0.95 and fooled(plain) >= 0.8  # measured: 1.00 and 0.94
+    assert fooled(hardened) <= fooled(plain) - 0.3  # measured: 0.33
