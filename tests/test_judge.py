@@ -188,16 +188,34 @@ def test_judge_stress_retrains_the_second_judge_with_a_recipe_and_attacks_at_eac
     assert len([line for line in out.splitlines() if line.startswith("with timm-cnn (retrained)'s weights")]) == 2
 
 
+def test_judge_stress_private_reads_the_attacked_private_holdout_with_the_private_judges(tmp_path):
+    """``--private`` (maintainers): the attack on the public judges, at once too, made on the private
+    holdout and read by the judges of ``leaderboard verify``, the hardened first one and its plain twin."""
+    env = {"BENCHBIAS_CACHE": str(tmp_path / "cache"), "BENCHBIAS_HOLDOUT_SECRET": "a test secret, not the maintainers'"}
+    result = run_cli("judge", "stress", "synthetic-smoke", "--private", "--threads", "1", "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    header = next(line for line in result.stdout.splitlines() if line.startswith("gradient attack on the private holdout's untranslated source"))
+    for column in ("impartial-cnn: right calls", "private impartial-cnn (plain): right calls", "private impartial-cnn (hardened): right calls",
+                   "private timm-cnn: right calls"):  # fmt: skip
+        assert column in header, header
+    rows = [line for line in result.stdout.splitlines() if line.startswith("with ")]
+    assert [r.split("'s weights")[0] for r in rows] == ["with impartial-cnn", "with timm-cnn", "with all of impartial-cnn, timm-cnn"]
+    assert all(0.0 <= float(v) <= 1.0 for r in rows for v in r.split("'s weights")[1].split()), rows
+    assert (tmp_path / "cache" / "private").is_dir()  # the private judges are kept in the season's cache, as verify keeps them
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
         ("--second-judge-param", "adversarial_eps=-0.5", "--second-judge-param: timm-cnn: parameter 'adversarial_eps' must be >= 0.0, got -0.5"),
         ("--judge-param", "steps=0", "--judge-param: steps must be a positive integer, got 0"),
         ("--attack-eps", "3", "--attack-eps 3.0: must be in (0, 2] (a budget per pixel on [-1, 1])"),
+        ("--private", None, "$BENCHBIAS_HOLDOUT_SECRET: set it to the maintainers' holdout secret (at least 16 characters)"),
     ],
 )
-def test_judge_stress_names_a_bad_recipe_in_one_line(capsys, option, value, message):
-    assert main(["judge", "stress", "synthetic-smoke", option, value]) == 2
+def test_judge_stress_names_a_bad_recipe_in_one_line(capsys, monkeypatch, option, value, message):
+    monkeypatch.delenv("BENCHBIAS_HOLDOUT_SECRET", raising=False)
+    assert main(["judge", "stress", "synthetic-smoke", option, *([value] if value is not None else [])]) == 2
     assert capsys.readouterr().err.strip() == f"benchbias: error: {message}"
 
 

@@ -53,6 +53,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--attack-eps", type=float, action="append", metavar="E",
         help="the gradient attack's budget: at most E per pixel on [-1, 1] (repeatable: one table per budget; default 0.25)",
     )  # fmt: skip
+    stress.add_argument(
+        "--private", action="store_true",
+        help="maintainers: attack the private holdout of $BENCHBIAS_HOLDOUT_SECRET instead, read also by its judges (the plain "
+        "and the hardened first judge, the second judge), which nobody outside holds",
+    )  # fmt: skip
     stress.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     stress.add_argument("--no-progress", action="store_true", help="no progress bar while retraining")
     plugin_dir_option(stress)
@@ -207,6 +212,10 @@ def cmd_stress(args: argparse.Namespace) -> int:
     for eps in budgets:
         if not 0.0 < eps <= 2.0:
             raise ConfigError(f"--attack-eps {eps}: must be in (0, 2] (a budget per pixel on [-1, 1])")
+    if args.private:
+        from benchbias.verification.private import read_secret
+
+        read_secret()  # one line now when it is missing, not after the stress tables
     params = judge_params(args.judge_param)
     second_params = judge_params(args.second_judge_param, "--second-judge-param")
     path = find_benchmark(args.benchmark)
@@ -242,16 +251,47 @@ def cmd_stress(args: argparse.Namespace) -> int:
         print()
         if j.shape is None:
             classifiers[info["name"]], inputs[info["name"]] = model, images
-    if classifiers:
-        # The strongest informed attacker: the untranslated source, moved until a judge makes the call
-        # the real target deserves (which the attacker is assumed to know).
-        source = pinned.inputs(panel.unit_images(data.holdout.source))
-        names = list(classifiers)
-        for eps in budgets:
-            rows = attack_table(classifiers, source, data.holdout.is_tumor, eps=eps)
-            budget = f"40 steps, at most {eps:g} per pixel on [-1, 1]"
-            lines = [[f"gradient attack on the untranslated source ({budget})", *(f"{n}: right calls" for n in names)]]
-            lines += [["no attack" if r["attacked"] == "none" else f"with {r['attacked']}'s weights", *(f"{r[n]:.2f}" for n in names)] for r in rows]
-            print(text_table(lines))
-            print()
+    if not classifiers:
+        return 0
+    # The strongest informed attacker: the untranslated source, moved until the judges it holds make the
+    # call the real target deserves (which the attacker is assumed to know).
+    holdout, readers, where = data.holdout, {}, "the untranslated source"
+    if args.private:
+        holdout, readers = private_readers(bench, registry, not args.no_progress)
+        where = "the private holdout's untranslated source"
+    source = pinned.inputs(panel.unit_images(holdout.source))
+    names = [*classifiers, *readers]
+    for eps in budgets:
+        rows = attack_table(classifiers, source, holdout.is_tumor, eps=eps, readers=readers)
+        lines = [[f"gradient attack on {where} (40 steps, at most {eps:g} per pixel on [-1, 1])", *(f"{n}: right calls" for n in names)]]
+        lines += [["no attack" if r["attacked"] == "none" else f"with {r['attacked']}'s weights", *(f"{r[n]:.2f}" for n in names)] for r in rows]
+        print(text_table(lines))
+        print()
     return 0
+
+
+def private_readers(bench: Benchmark, registry: Registry, show_progress: bool) -> tuple[Any, dict[str, Any]]:
+    """The private holdout of ``$BENCHBIAS_HOLDOUT_SECRET`` and its judges, as ``leaderboard verify``
+    resolves them (cached for the season, else trained here): the hardened first judge that verification
+    uses, the same recipe plainly trained (the judge it would be without hardening) and the second judge."""
+    import torch
+
+    from benchbias.data.sources import cache_dir
+    from benchbias.run.inputs import plugins_of, read_data, resolve_judges
+    from benchbias.verification.private import hardened_first_judge, private_benchmark, read_secret, season
+
+    secret = read_secret()
+    plain = private_benchmark(bench, secret)
+    work = cache_dir() / "private" / season(secret) / "work" / "judge"
+    readers, holdout = {}, None
+    for label, private in (("plain", plain), ("hardened", hardened_first_judge(plain, registry))):
+        plugins = plugins_of(private, registry)
+        data = read_data(private, plugins, registry, None, show_progress)
+        resolve_judges(private, plugins, data, work, torch.device("cpu"), False, show_progress)
+        holdout = data.holdout
+        first = plugins.judges["classifier"]
+        readers[f"private {first.config.name} ({label})"] = first.model
+        second = plugins.judges.get("second_judge")
+        if label == "plain" and second is not None and second.shape is None:
+            readers[f"private {second.config.name}"] = second.model
+    return holdout, readers

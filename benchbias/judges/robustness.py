@@ -166,20 +166,40 @@ def with_adversarial_examples(
     return images
 
 
-def attack_table(judges: dict[str, object], images: torch.Tensor, wanted: np.ndarray, steps: int = 40, eps: float = 0.25) -> list[dict]:
+class JointJudges(torch.nn.Module):
+    """Several judges' networks as one: the sum of their log-probabilities, so that a gradient attack on
+    it moves every judge toward the wanted call at once (the attack of an author who holds them all)."""
+
+    def __init__(self, networks: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.networks = torch.nn.ModuleList(networks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(torch.log_softmax(network(x), dim=1) for network in self.networks)
+
+
+def attack_table(
+    judges: dict[str, object], images: torch.Tensor, wanted: np.ndarray, steps: int = 40, eps: float = 0.25, readers: dict[str, object] | None = None
+) -> list[dict]:
     """For each judge attacked with its own weights (``judges``: name -> classifier with a
-    ``network`` and ``predict_proba``): the share of ``images`` each judge calls as ``wanted``,
-    before the attack and after it. The attacked judge's own share is the attack's success; the
-    others' show how far it transfers."""
+    ``network`` and ``predict_proba``), and for all of them attacked at once when there are several:
+    the share of ``images`` each judge calls as ``wanted``, before the attack and after it. The
+    attacked judge's own share is the attack's success; the others' show how far it transfers.
+    ``readers``: judges that read every attacked batch but are never attacked (their weights are
+    nobody's: the private judges of ``leaderboard verify``)."""
     wanted_t = torch.from_numpy(np.asarray(wanted, dtype=bool))
+    everyone = {**judges, **(readers or {})}
 
     def agree(judge, batch: torch.Tensor) -> float:
         return float(((judge.predict_proba(batch).numpy() > 0.5) == np.asarray(wanted, dtype=bool)).mean())
 
-    rows = [{"attacked": "none", **{name: agree(j, images) for name, j in judges.items()}}]
-    for name, judge in judges.items():
-        moved = torch.cat([gradient_attack(judge.network, chunk, want, steps, eps) for chunk, want in zip(images.split(256), wanted_t.split(256))])
-        rows.append({"attacked": name, **{other: agree(j, moved) for other, j in judges.items()}})
+    attackers = {name: judge.network for name, judge in judges.items()}
+    if len(judges) > 1:
+        attackers["all of " + ", ".join(judges)] = JointJudges([judge.network for judge in judges.values()])
+    rows = [{"attacked": "none", **{name: agree(j, images) for name, j in everyone.items()}}]
+    for name, network in attackers.items():
+        moved = torch.cat([gradient_attack(network, chunk, want, steps, eps) for chunk, want in zip(images.split(256), wanted_t.split(256))])
+        rows.append({"attacked": name, **{other: agree(j, moved) for other, j in everyone.items()}})
     return rows
 
 
