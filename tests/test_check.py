@@ -63,10 +63,10 @@ def test_check_catches_planted_hallucination_and_passes_another_seed():
     # Lesions on 20% x r of healthy outputs: the rate at high r moves, and the sweep mean beyond its tolerance.
     visible = check(scored_entry(l1_like_cells(3, paint=lambda r: 0.2 * r)), reference, defaults)
     assert not visible.passed and {"l1 changed", "l1 hallucination at r = 1"} <= set(visible.worse), visible.worse
-    # On 10% x r the sweep means stay within tolerance; the rate at high r and its dependence on r do not.
-    faint = check(scored_entry(l1_like_cells(3, paint=lambda r: 0.1 * r)), reference, defaults)
+    # On 8% x r the sweep means stay within tolerance; the dependence on r does not.
+    faint = check(scored_entry(l1_like_cells(3, paint=lambda r: 0.08 * r)), reference, defaults)
     assert not faint.passed and "l1 changed" not in faint.worse, "the sweep mean alone would let it through"
-    assert {"l1 hallucination at r = 1", "l1 dependence_hallucination"} <= set(faint.worse), faint.worse
+    assert "l1 dependence_hallucination" in faint.worse, faint.worse
     # 40% x r, hidden from the first judge: every first-judge score as plain L1's; the second judge and the segmenter see it.
     hidden = check(scored_entry(l1_like_cells(3, hidden=lambda r: 0.4 * r)), reference, defaults)
     assert not any(w.startswith("l1 hallucination at") for w in hidden.worse)
