@@ -80,7 +80,7 @@ def test_check_is_exact_on_the_same_machine_and_threads():
     from benchbias.scoring.builtin import default_table
 
     defaults = parse_tolerances([], default_table())
-    here = {"cpu_model": "Xeon", "cpu_capability": "AVX512", "torch_threads": 2}
+    here = {"cpu_model": "Xeon", "cpu_capability": "AVX512", "torch_threads": 2, "training_code": "0123456789abcdef"}
     cells = [c for seed in (0, 1, 2) for c in l1_like_cells(seed)]
     reference = scored_entry(cells, here)
     assert check(scored_entry([c for c in cells if c["seed"] == 1], here), reference, defaults).passed, "a reproduction"
@@ -91,6 +91,9 @@ def test_check_is_exact_on_the_same_machine_and_threads():
     assert "l1 hallucination at r = 1" in exact.worse and "compared exactly" in exact.rows[1][1]
     elsewhere = check(scored_entry(nudged, {**here, "torch_threads": 8}), reference, defaults)
     assert elsewhere.passed and "8 threads" in elsewhere.rows[1][1], "another thread count: tolerances"
+    # The same CPU and threads, but other training code (or none recorded): other roundings, so tolerances.
+    for other in ({**here, "training_code": "fedcba9876543210"}, {k: v for k, v in here.items() if k != "training_code"}):
+        assert check(scored_entry(nudged, other), reference, defaults).passed, other
 
 
 def test_a_quiet_method_is_judged_by_its_own_spread_not_a_noisy_neighbour():

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from monai.networks.nets import UNet
 from torch import nn
 
 from benchbias.foundation.contract import PairedSlices, ParamError, TrainContext, UnpairedDomains
 from benchbias.foundation.registry import load_registry
-from benchbias.nets.networks import init_weights, patch_discriminator, resnet_generator
+from benchbias.nets.networks import impartial_cnn, init_weights, patch_discriminator, resnet_generator
 from benchbias.nets.translation import AdversarialTranslator, ModelStack, frozen
 
 METHODS = {"gan": False, "cyclegan": False, "condgan": True, "pix2pix": True, "l1": True}
@@ -483,16 +484,26 @@ def test_each_step_sees_the_method_s_kind_of_batches(registry, name, models):
         assert torch.equal(b, -a) == t.paired
 
 
-@pytest.mark.parametrize("build", ["generator", "discriminator"])
+@pytest.mark.parametrize("build", ["generator", "discriminator", "classifier", "unet"])
 def test_a_model_stack_runs_each_copy_as_that_copy_alone(build):
     """Copy i of a stack gives its own output on x[i], and gradients reach each copy's weights and
-    input as they would alone."""
+    input as they would alone: for the networks run as grouped convolutions, and for those run through
+    vmap because grouping would mix the copies (a linear layer; a U-Net, whose skips concatenate
+    channels)."""
     torch.manual_seed(0)
-    net = resnet_generator(filters=4, blocks=1) if build == "generator" else patch_discriminator(1, filters=4, layers=2)
+    if build == "generator":
+        net = resnet_generator(filters=4, blocks=1)
+    elif build == "discriminator":
+        net = patch_discriminator(1, filters=4, layers=2)
+    elif build == "classifier":
+        net = impartial_cnn(16, channels=(4, 8))
+    else:
+        net = UNet(spatial_dims=2, in_channels=1, out_channels=1, channels=(4, 8), strides=(2,), num_res_units=0)
     init_weights(net)
-    stack = ModelStack(net, 3)
+    stack = ModelStack(net.to(memory_format=torch.channels_last), 3)
+    assert stack.grouped == (build in ("generator", "discriminator"))
     with torch.no_grad():
-        for w in stack.weights:
+        for w in stack.stacked().values():
             w.add_(0.05 * torch.randn_like(w))  # make the copies differ
     x = torch.randn(3, 2, 1, 16, 16, requires_grad=True)
     out = stack(x)
@@ -505,7 +516,41 @@ def test_a_model_stack_runs_each_copy_as_that_copy_alone(build):
         torch.testing.assert_close(out[i], expected, rtol=1e-4, atol=1e-5)
         (expected * probe).sum().backward()
         grads = dict(alone.named_parameters())
-        for name, weight in zip(stack.names, stack.weights):
+        for name, grad in stack.stacked(grads=True).items():
             # (a bias before instance norm has a true gradient of 0: only rounding is left there)
-            torch.testing.assert_close(weight.grad[i], grads[name].grad, rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(grad[i], grads[name].grad, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(x.grad[i], xi.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("copies", [1, 3])
+def test_placed_generators_have_exact_gradients_for_a_batch_of_one(registry, copies):
+    """Canary: torch's CPU instance norm returns wrong input gradients for a channels-last batch of one
+    image (a CycleGAN step's cycle pass at the reference's batch 1): weight gradients of a ResNet
+    generator were off by more than 100%. The networks a translator places on the CPU (alone or as a
+    model stack) must match a float64 reference."""
+    from benchbias.nets.networks import layout_safe_norms
+
+    torch.manual_seed(0)
+    net = resnet_generator(filters=8, blocks=2)
+    init_weights(net)
+    x, probe = torch.randn(1, 1, 32, 32), torch.randn(1, 1, 32, 32)
+    reference = copy.deepcopy(net).double()
+    (reference(x.double()) * probe.double()).sum().backward()
+    t = translator(registry, "l1")
+    t.rngs = [torch.Generator()] * copies
+    placed = t.place(copy.deepcopy(net))
+    if copies == 1:
+        (placed(x) * probe).sum().backward()
+        grads = {name: p.grad for name, p in placed.named_parameters()}
+    else:
+        (placed(x.expand(copies, *x.shape).contiguous()) * probe).sum().backward()
+        grads = {name: g[copies - 1] for name, g in placed.stacked(grads=True).items()}
+    for name, p in reference.named_parameters():
+        if name.endswith("bias") and p.grad.abs().max() < 1e-6:  # a bias before a norm: its gradient is 0
+            continue
+        error = (grads[name].double() - p.grad).abs().max() / p.grad.abs().max()
+        assert error < 1e-4, (name, float(error))
+    assert not any(isinstance(m, nn.InstanceNorm2d) for m in placed.modules())
+    # The replacement is the same function (outputs equal up to float rounding).
+    swapped = layout_safe_norms(copy.deepcopy(net))
+    torch.testing.assert_close(swapped(x), net(x), rtol=1e-5, atol=1e-6)

@@ -19,7 +19,7 @@ seed does (measured: docs/results/synthetic-quick.md), so the same tolerances se
 A reference of one seed has no seed spread: its per-fraction rates then get the binomial SD of a
 cell's rate, and its other sweep scores are shown but not checked ("n/a").
 
-On one machine kind with one thread count, a rerun of the reference's seeds is bit for bit the same
+On one machine kind with one thread count and the same training code, a rerun of the reference's seeds is bit for bit the same
 (docs: "Checking a method against a reference"), so there every tolerance is 0.
 
 Only numpy and scipy: ``check`` runs without torch.
@@ -37,7 +37,10 @@ from scipy import stats
 WORSE_SHARE = 0.025  # one-sided: a family of checks fails a plain rerun about this often
 FRACTION_RATES = ("hallucination", "erasure")
 AT_FRACTION = "_at_fraction"  # ``--tolerance hallucination_at_fraction=0.2`` sets the per-fraction rates' tolerance
-MACHINE_KEYS = ("cpu_model", "cpu_capability", "torch_threads")
+# What a trained network's float rounding depends on beyond its inputs: the CPU, its instruction set,
+# the threads, and the training code (``training_code``, recorded since the baselines' models trained
+# as grouped convolutions; entries without it are never compared bit for bit).
+MACHINE_KEYS = ("cpu_model", "cpu_capability", "torch_threads", "training_code")
 
 
 def factor(m: int) -> float:
@@ -114,9 +117,11 @@ def machine_of(entry: dict[str, Any]) -> dict[str, Any] | None:
 def describe(machine: dict[str, Any] | None) -> str:
     if machine is None:
         return "not recorded"
-    return f"{machine.get('cpu_model', '?')} ({machine.get('cpu_capability', '?')}), {machine.get('torch_threads', '?')} threads"
+    code = f", training code {machine['training_code']}" if machine.get("training_code") else ""
+    return f"{machine.get('cpu_model', '?')} ({machine.get('cpu_capability', '?')}), {machine.get('torch_threads', '?')} threads{code}"
 
 
 def same_machine(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
-    """Both recorded, and the same CPU model, capability and thread count: cells are bit for bit reproducible."""
+    """Both recorded, and the same CPU model, capability, thread count and training code: cells are bit
+    for bit reproducible."""
     return a is not None and b is not None and all(a.get(k) == b.get(k) and a.get(k) is not None for k in MACHINE_KEYS)

@@ -8,7 +8,7 @@ that the GAN-based baselines (gan, cyclegan, condgan, pix2pix) combine.
 steps of a small network: on a CPU most of a step's time is spent dispatching operators, not
 computing. A translator that sets ``trains_together = True`` can train several such models as one
 program (:meth:`NetworkTranslator.fit_together`): every network becomes a :class:`ModelStack` (the
-copies' weights stacked, one ``torch.func.vmap`` call runs them all), images carry a leading model
+copies' weights stacked, one call of grouped convolutions runs them all), images carry a leading model
 axis ``(models, N, C, H, W)``, and each loss is a vector with one value per model whose sum is
 minimised. Adam works element by element, so one optimiser over stacked weights takes each copy's
 own step: every model trains as it would alone, up to float rounding. A plugin opts in by writing its
@@ -30,9 +30,10 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from benchbias.foundation.contract import PairedSlices, Param, TrainContext, Translator, UnpairedDomains
+from benchbias.nets.grouping import from_grouped, grouped_network, grouped_shapes, stacked_parameter, to_grouped
 from benchbias.nets.image_pool import ImagePool, PoolStack
 from benchbias.nets.losses import GAN_MODES, GANLoss, mean_per_model
-from benchbias.nets.networks import init_weights, patch_discriminator, resnet_generator
+from benchbias.nets.networks import init_weights, layout_safe_norms, patch_discriminator, resnet_generator
 
 GENERATOR_PARAMS: dict[str, Param] = {
     "filters": Param(64, "base filters of the ResNet generator", minimum=1),
@@ -64,8 +65,9 @@ def linear_decay(steps: int, decay_fraction: float):
 
 class ModelStack(nn.Module):
     """``copies`` copies of a network trained side by side: their weights stacked along a leading
-    axis, and one call runs copy ``i`` on ``x[i]`` for every ``i`` (``torch.func.vmap`` over the
-    network's functional form; convolutions become one grouped convolution).
+    axis, and one call runs copy ``i`` on ``x[i]`` for every ``i``. A network of convolutions, instance
+    norms and pointwise layers runs as one network of grouped convolutions (:mod:`.grouping`); any
+    other runs through ``torch.func.vmap`` over its functional form.
 
     The copies start from the same weights, as the models of a sweep do (the runner seeds every
     fraction's model alike). :meth:`copy` returns copy ``i`` as an ordinary module."""
@@ -77,14 +79,35 @@ class ModelStack(nn.Module):
         params, _ = stack_module_state([net] * copies)
         self.copies = copies
         self.names = list(params)
-        self.weights = nn.ParameterList([nn.Parameter(params[name].detach().clone()) for name in self.names])
+        self.shapes = {name: net.get_parameter(name).shape for name in self.names}
         self._template = [net]  # in a list: not a submodule, so its own weights are not trained
-        self._forward = vmap(lambda weights, x: functional_call(net, weights, (x,)), randomness="different")
+        grouped = grouped_network(net, copies)
+        self.grouped = grouped is not None
+        if grouped is not None:  # trains the grouped network's weights; the stacked ones are views
+            for name, shape in grouped_shapes(grouped).items():
+                owner, _, leaf = name.rpartition(".")
+                grouped.get_submodule(owner)._parameters[leaf] = nn.Parameter(stacked_parameter(params[name]).view(shape))
+            self.net = grouped
+        else:
+            self.weights = nn.ParameterList([nn.Parameter(params[name].detach().clone()) for name in self.names])
+            self._vmapped = vmap(lambda weights, x: functional_call(net, weights, (x,)), randomness="different")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 1 or x.shape[0] != self.copies:
             raise ValueError(f"a stack of {self.copies} models takes inputs with a leading model axis of {self.copies}, got shape {tuple(x.shape)}")
-        return self._forward(dict(zip(self.names, self.weights)), x)
+        if not self.grouped:
+            return self._vmapped(dict(zip(self.names, self.weights)), x)
+        if x.dim() != 5:
+            raise ValueError(f"a stack of {self.copies} image networks takes (models, N, C, H, W) inputs, got shape {tuple(x.shape)}")
+        return from_grouped(self.net(to_grouped(x)), self.copies)
+
+    def stacked(self, grads: bool = False) -> dict[str, torch.Tensor | None]:
+        """Every weight of the copies as ``(copies, *shape)`` (views of the trained parameters), or with
+        ``grads`` their gradients."""
+        trained = dict(self.net.named_parameters()) if self.grouped else dict(zip(self.names, self.weights))
+        if grads:
+            return {name: None if p.grad is None else p.grad.reshape(self.copies, *self.shapes[name]) for name, p in trained.items()}
+        return {name: p.view(self.copies, *self.shapes[name]) for name, p in trained.items()}
 
     def train(self, mode: bool = True) -> ModelStack:
         self._template[0].train(mode)
@@ -94,8 +117,8 @@ class ModelStack(nn.Module):
         """Copy ``i`` as an ordinary module with its trained weights."""
         net = copy.deepcopy(self._template[0])
         with torch.no_grad():
-            for name, weight in zip(self.names, self.weights):
-                net.get_parameter(name).copy_(weight[i])
+            for name, weights in self.stacked().items():
+                net.get_parameter(name).copy_(weights[i])
         return net
 
 
@@ -125,9 +148,11 @@ class NetworkTranslator(Translator):
     def place(self, net: nn.Module) -> nn.Module:
         """``net`` on the training device (a :class:`ModelStack` of it when training models together).
         On the CPU its conv weights are stored channels-last, which oneDNN runs 3-15% faster for
-        these small networks (the same arithmetic in another layout)."""
+        these small networks (the same arithmetic in another layout), and its instance norms run as
+        group norms of one channel per group (:func:`~benchbias.nets.networks.layout_safe_norms`:
+        the same function, with correct gradients for a channels-last batch of one image)."""
         if self.device.type == "cpu":
-            net = net.to(self.device, memory_format=torch.channels_last)
+            net = layout_safe_norms(net.to(self.device, memory_format=torch.channels_last))
         else:
             net = net.to(self.device)
         return ModelStack(net, self.copies) if self.copies > 1 else net

@@ -189,7 +189,12 @@ DEFS: dict[str, Any] = {
     # The CPU behind a run (benchbias.records.provenance.machine): where two runs share it, their cells
     # are bit for bit the same (``check`` compares them exactly). Added after results/4 and leaderboard/3
     # were published, so optional where it appears.
-    "machine": _object({"cpu_model": _TEXT, "cpu_capability": _TEXT, "torch_threads": {"type": "integer", "minimum": 1}}, extra=True),
+    # training_code: the identity of benchbias's training code (added later: optional)
+    "machine": _object(
+        {"cpu_model": _TEXT, "cpu_capability": _TEXT, "torch_threads": {"type": "integer", "minimum": 1}, "training_code": _TEXT},
+        optional=("training_code",),
+        extra=True,
+    ),
     "seeds": {"type": "array", "items": _COUNT, "minItems": 1, "uniqueItems": True},
     # The paper's Figure 2 claims (benchbias.scoring.claims), when the benchmark carries them.
     "claim": _object(

@@ -30,6 +30,7 @@ CORE_MODULES = {
     "networks": "benchbias.nets.networks",
     "losses": "benchbias.nets.losses",
     "image_pool": "benchbias.nets.image_pool",
+    "grouping": "benchbias.nets.grouping",
 }
 # The metrics' code, whose change rescores stored translations.
 SCORING_MODULE = "benchbias.scoring.metrics"
@@ -37,6 +38,12 @@ SCORING_MODULE = "benchbias.scoring.metrics"
 
 def core_code_sha256() -> str:
     return modules_sha256(CORE_MODULES)
+
+
+def training_code() -> str:
+    """The identity of the code that trains and translates every baseline (the training core and the
+    cell format), recorded beside the machine: two runs can match bit for bit only when both are equal."""
+    return stable_hash({"format": CELL_FORMAT, "core": core_code_sha256()})[:16]
 
 
 def protocol_key(bench: Benchmark, data: BenchmarkData) -> str:

@@ -20,6 +20,7 @@ from benchbias.records.isolation import isolation_of
 from benchbias.records.provenance import provenance
 from benchbias.records.schemas import RESULTS_SCHEMA
 from benchbias.run.inputs import RunData, RunPlugins
+from benchbias.run.keys import training_code
 from benchbias.scoring.claims_section import section as claims_section
 from benchbias.scoring.summary import RANKING_RULE, method_summary, per_fraction, rank, reference_methods
 
@@ -130,10 +131,12 @@ def provenance_of(run: dict[str, Any], cells: Mapping[tuple[str, int, float], di
     the roles of the judges trained now (their time counts)."""
     settings = run["compute_settings"]
     started: datetime = run["started"]
+    made = provenance(run["device"], amp=settings["amp"], threads=settings["threads"], jobs=run["jobs"])
+    made["machine"]["training_code"] = training_code()
     return {
         "benchbias_version": __version__,
         "seeds": list(run["seeds"]),
-        **provenance(run["device"], amp=settings["amp"], threads=settings["threads"], jobs=run["jobs"]),
+        **made,
         "executor": run["executor"],
         "started": started.isoformat(timespec="seconds"),
         "finished": run["finished"].isoformat(timespec="seconds"),

@@ -51,7 +51,7 @@ from benchbias.run.cells import CellJob
 from benchbias.run.compute import PluginFailure, check_translations, score, stored_form
 from benchbias.run.inputs import RunInputs, plugins_of, read_data, resolve_judges
 from benchbias.run.isolation import isolated_registry
-from benchbias.run.keys import program_of
+from benchbias.run.keys import program_of, training_code
 from benchbias.run.options import select_device
 from benchbias.run.rescoring import TOLERANCE as EXACT  # the same translations scored twice
 from benchbias.verification.private import PRIVATE_HARDENING, derived, hardened_first_judge, private_benchmark, season
@@ -217,7 +217,7 @@ def verify_entry(
     claimed = {(c["ratio"], c["seed"]): c["scores"] for c in entry["cells"]}
     compared = sum(1 for seed, ratios in programs for r in ratios if (r, seed) in claimed)
     limits = tolerances(entry, 2 * compared * len(COMPARED))
-    exact = same_machine(entry.get("machine"), machine(1))
+    exact = same_machine(entry.get("machine"), {**machine(1), "training_code": training_code()})
     if exact:  # the same models, bit for bit: the public scores must be the entry's
         limits["public"] = dict.fromkeys(COMPARED, EXACT)
     hidden = tuple(Path(p) for p in (cache_dir(), data_path, private_data, bench.dataset.path) if p)
