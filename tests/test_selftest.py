@@ -86,7 +86,8 @@ def test_an_input_ignoring_gan_ranks_below_the_paired_baselines(mini):
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     assert results["provenance"]["cells_reused"] == 6, "l1 and pix2pix come from the selftest run"
-    assert [row["method"] for row in results["ranking"]][-1] == "gan"
+    order = [row["method"] for row in results["ranking"]]  # with the selftest's canaries, kept from the folder
+    assert order.index("gan") > max(order.index("l1"), order.index("pix2pix")), order
 
 
 @pytest.mark.slow

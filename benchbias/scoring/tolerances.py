@@ -9,10 +9,10 @@ not what a score means, so re-deriving one changes no stored result's scoring ke
 """
 
 CHECK_TOLERANCES: dict[str, float] = {
-    "changed": 0.017,
-    "sensitivity": 0.17,
-    "hallucination": 0.054,
-    "erasure": 0.05,
-    "flip_rate": 0.021,
-    "mae": 0.0014,
+    "changed": 0.019,
+    "sensitivity": 0.31,
+    "hallucination": 0.042,
+    "erasure": 0.051,
+    "flip_rate": 0.018,
+    "mae": 0.0019,
 }
