@@ -382,8 +382,11 @@ def test_a_run_warns_in_its_output_its_results_and_its_report(run_folder, tmp_pa
 
 
 def test_provenance_names_the_machine(one_method):
+    from benchbias.run.keys import training_code
+
     results = results_of(one_method["html"].parent)
     machine = results["provenance"]["machine"]
-    assert set(machine) == {"cpu_model", "cpu_capability", "torch_threads"}
+    assert set(machine) == {"cpu_model", "cpu_capability", "torch_threads", "training_code"}
     assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and machine["torch_threads"] >= 1
+    assert machine["training_code"] == training_code()
     assert machine["cpu_model"] and machine["cpu_model"] in one_method["html"].read_text().split("<h2>Provenance</h2>")[1]

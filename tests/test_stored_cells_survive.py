@@ -1,8 +1,8 @@
 """Moving files changes no result: a run stored by an earlier layout of benchbias is reused whole.
 
 ``tests/data/stored-smoke-run`` holds the cells of ``benchbias run synthetic-smoke --methods l1 --jobs
-1 --threads 1 --device cpu`` (their JSON files and arrays, nothing else), made when cell and scoring
-keys first hashed code identities (:mod:`benchbias.foundation.code_identity`). ``tests/data/code-identities.json``
+1 --threads 1 --device cpu`` (their JSON files and arrays, nothing else), made with the training code of
+its last deliberate change (code identities: :mod:`benchbias.foundation.code_identity`). ``tests/data/code-identities.json``
 holds the identities of that moment: the training core, the metrics, every baseline plugin and the
 segmentation judge. A rerun into a copy must reuse every cell without training or rescoring one.
 Regenerate both only when what the code computes changed on purpose: ``python tests/test_stored_cells_survive.py``.
